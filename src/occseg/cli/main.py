@@ -1,0 +1,53 @@
+"""The ``occseg`` command line: one click group, one module per command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from occseg import __version__
+
+
+class _ErrorsAsMessages(click.Group):
+    """Report expected failures (bad files, bad boxes, bad JSON) as one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except (FileNotFoundError, ValueError, OSError, KeyError) as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            click.echo(f"occseg: error: {msg}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_ErrorsAsMessages)
+@click.version_option(__version__, prog_name="occseg")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """occseg: box-supervised instance segmentation with occlusion reasoning."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, format="%(message)s")
+
+
+def _register() -> None:
+    # Each command lives in its own module of occseg.cli; add one import + add_command per command.
+    pass
+
+
+_register()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

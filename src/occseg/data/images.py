@@ -1,0 +1,76 @@
+"""Reading images as 8-bit RGB, whatever their channels and depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class ImageError(OSError):
+    """An image file that is missing or cannot be decoded."""
+
+
+def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Grayscale, RGB, RGBA (alpha dropped) or 16-bit / float arrays to ``(H, W, 3)`` uint8 RGB."""
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"{name}: unsupported image shape {a.shape}")
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif a.dtype.kind == "f":
+        scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
+        a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    c = a.shape[2]
+    if c == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif c == 2:  # gray + alpha
+        a = np.repeat(a[:, :, :1], 3, axis=2)
+    elif c == 4:
+        a = a[:, :, :3]
+    return np.ascontiguousarray(a)
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB; grayscale, RGBA and 16-bit files are converted."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"image not found: {p}")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageError(f"cannot decode image file {p} (not an image, or corrupt)")
+    if img.ndim == 3 and img.shape[2] >= 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return to_rgb_uint8(img, name=str(p))
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, reading only its header where possible."""
+    from PIL import Image
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            return int(im.width), int(im.height)
+    except FileNotFoundError as exc:
+        raise ImageError(f"image not found: {p}") from exc
+    except Exception as exc:
+        raise ImageError(f"cannot read image header of {p}: {exc}") from exc
+
+
+def save_rgb(path: str | Path, image: np.ndarray) -> None:
+    """Write an RGB uint8 image (PNG/JPEG by extension) atomically."""
+    from occseg.io import atomic_path
+
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        ok, buf = cv2.imencode(p.suffix or ".png", cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ImageError(f"cannot encode image for {p}")
+        tmp.write_bytes(buf.tobytes())
