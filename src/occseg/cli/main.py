@@ -39,7 +39,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     # Each command lives in its own module of occseg.cli; add one import + add_command per command.
-    pass
+    from occseg.cli import stats
+
+    cli.add_command(stats.cmd)
+    from occseg.cli import evaluate, predict
+
+    cli.add_command(evaluate.cmd)
+    cli.add_command(predict.cmd)
+    from occseg.cli import make_challenge
+
+    cli.add_command(make_challenge.cmd)
+    from occseg.cli import segment, train
+
+    cli.add_command(train.train)
+    cli.add_command(segment.segment)
 
 
 _register()

@@ -198,3 +198,27 @@ def place_crop_map(
     ci = np.clip((xs * w / cw).astype(np.int64), 0, w - 1)
     out[wy1:wy2, wx1:wx2] = values[ri[:, None], ci[None, :]]
     return out
+
+
+def resample_cells_to_image(
+    values: np.ndarray, win: CropWindow, stride: int, height: int, width: int, fill: float = 0.0
+) -> np.ndarray:
+    """Bilinearly resample a map on a crop's feature cells ``(h, w)`` to image pixels ``(height, width)``.
+
+    Cell ``(r, c)`` covers crop pixels ``[r * stride, (r + 1) * stride)``; its value sits at the cell centre.
+    Image pixels outside the crop window get ``fill``. One ``cv2.remap`` call, no Python loops.
+    """
+    import cv2
+
+    out = np.full((height, width), fill, dtype=np.float32)
+    wx1, wy1, wx2, wy2 = win.window
+    if wx2 <= wx1 or wy2 <= wy1:
+        return out
+    ys = (np.arange(wy1, wy2, dtype=np.float32) + 0.5 - wy1) * win.scale / stride - 0.5
+    xs = (np.arange(wx1, wx2, dtype=np.float32) + 0.5 - wx1) * win.scale / stride - 0.5
+    map_x = np.broadcast_to(xs[None, :], (ys.size, xs.size)).astype(np.float32)
+    map_y = np.broadcast_to(ys[:, None], (ys.size, xs.size)).astype(np.float32)
+    out[wy1:wy2, wx1:wx2] = cv2.remap(
+        values.astype(np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return out

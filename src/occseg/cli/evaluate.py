@@ -1,0 +1,125 @@
+"""``occseg evaluate``: score a predictions file against ground truth (method.md §E) and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+#: How many warnings are echoed to the terminal (all of them go into report.json / report.md).
+_ECHO_WARNINGS = 10
+
+
+def parse_classes(text: str | None, categories: list[str], *, what: str) -> tuple[str, ...] | None:
+    """``"a,b"`` -> ``("a", "b")``; every name must be a category of the dataset (``what`` names it)."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    if not names:
+        raise click.BadParameter("give at least one class name, e.g. --classes person,car", param_hint="--classes")
+    unknown = [c for c in names if c not in categories]
+    if unknown:
+        shown = ", ".join(categories[:30]) + (", ..." if len(categories) > 30 else "")
+        raise ValueError(f"--classes: {', '.join(unknown)} not a category of {what} (it has: {shown})")
+    return names
+
+
+def echo_warnings(warnings: list[str], *, source: str = "") -> None:
+    for w in warnings[:_ECHO_WARNINGS]:
+        click.echo(f"occseg: warning: {source}{w}", err=True)
+    if len(warnings) > _ECHO_WARNINGS:
+        click.echo(f"occseg: warning: {source}... {len(warnings) - _ECHO_WARNINGS} more", err=True)
+
+
+def _fmt(v: float | None) -> str:
+    return "null" if v is None else f"{v:.3f}"
+
+
+@click.command("evaluate")
+@click.option(
+    "--gt", "gt_path", required=True, type=click.Path(path_type=Path), help="Ground-truth dataset (any format)."
+)
+@click.option("--gt-images", type=click.Path(path_type=Path), default=None, help="Image folder of the ground truth.")
+@click.option(
+    "--gt-format",
+    type=click.Choice(["coco", "yolo", "kins", "cocoa", "kitti"]),
+    default=None,
+    help="Format of --gt (default: detected).",
+)
+@click.option(
+    "--pred", "pred_path", required=True, type=click.Path(path_type=Path), help="predictions.json (occseg predict)."
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@click.option("--classes", default=None, help="Comma-separated GT classes to evaluate (default: all).")
+@click.option(
+    "--min-height", type=click.FloatRange(min=0), default=None, help="Minimum GT visible-box height in pixels."
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Write examples.png with the N worst and N best objects by visible IoU.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def cmd(
+    gt_path: Path,
+    gt_images: Path | None,
+    gt_format: str | None,
+    pred_path: Path,
+    out_dir: Path,
+    classes: str | None,
+    min_height: float | None,
+    examples: int,
+    progress: bool,
+) -> None:
+    """Score predictions: mIoU of visible/amodal/occluded masks per occlusion level, order accuracy, report."""
+    from occseg.data.readers import read_dataset
+    from occseg.evaluation.matching import read_predictions
+    from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
+    from occseg.evaluation.protocol import EvalConfig, evaluate
+    from occseg.evaluation.report import build_report, write_report
+
+    gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
+    pred = read_predictions(pred_path)
+    cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")
+    evaluation = evaluate(gt, pred, EvalConfig(classes=cls, min_height=min_height, progress=progress))
+    if pred.warnings:
+        evaluation.warnings.append(
+            f"the predictions reader reported {len(pred.warnings)} problem(s) (their objects count as missing): "
+            + "; ".join(pred.warnings[:3])
+        )
+    settings = {
+        "gt": str(gt.source),
+        "gt_format": gt.format,
+        "gt_images": str(gt_images) if gt_images is not None else None,
+        "pred": str(pred.source),
+        "classes": list(cls) if cls is not None else None,
+        "min_height": min_height,
+        "gt_reader_warnings": gt.warnings[:20],
+        "n_gt_reader_warnings": len(gt.warnings),
+    }
+    report = build_report(evaluation, settings)
+    paths = write_report(out_dir, report, evaluation)
+    paths.append(plot_miou_vs_occlusion(report, out_dir / "miou_vs_occlusion.png"))
+    if examples > 0:
+        ex_warn = examples_sheet(evaluation, gt, examples, out_dir / "examples.png")
+        evaluation.warnings.extend(ex_warn)
+        if (out_dir / "examples.png").is_file() and not any("not written" in w for w in ex_warn):
+            paths.append(out_dir / "examples.png")
+        if ex_warn:  # keep report.json in step with what happened
+            report["settings"]["warnings"] = list(evaluation.warnings)
+            write_report(out_dir, report, evaluation)
+    echo_warnings(evaluation.warnings)
+    if gt.warnings:
+        click.echo(f"occseg: warning: the GT reader reported {len(gt.warnings)} problem(s); see report.json", err=True)
+    a = report["all"]
+    v = a["visible"]
+    click.echo(
+        f"{a['n_objects']} objects; visible mIoU: all objects {_fmt(v['all_objects'])}, "
+        f"mean over levels {_fmt(v['mean'])}; "
+        f"amodal mean {_fmt(a['amodal']['mean'])}; occluded mean {_fmt(a['occluded']['mean'])}; "
+        f"class accuracy {_fmt(a['classification_accuracy'])}; order accuracy {_fmt(a['order_accuracy']['all'])}"
+    )
+    for p in paths:
+        click.echo(f"wrote {p}")

@@ -1,0 +1,111 @@
+"""``occseg predict``: masks for every GT box of a dataset, written as a KINS-style predictions JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from occseg.cli.evaluate import echo_warnings, parse_classes
+
+METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
+
+
+@click.command("predict")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Dataset with the GT boxes.")
+@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None, help="Image folder of --data.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["coco", "yolo", "kins", "cocoa", "kitti"]),
+    default=None,
+    help="Format of --data (default: detected).",
+)
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="predictions.json to write.")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="box-fill / ellipse (no model) or compnet (default when --model is given).",
+)
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), default=None, help="Trained model folder (compnet)."
+)
+@click.option(
+    "--boxes",
+    type=click.Choice(["auto", "amodal", "visible"]),
+    default="auto",
+    show_default=True,
+    help="Input boxes: amodal where the data has them (auto), or force one kind.",
+)
+@click.option(
+    "--given-labels", is_flag=True, help="compnet: give the GT class instead of classifying (baselines always do)."
+)
+@click.option(
+    "--reasoning",
+    type=click.Choice(["off", "nod", "od"]),
+    default="od",
+    show_default=True,
+    help="compnet: occlusion reasoning off, without (nod) or with (od) the all-or-nothing step.",
+)
+@click.option("--reasoning-iters", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
+@click.option(
+    "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
+)
+def cmd(
+    data_path: Path,
+    images_dir: Path | None,
+    fmt: str | None,
+    out_path: Path,
+    method: str | None,
+    model_dir: Path | None,
+    boxes: str,
+    given_labels: bool,
+    reasoning: str,
+    reasoning_iters: int,
+    device: str,
+    classes: str | None,
+    min_height: float | None,
+) -> None:
+    """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
+    from occseg.data.readers import read_dataset
+    from occseg.data.writers import write_kins_json
+
+    if method is None:
+        if model_dir is None:
+            raise click.UsageError("give --method box-fill|ellipse (no model needed), or --model DIR for compnet")
+        method = "compnet"
+    if method == "compnet" and model_dir is None:
+        raise click.UsageError("--method compnet needs --model DIR (a trained model folder)")
+    if method != "compnet" and model_dir is not None:
+        click.echo(f"occseg: warning: --model is ignored by --method {method}", err=True)
+
+    dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
+    echo_warnings(dataset.warnings, source=f"{dataset.source}: ")
+    cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
+    if method == "compnet":
+        try:
+            from occseg.inference.predict import predict_dataset
+        except ImportError as exc:
+            raise click.ClickException(f"--method compnet is not available in this installation: {exc}") from exc
+
+        pred = predict_dataset(
+            model_dir,
+            dataset,
+            boxes=boxes,
+            given_labels=given_labels,
+            reasoning=reasoning,
+            reasoning_iters=reasoning_iters,
+            device=device,
+            classes=cls,
+            min_height=min_height if min_height is not None else 0.0,
+        )
+    else:
+        from occseg.evaluation.protocol import filter_dataset
+        from occseg.inference.baselines import BASELINES
+
+        pred = BASELINES[method](filter_dataset(dataset, classes=cls, min_height=min_height), boxes=boxes)
+    write_kins_json(pred, out_path)
+    click.echo(f"{method}: {pred.num_instances()} object(s) in {len(pred)} image(s); wrote {out_path}")

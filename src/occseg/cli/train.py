@@ -1,0 +1,123 @@
+"""``occseg train``: learn a CompositionalNet from box annotations only."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+
+def parse_class_map(path: str | None) -> dict[str, str]:
+    """A class map file: JSON ``{"truck": "vehicle", ...}`` or lines ``truck vehicle`` / ``truck: vehicle``."""
+    if not path:
+        return {}
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in obj.items()):
+            raise ValueError(f"{p}: a class map must be a JSON object of dataset class -> model class names")
+        return obj
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [s.strip() for s in line.replace(":", " ").replace("->", " ").split()]
+        if len(parts) != 2:
+            raise ValueError(f"{p}, line {n}: expected 'dataset_class model_class', got {line!r}")
+        out[parts[0]] = parts[1]
+    return out
+
+
+@click.command("train")
+@click.option("--data", "data", required=True, type=click.Path(exists=True), help="Annotations (any supported format).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None, help="Image folder.")
+@click.option("--format", "fmt", default=None, help="Annotation format (detected when omitted).")
+@click.option("--classes", required=True, help="Comma-separated model classes, e.g. person,vehicle.")
+@click.option(
+    "--class-map",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Map dataset classes to model classes (JSON object or 'truck vehicle' lines).",
+)
+@click.option("--backbone", default="efficientnet_lite0", show_default=True)
+@click.option("--backbone-weights", default=None, help="Local weight file for vgg16/resnext50.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--concepts", "num_concepts", default=512, show_default=True, type=int, help="Visual concepts.")
+@click.option("--mixtures", "num_mixtures", default=8, show_default=True, type=int, help="Mixtures per class.")
+@click.option("--context", type=click.Choice(["per_image", "global"]), default="per_image", show_default=True)
+@click.option("--min-height", default=30.0, show_default=True, type=float, help="Skip boxes lower than this (px).")
+@click.option(
+    "--backgrounds",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of object-free photos for the outlier model.",
+)
+@click.option("--device", default="cpu", show_default=True)
+def train(
+    data,
+    images,
+    fmt,
+    classes,
+    class_map,
+    backbone,
+    backbone_weights,
+    out,
+    seed,
+    num_concepts,
+    num_mixtures,
+    context,
+    min_height,
+    backgrounds,
+    device,
+) -> None:
+    """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
+    from occseg.compnet.learn import TrainConfig, train_compnet
+    from occseg.compnet.model import save_model
+    from occseg.compnet.samples import box_samples
+    from occseg.data.readers import read_dataset
+
+    names = [c.strip() for c in classes.split(",") if c.strip()]
+    if not names:
+        raise click.BadParameter("give at least one class", param_hint="--classes")
+    cmap = parse_class_map(class_map)
+    ds = read_dataset(data, images=images, fmt=fmt)
+    samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
+    if not samples:
+        raise click.ClickException(
+            f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
+            f"dataset classes: {', '.join(ds.categories[:20])}"
+        )
+    bg = (
+        sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+        if backgrounds
+        else []
+    )
+    cfg = TrainConfig(
+        backbone=backbone,
+        backbone_weights=backbone_weights,
+        num_concepts=num_concepts,
+        num_mixtures=num_mixtures,
+        context=context,
+        seed=seed,
+        device=device,
+    )
+    t0 = time.perf_counter()
+    model = train_compnet(samples, names, cfg, background_images=bg)
+    model.settings.training["class_map"] = cmap
+    model.settings.training["data"] = str(data)
+    model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
+    save_model(model, out)
+    counts = model.settings.training["crops_per_class"]
+    click.echo(
+        f"trained on {sum(counts.values())} boxes ({', '.join(f'{k}: {v}' for k, v in counts.items())}), "
+        f"{model.settings.num_concepts} concepts, mixtures {model.settings.mixtures}, "
+        f"{model.settings.training['seconds']} s -> {out}"
+    )

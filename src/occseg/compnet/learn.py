@@ -1,0 +1,508 @@
+"""Learning a CompositionalNet from boxes (method.md §A.2–A.4, anchors.md §2–3), in torch.
+
+Stages: box-crop features -> visual concepts (vMF EM) -> outlier model (regions outside every box)
+-> initial foreground / context split from context -> per-class mixtures (clustering + hard EM)
+-> re-labelling rounds with the learned model. Every stage is batched over samples and cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from occseg.compnet.model import ClassModel, CompNetModel, CompNetSettings
+from occseg.compnet.samples import BoxSample
+from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
+from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train_compnet`. ``None`` means the backbone's default."""
+
+    backbone: str = "efficientnet_lite0"
+    backbone_weights: str | None = None
+    num_concepts: int = 512
+    kappa: float | None = None
+    num_mixtures: int = 8
+    min_per_mixture: int = 40  # fewer mixtures when a class has few samples (validated on coco128-seg persons)
+    fg_bias: float = 3.0  # log-odds favouring the object term at test time (validated on coco128-seg persons)
+    target_height: int = 224
+    pad: int = 48  # crop pad at the 224 scale: 3 cells of surrounding context ring
+    max_grid_width: int = 40
+    concept_samples_per_crop: int = 60
+    max_concept_samples: int = 100_000
+    clutter_clusters: int = 5
+    max_clutter_images: int = 60
+    clutter_image_max_side: int = 640
+    context: str = "per_image"  # or "global" (the paper's context kernels)
+    global_context_clusters: int = 5
+    global_context_threshold: float = 0.54
+    relabel_rounds: int = 2
+    em_iters: int = 10
+    omega: float = 0.2
+    outlier_weight: float = 0.1
+    amodal_prior_threshold: float = 0.5
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class CropSample:
+    """Features of one training crop, aligned later to its class grid."""
+
+    category: str
+    features: torch.Tensor  # (C, h, w)
+    box_cells: tuple[float, float, float, float]  # box in crop-cell coordinates (x1, y1, x2, y2)
+    image_id: int
+
+
+@dataclass
+class TrainingRecord:
+    crops_per_class: dict[str, int] = field(default_factory=dict)
+    concept_samples: int = 0
+    concept_loglik: list[float] = field(default_factory=list)
+    clutter_cells: int = 0
+    mixtures: dict[str, dict] = field(default_factory=dict)
+
+
+ProgressFactory = Callable[..., tqdm]
+
+
+def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
+    return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def extract_training_crops(
+    samples: Sequence[BoxSample], backbone, cfg: TrainConfig, *, progress: bool = True
+) -> tuple[list[CropSample], dict[int, tuple]]:
+    """Run the backbone once per training box (batched per image); returns crops and per-image info."""
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import CropConfig, extract_box_features
+
+    ccfg = CropConfig(target_height=cfg.target_height, pad=cfg.pad, batch_size=cfg.batch_size)
+    stride = backbone.spec.stride
+    by_image: dict[int, list[BoxSample]] = defaultdict(list)
+    for s in samples:
+        by_image[s.image_id].append(s)
+    crops: list[CropSample] = []
+    images: dict[int, tuple] = {}
+    for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
+        img = load_rgb(group[0].image)
+        feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
+        for s, bf in zip(group, feats):
+            win = bf.window
+            x1, y1 = win.image_to_crop(s.box[0], s.box[1])
+            x2, y2 = win.image_to_crop(s.box[2], s.box[3])
+            crops.append(
+                CropSample(
+                    category=s.category,
+                    features=bf.features.float().cpu(),
+                    box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
+                    image_id=image_id,
+                )
+            )
+        images[image_id] = (group[0].image, [s.box for s in group] + list(group[0].others))
+    return crops, images
+
+
+def _outside_boxes_cells(shape: tuple[int, int], boxes, scale: float, stride: int, margin_px: float) -> np.ndarray:
+    """Cells of a whole-image feature map whose area lies at least ``margin_px`` outside every box."""
+    h, w = shape
+    ys = (np.arange(h)[:, None] * stride + np.array([0, stride])) / scale  # (h, 2) cell extents in image px
+    xs = (np.arange(w)[:, None] * stride + np.array([0, stride])) / scale
+    free = np.ones((h, w), dtype=bool)
+    for b in boxes:
+        hit_y = (ys[:, 1] > b[1] - margin_px) & (ys[:, 0] < b[3] + margin_px)
+        hit_x = (xs[:, 1] > b[0] - margin_px) & (xs[:, 0] < b[2] + margin_px)
+        free &= ~(hit_y[:, None] & hit_x[None, :])
+    return free
+
+
+def collect_clutter_features(
+    images: dict[int, tuple], backbone, cfg: TrainConfig, background_images: Sequence = (), *, progress: bool = True
+) -> torch.Tensor:
+    """Feature vectors of image regions outside every annotated box (and of optional background photos)."""
+    import cv2
+
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import extract_image_features
+
+    rng = np.random.default_rng(cfg.seed)
+    ids = sorted(images)
+    if len(ids) > cfg.max_clutter_images:
+        ids = sorted(rng.choice(ids, cfg.max_clutter_images, replace=False).tolist())
+    items = [(images[i][0], images[i][1]) for i in ids] + [(p, []) for p in background_images]
+    stride = backbone.spec.stride
+    chunks: list[torch.Tensor] = []
+    for path, boxes in _progress(items, "outlier regions", total=len(items), enabled=progress):
+        img = load_rgb(path)
+        scale = min(1.0, cfg.clutter_image_max_side / max(img.shape[:2]))
+        if scale < 1.0:
+            img = cv2.resize(
+                img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA
+            )
+        fmap = extract_image_features(backbone, img, device=cfg.device).float().cpu()
+        free = _outside_boxes_cells(tuple(fmap.shape[1:]), boxes, scale, stride, margin_px=8.0)
+        if free.any():
+            chunks.append(fmap[:, torch.from_numpy(free)].T)
+    if not chunks:
+        return torch.zeros((0, backbone.spec.channels))
+    return torch.cat(chunks)
+
+
+def _sample_concept_features(crops: Sequence[CropSample], cfg: TrainConfig, clutter: torch.Tensor) -> torch.Tensor:
+    g = torch.Generator().manual_seed(cfg.seed)
+    parts = []
+    for c in crops:
+        flat = c.features.flatten(1).T
+        n = min(cfg.concept_samples_per_crop, flat.shape[0])
+        parts.append(flat[torch.randperm(flat.shape[0], generator=g)[:n]])
+    if clutter.shape[0]:
+        n = min(clutter.shape[0], max(1, sum(p.shape[0] for p in parts) // 4))
+        parts.append(clutter[torch.randperm(clutter.shape[0], generator=g)[:n]])
+    x = torch.cat(parts)
+    if x.shape[0] > cfg.max_concept_samples:
+        x = x[torch.randperm(x.shape[0], generator=g)[: cfg.max_concept_samples]]
+    return x
+
+
+@dataclass
+class _ClassData:
+    """One class's samples on its grid: concept distributions, coverage and box masks."""
+
+    dist: torch.Tensor  # (S, H, W, K) L1-normalised activations
+    log_act: torch.Tensor  # (S, K, H, W)
+    valid: torch.Tensor  # (S, H, W) covered by the crop
+    in_box: torch.Tensor  # (S, H, W) inside the box
+    ring_dist: torch.Tensor  # (S, K) mean concept distribution of each crop's own ring (its context)
+    has_ring: torch.Tensor  # (S,)
+    cos_feats: torch.Tensor  # (S, C, H, W) unit features on the grid (zeros off the crop)
+
+
+def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> int:
+    w = float(np.percentile(np.asarray(box_widths_cells), 90)) if len(box_widths_cells) else 8.0
+    return int(min(max_width, math.ceil(w) + 2 * ring))
+
+
+def box_mask_on_grid(grid: tuple[int, int], offset: tuple[int, int], box_cells) -> torch.Tensor:
+    """Grid cells whose centre lies inside the box (box given in crop-cell coordinates)."""
+    gh, gw = grid
+    dr, dc = offset
+    rows = torch.arange(gh, dtype=torch.float32) + 0.5 - dr
+    cols = torch.arange(gw, dtype=torch.float32) + 0.5 - dc
+    x1, y1, x2, y2 = box_cells
+    return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+
+
+def _class_data(crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, grid: tuple[int, int]) -> _ClassData:
+    dists, acts, valids, boxes, rings, has, cos = [], [], [], [], [], [], []
+    for c in crops:
+        la = log_activations(c.features, concepts, kappa)  # (K, h, w)
+        x1, y1, x2, y2 = c.box_cells
+        off = align_offset(((y1 + y2) / 2, (x1 + x2) / 2), grid)
+        la_g, valid = to_grid(la, off, grid)
+        f_g, _ = to_grid(F.normalize(c.features, dim=0), off, grid)
+        in_box = box_mask_on_grid(grid, off, c.box_cells) & valid
+        d = concept_distribution(la_g).permute(1, 2, 0)  # (H, W, K)
+        ring = valid & ~in_box
+        if ring.any():
+            rd = d[ring].mean(0)
+        else:
+            rd = torch.full((la.shape[0],), 1.0 / la.shape[0])
+        dists.append(d)
+        acts.append(la_g)
+        valids.append(valid)
+        boxes.append(in_box)
+        rings.append(rd)
+        has.append(bool(ring.any()))
+        cos.append(f_g)
+    return _ClassData(
+        dist=torch.stack(dists),
+        log_act=torch.stack(acts),
+        valid=torch.stack(valids),
+        in_box=torch.stack(boxes),
+        ring_dist=torch.stack(rings),
+        has_ring=torch.tensor(has),
+        cos_feats=torch.stack(cos),
+    )
+
+
+def initial_foreground_per_image(data: _ClassData, topk: int = 3) -> torch.Tensor:
+    """Weak labels from each crop's own context: a box cell is foreground when its feature is closer to the
+    box's central core (the inner half of the inscribed ellipse) than to the ring around the box."""
+    s, c, gh, gw = data.cos_feats.shape
+    fg = torch.zeros((s, gh, gw), dtype=torch.bool)
+    for i in range(s):  # per sample (not per pixel): a few hundred cells each
+        box = data.in_box[i]
+        if not box.any():
+            continue
+        rows, cols = torch.nonzero(box, as_tuple=True)
+        cy, cx = rows.float().mean() + 0.5, cols.float().mean() + 0.5
+        ry = (rows.max() - rows.min() + 1).float() / 2
+        rx = (cols.max() - cols.min() + 1).float() / 2
+        yy = torch.arange(gh).float()[:, None] + 0.5
+        xx = torch.arange(gw).float()[None, :] + 0.5
+        ell = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+        core = box & (ell <= 0.25)
+        ring = data.valid[i] & ~box
+        if not ring.any() or core.sum() < 2:
+            fg[i] = box & (ell <= 1.0)
+            continue
+        f = data.cos_feats[i].flatten(1).T  # (H*W, C)
+        sim_core = f @ f[core.flatten()].T
+        sim_core[core.flatten().nonzero().squeeze(1), torch.arange(int(core.sum()))] = -1.0  # not itself
+        sim_ring = f @ f[ring.flatten()].T
+        k1 = min(topk, sim_core.shape[1])
+        k2 = min(topk, sim_ring.shape[1])
+        a = sim_core.topk(k1, dim=1).values.mean(1)
+        b = sim_ring.topk(k2, dim=1).values.mean(1)
+        fg[i] = ((a > b).view(gh, gw) & box) | core
+    return torch.stack([rigid_hole_fill(f) for f in fg])
+
+
+def initial_foreground_global(data: _ClassData, kernels: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The paper's recipe: a box cell is context when its feature is close (cosine > threshold) to one of the
+    class's global context kernels, foreground otherwise."""
+    sim = torch.einsum("kc,schw->skhw", kernels, data.cos_feats).max(dim=1).values
+    fg = data.in_box & (sim <= threshold)
+    return torch.stack([rigid_hole_fill(f) for f in fg])
+
+
+def _kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 30) -> torch.Tensor:
+    """Plain k-means (squared Euclidean) with k-means++ seeding; returns assignments."""
+    g = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    centers = [x[int(torch.randint(n, (1,), generator=g))]]
+    d = ((x - centers[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        p = d / d.sum() if float(d.sum()) > 0 else torch.full_like(d, 1.0 / n)
+        idx = int(torch.multinomial(p.double(), 1, generator=g))
+        centers.append(x[idx])
+        d = torch.minimum(d, ((x - x[idx]) ** 2).sum(1))
+    c = torch.stack(centers)
+    assign = torch.zeros(n, dtype=torch.long)
+    for _ in range(iters):
+        new = torch.cdist(x, c).argmin(1)
+        if torch.equal(new, assign) and _ > 0:
+            break
+        assign = new
+        for j in range(k):
+            if bool((assign == j).any()):
+                c[j] = x[assign == j].mean(0)
+    return assign
+
+
+def estimate_class_model(data: _ClassData, fg: torch.Tensor, assign: torch.Tensor, m: int) -> ClassModel:
+    """Maximum-likelihood updates given labels and mixture assignments, batched over samples (einsum)."""
+    onehot = F.one_hot(assign, m).float()  # (S, M)
+    fgf = fg.float()
+    ctx = (data.valid & ~fg).float()
+    fg_w = torch.einsum("sm,shw->mhw", onehot, fgf)
+    ctx_w = torch.einsum("sm,shw->mhw", onehot, ctx)
+    cover = torch.einsum("sm,shw->mhw", onehot, data.valid.float())
+    alpha = torch.einsum("sm,shw,shwk->mhwk", onehot, fgf, data.dist)
+    chi = torch.einsum("sm,shw,shwk->mhwk", onehot, ctx, data.dist)
+    k = data.dist.shape[-1]
+    mean_alpha = alpha.sum((0, 1, 2)) / fg_w.sum().clamp_min(1e-6)
+    mean_chi = chi.sum((0, 1, 2)) / ctx_w.sum().clamp_min(1e-6)
+    alpha = torch.where(fg_w[..., None] > 0, alpha / fg_w[..., None].clamp_min(1e-6), mean_alpha.expand(k))
+    chi = torch.where(ctx_w[..., None] > 0, chi / ctx_w[..., None].clamp_min(1e-6), mean_chi.expand(k))
+    prior = fg_w / cover.clamp_min(1.0)
+    return ClassModel(alpha=alpha, chi=chi, prior_fg=prior, counts=onehot.sum(0))
+
+
+def _sample_loglik(data: _ClassData, cm: ClassModel, fg: torch.Tensor) -> torch.Tensor:
+    """Complete-data log-likelihood of every sample under every mixture: ``(S, M)``."""
+    pf = cm.prior_fg.clamp(1e-4, 1 - 1e-4)
+    out = []
+    for s in range(data.dist.shape[0]):
+        lf = log_mix(cm.alpha, data.log_act[s]) + torch.log(pf)
+        lc = log_mix(cm.chi, data.log_act[s]) + torch.log(1 - pf)
+        ll = torch.where(fg[s], lf, lc) * data.valid[s]
+        out.append(ll.flatten(1).sum(1))
+    return torch.stack(out)
+
+
+def relabel(data: _ClassData, cm: ClassModel, assign: torch.Tensor, per_image_context: bool) -> torch.Tensor:
+    """Foreground where the object term beats the context term (with the crop's own ring as context too)."""
+    pf = cm.prior_fg.clamp(1e-4, 1 - 1e-4)
+    fg = torch.zeros_like(data.valid)
+    for s in range(data.dist.shape[0]):
+        m = int(assign[s])
+        lf = log_mix(cm.alpha[m], data.log_act[s]) + torch.log(pf[m])
+        lc = log_mix(cm.chi[m], data.log_act[s])
+        if per_image_context and bool(data.has_ring[s]):
+            lr = log_mix(data.ring_dist[s].expand(*lc.shape, -1), data.log_act[s])
+            lc = torch.maximum(lc, lr)
+        lc = lc + torch.log(1 - pf[m])
+        fg[s] = rigid_hole_fill((lf > lc) & data.in_box[s])
+    return fg
+
+
+def fit_class(name: str, data: _ClassData, fg0: torch.Tensor, cfg: TrainConfig) -> tuple[ClassModel, dict]:
+    """Mixtures of one class: initial clustering of the weak masks, hard EM, then re-labelling rounds."""
+    n = data.dist.shape[0]
+    m = max(1, min(cfg.num_mixtures, n // max(1, cfg.min_per_mixture)))
+    record: dict = {"samples": n, "mixtures": m, "em_loglik": [], "relabel_changed": []}
+    if m < cfg.num_mixtures:
+        msg = f"class {name!r}: {n} training objects, using {m} mixture(s) instead of {cfg.num_mixtures}"
+        log.warning(msg)
+        record["note"] = msg
+    fg = fg0
+    pooled = F.avg_pool2d(fg.float()[:, None], 2, ceil_mode=True).flatten(1)
+    assign = _kmeans(pooled, m, cfg.seed) if m > 1 else torch.zeros(n, dtype=torch.long)
+    cm = estimate_class_model(data, fg, assign, m)
+    for round_ in range(cfg.relabel_rounds + 1):
+        for _ in range(cfg.em_iters):
+            ll = _sample_loglik(data, cm, fg)
+            new = ll.argmax(1)
+            record["em_loglik"].append(float(ll.gather(1, new[:, None]).mean()))
+            changed = float((new != assign).float().mean())
+            assign = new
+            cm = estimate_class_model(data, fg, assign, m)
+            if changed < 0.01:
+                break
+        if round_ == cfg.relabel_rounds:
+            break
+        new_fg = relabel(data, cm, assign, cfg.context == "per_image")
+        frac = float((new_fg != fg)[data.in_box].float().mean()) if bool(data.in_box.any()) else 0.0
+        record["relabel_changed"].append(frac)
+        log.info("class %s: re-labelling round %d changed %.1f%% of box cells", name, round_ + 1, 100 * frac)
+        fg = new_fg
+        cm = estimate_class_model(data, fg, assign, m)
+    record["foreground_fraction_in_box"] = float(fg[data.in_box].float().mean()) if bool(data.in_box.any()) else 0.0
+    return cm, record
+
+
+def learn_clutter(clutter_feats: torch.Tensor, concepts: torch.Tensor, kappa: float, cfg: TrainConfig) -> torch.Tensor:
+    """Outlier model: vMF clusters of outlier features; each cluster's mean concept distribution (``(N, K)``)."""
+    k = concepts.shape[0]
+    if clutter_feats.shape[0] < cfg.clutter_clusters:
+        log.warning("no regions outside the boxes to learn the outlier model from: using a flat one")
+        return torch.full((1, k), 1.0 / k)
+    fit = fit_vmf_mixture(clutter_feats, cfg.clutter_clusters, kappa, max_iter=50, seed=cfg.seed)
+    unit = F.normalize(clutter_feats, dim=1)
+    assign = (unit @ fit.means.T).argmax(1)
+    dist = torch.softmax(kappa * unit @ concepts.T, dim=1)  # (N, K)
+    betas = [dist[assign == j].mean(0) for j in range(cfg.clutter_clusters) if bool((assign == j).any())]
+    return torch.stack(betas)
+
+
+def train_compnet(
+    samples: Sequence[BoxSample],
+    classes: Sequence[str],
+    cfg: TrainConfig,
+    *,
+    background_images: Sequence = (),
+    progress: bool = True,
+    backbone=None,
+) -> CompNetModel:
+    """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
+    from occseg.backbones import get_backbone
+
+    torch.manual_seed(cfg.seed)
+    missing = [c for c in classes if not any(s.category == c for s in samples)]
+    if missing:
+        raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")
+    if backbone is None:
+        backbone = get_backbone(cfg.backbone, weights=cfg.backbone_weights, device=cfg.device)
+    spec = backbone.spec
+    kappa = float(cfg.kappa if cfg.kappa is not None else spec.kappa)
+    stride = spec.stride
+    ring = cfg.pad // stride
+    box_rows = cfg.target_height // stride
+    rec = TrainingRecord()
+
+    crops, images = extract_training_crops(samples, backbone, cfg, progress=progress)
+    clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress)
+    rec.clutter_cells = int(clutter_feats.shape[0])
+
+    x = _sample_concept_features(crops, cfg, clutter_feats)
+    k = min(cfg.num_concepts, x.shape[0])
+    if k < cfg.num_concepts:
+        log.warning("only %d feature samples: learning %d concepts instead of %d", x.shape[0], k, cfg.num_concepts)
+    log.info("learning %d visual concepts from %d feature vectors (kappa %.0f)", k, x.shape[0], kappa)
+    fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed)
+    concepts = fit.means.cpu()
+    rec.concept_samples = int(x.shape[0])
+    rec.concept_loglik = [round(v, 5) for v in fit.loglik]
+
+    clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
+
+    kernels_by_class: dict[str, torch.Tensor] = {}
+    if cfg.context == "global":
+        for c in classes:
+            ring_feats = []
+            for cs in crops:
+                if cs.category != c:
+                    continue
+                f = F.normalize(cs.features, dim=0)
+                x1, y1, x2, y2 = cs.box_cells
+                rows = torch.arange(f.shape[1]).float() + 0.5
+                cols = torch.arange(f.shape[2]).float() + 0.5
+                inside = ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+                ring_feats.append(f[:, ~inside].T)
+            rf = torch.cat(ring_feats)
+            kk = min(cfg.global_context_clusters, rf.shape[0])
+            kernels_by_class[c] = fit_vmf_mixture(rf, kk, 30.0, max_iter=50, seed=cfg.seed).means
+    elif cfg.context != "per_image":
+        raise ValueError(f"unknown context mode {cfg.context!r}: use 'per_image' or 'global'")
+
+    class_models: dict[str, ClassModel] = {}
+    mixtures: dict[str, int] = {}
+    for c in _progress(list(classes), "mixtures", enabled=progress):
+        cc = [s for s in crops if s.category == c]
+        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
+        grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
+        data = _class_data(cc, concepts, kappa, grid)
+        if cfg.context == "global":
+            fg0 = initial_foreground_global(data, kernels_by_class[c], cfg.global_context_threshold)
+        else:
+            fg0 = initial_foreground_per_image(data)
+        cm, crec = fit_class(c, data, fg0, cfg)
+        class_models[c] = cm
+        mixtures[c] = cm.num_mixtures
+        rec.crops_per_class[c] = len(cc)
+        rec.mixtures[c] = crec
+
+    settings = CompNetSettings(
+        backbone=spec.name,
+        layer=getattr(spec, "layer", "stride16"),
+        channels=spec.channels,
+        stride=stride,
+        kappa=kappa,
+        classes=list(classes),
+        num_concepts=int(concepts.shape[0]),
+        mixtures=mixtures,
+        target_height=cfg.target_height,
+        pad=cfg.pad,
+        box_rows=box_rows,
+        ring=ring,
+        omega=cfg.omega,
+        outlier_weight=cfg.outlier_weight,
+        amodal_prior_threshold=cfg.amodal_prior_threshold,
+        fg_bias=cfg.fg_bias,
+        context=cfg.context,
+        training={
+            "seed": cfg.seed,
+            "crops_per_class": rec.crops_per_class,
+            "concept_samples": rec.concept_samples,
+            "concept_em_loglik": rec.concept_loglik,
+            "outlier_cells": rec.clutter_cells,
+            "outlier_clusters": int(clutter.shape[0]),
+            "classes": rec.mixtures,
+        },
+    )
+    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=class_models)

@@ -1,0 +1,175 @@
+"""The learned CompositionalNet: visual concepts, per-class mixtures of spatial models, outlier model.
+
+Saved as a folder: ``model.safetensors`` (tensors) + ``model.json`` (settings and training record).
+Never pickled. :func:`load_model` checks the files against each other and against the backbone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from occseg import __version__
+from occseg.io import atomic_path, write_json
+
+MODEL_FORMAT = "occseg-compnet"
+MODEL_FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model folder that is missing, corrupt, or does not match the backbone / code."""
+
+
+@dataclass
+class ClassModel:
+    """Mixture of spatial models of one class on a fixed grid centred on the box.
+
+    ``alpha``/``chi``: ``(M, H, W, K)`` concept distributions of foreground / context per cell;
+    ``prior_fg``: ``(M, H, W)`` probability that the cell is foreground; ``counts``: samples per mixture.
+    The grid is ``box_rows + 2 * ring`` cells high; the box occupies rows ``ring .. ring + box_rows``.
+    """
+
+    alpha: torch.Tensor
+    chi: torch.Tensor
+    prior_fg: torch.Tensor
+    counts: torch.Tensor
+
+    @property
+    def num_mixtures(self) -> int:
+        return int(self.alpha.shape[0])
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return int(self.alpha.shape[1]), int(self.alpha.shape[2])
+
+    def to(self, device: torch.device | str) -> ClassModel:
+        return ClassModel(*(t.to(device) for t in (self.alpha, self.chi, self.prior_fg, self.counts)))
+
+
+@dataclass
+class CompNetSettings:
+    """What a model was learned with; stored in ``model.json`` and checked at load time."""
+
+    backbone: str
+    layer: str
+    channels: int
+    stride: int
+    kappa: float
+    classes: list[str]
+    num_concepts: int
+    mixtures: dict[str, int]
+    target_height: int = 224
+    pad: int = 48
+    box_rows: int = 14
+    ring: int = 3
+    omega: float = 0.2
+    outlier_weight: float = 0.1
+    amodal_prior_threshold: float = 0.5
+    fg_bias: float = 3.0  # log-odds added to the object term when labelling cells (chosen on validation data)
+    test_ring_context: bool = True  # also explain cells by the crop's own ring at test time
+    context: str = "per_image"
+    version: str = __version__
+    format: str = MODEL_FORMAT
+    format_version: int = MODEL_FORMAT_VERSION
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompNetModel:
+    settings: CompNetSettings
+    concepts: torch.Tensor  # (K, C) unit vectors
+    clutter: torch.Tensor  # (N, K) outlier concept distributions
+    classes: dict[str, ClassModel]
+
+    @property
+    def device(self) -> torch.device:
+        return self.concepts.device
+
+    def to(self, device: torch.device | str) -> CompNetModel:
+        return CompNetModel(
+            settings=self.settings,
+            concepts=self.concepts.to(device),
+            clutter=self.clutter.to(device),
+            classes={k: v.to(device) for k, v in self.classes.items()},
+        )
+
+    def check_backbone(self, name: str, channels: int, stride: int) -> None:
+        """Raise :class:`ModelError` saying what differs when the model was not learned on this backbone."""
+        diffs = []
+        if self.settings.backbone != name:
+            diffs.append(f"backbone {self.settings.backbone!r} (model) vs {name!r} (given)")
+        if self.settings.channels != channels:
+            diffs.append(f"feature channels {self.settings.channels} vs {channels}")
+        if self.settings.stride != stride:
+            diffs.append(f"stride {self.settings.stride} vs {stride}")
+        if diffs:
+            raise ModelError("model does not match the backbone: " + "; ".join(diffs))
+
+
+def save_model(model: CompNetModel, folder: str | Path) -> None:
+    """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {
+        "concepts": model.concepts.detach().cpu().contiguous(),
+        "clutter": model.clutter.detach().cpu().contiguous(),
+    }
+    for i, name in enumerate(model.settings.classes):
+        cm = model.classes[name]
+        for key in ("alpha", "chi", "prior_fg", "counts"):
+            tensors[f"class{i}.{key}"] = getattr(cm, key).detach().cpu().contiguous()
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)})
+    write_json(out / "model.json", asdict(model.settings), indent=2)
+
+
+def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
+    """Read a model folder written by :func:`save_model`; errors say which file and what is wrong."""
+    root = Path(folder)
+    jpath, tpath = root / "model.json", root / "model.safetensors"
+    for p in (jpath, tpath):
+        if not p.is_file():
+            raise ModelError(f"not an occseg model folder: {p} is missing")
+    try:
+        raw = json.loads(jpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{jpath}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if raw.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{jpath}: not an occseg CompNet model (format {raw.get('format')!r})")
+    if int(raw.get("format_version", -1)) > MODEL_FORMAT_VERSION:
+        raise ModelError(
+            f"{jpath}: model format version {raw.get('format_version')} is newer than this occseg "
+            f"({MODEL_FORMAT_VERSION}); upgrade occseg"
+        )
+    known = set(CompNetSettings.__dataclass_fields__)
+    try:
+        settings = CompNetSettings(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as exc:
+        raise ModelError(f"{jpath}: missing settings ({exc})") from exc
+    try:
+        tensors = load_file(str(tpath), device=str(device))
+    except Exception as exc:
+        raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
+    concepts = tensors.get("concepts")
+    if concepts is None or tuple(concepts.shape) != (settings.num_concepts, settings.channels):
+        got = None if concepts is None else tuple(concepts.shape)
+        raise ModelError(
+            f"{tpath}: concepts have shape {got}, expected {(settings.num_concepts, settings.channels)} from {jpath}"
+        )
+    classes: dict[str, ClassModel] = {}
+    for i, name in enumerate(settings.classes):
+        try:
+            cm = ClassModel(*(tensors[f"class{i}.{k}"] for k in ("alpha", "chi", "prior_fg", "counts")))
+        except KeyError as exc:
+            raise ModelError(f"{tpath}: tensors of class {name!r} are missing ({exc.args[0]})") from exc
+        if cm.alpha.shape[-1] != settings.num_concepts:
+            raise ModelError(
+                f"{tpath}: class {name!r} has {cm.alpha.shape[-1]} concepts, expected {settings.num_concepts}"
+            )
+        classes[name] = cm
+    return CompNetModel(settings=settings, concepts=concepts, clutter=tensors["clutter"], classes=classes)

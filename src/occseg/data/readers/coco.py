@@ -1,0 +1,211 @@
+"""COCO instances JSON (polygons and RLE, ``iscrowd``), and the JSON skeleton shared with the KINS reader.
+
+Boxes become xyxy pixels; masks stay :class:`~occseg.data.masks.LazyMask` objects holding the source
+polygons/RLE (nothing is rasterised while reading). Problems with single annotations (zero-area, inverted
+or outside boxes) are warnings in :attr:`Dataset.warnings`; a file that is not the format, or annotations
+that refer to unknown image or category ids, raise :class:`DatasetFormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.readers.common import (
+    DatasetFormatError,
+    abs_path,
+    as_int,
+    checked_box,
+    find_image_dir,
+    header_size,
+    load_json_object,
+    make_mask,
+    missing_images_warning,
+    require_list,
+    segm_box,
+    xywh_box,
+)
+from occseg.geometry.boxes import Box, BoxError
+
+#: Image keys that become :class:`AnnotatedImage` fields; every other key goes to ``extra``.
+IMAGE_KEYS = frozenset({"id", "file_name", "width", "height"})
+#: Annotation keys the COCO reader consumes (``area`` is derived from the mask, so it is dropped).
+COCO_ANNOTATION_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "iscrowd", "area"})
+
+
+@dataclass
+class JsonContext:
+    """What an annotation converter needs: the file, the images by id, category names and the warnings."""
+
+    path: Path
+    images: dict[int, AnnotatedImage]
+    category_names: dict[int, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+#: ``convert(annotation, image, ctx, what) -> Instance | None`` (``None``: skipped, warning recorded).
+Converter = Callable[[dict[str, Any], AnnotatedImage, JsonContext, str], "Instance | None"]
+
+
+def read_coco(path: str | Path, *, images: str | Path | None = None) -> Dataset:
+    """Read a COCO instances JSON; ``images`` is the image folder when it is not in a standard layout."""
+    p = abs_path(path)
+    return read_coco_object(load_json_object(p, what="COCO instances JSON"), p, images=images)
+
+
+def read_coco_object(obj: dict[str, Any], path: Path, *, images: str | Path | None = None) -> Dataset:
+    """:func:`read_coco` of an already loaded JSON object (``path`` names it in messages)."""
+    anns = require_list(obj, "annotations", path, "COCO instances")
+    if anns and not any(isinstance(a, dict) and ("bbox" in a or "segmentation" in a) for a in anns):
+        hint = (
+            " (it looks like a KINS file: use fmt='kins')"
+            if isinstance(anns[0], dict) and ({"i_bbox", "a_bbox", "inmodal_bbox"} & anns[0].keys())
+            else ""
+        )
+        raise DatasetFormatError(f"{path}: not a COCO instances file: no annotation has 'bbox' or 'segmentation'{hint}")
+    return build_json_dataset(obj, path, images=images, fmt="coco", convert=convert_coco_annotation)
+
+
+def read_categories(obj: dict[str, Any], path: Path, fmt: str) -> dict[int, str]:
+    """``categories`` as ``{id: name}``; errors name the file and the entry."""
+    cats: dict[int, str] = {}
+    for k, c in enumerate(require_list(obj, "categories", path, fmt)):
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            raise DatasetFormatError(f"{path}: categories[{k}] needs 'id' and 'name', got {c!r}")
+        cid = as_int(c["id"], f"{path}: categories[{k}] id")
+        if cid in cats:
+            raise DatasetFormatError(f"{path}: category id {cid} appears twice in 'categories'")
+        cats[cid] = str(c["name"])
+    return cats
+
+
+def _image_root(obj: dict[str, Any], path: Path, images: str | Path | None, file_names: list[str]) -> Path | None:
+    if images is not None:
+        root = abs_path(images)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {root} (given for {path})")
+        return root
+    info = obj.get("info")
+    if isinstance(info, dict) and isinstance(info.get("image_root"), str):
+        return abs_path(path.parent / info["image_root"])
+    return find_image_dir(path, file_names)
+
+
+def build_json_dataset(
+    obj: dict[str, Any], path: Path, *, images: str | Path | None, fmt: str, convert: Converter
+) -> Dataset:
+    """The COCO skeleton (``images``, ``categories``, ``annotations``) with a per-annotation converter."""
+    label = {"coco": "COCO instances", "kins": "KINS"}.get(fmt, fmt)
+    image_list = require_list(obj, "images", path, label)
+    ann_list = require_list(obj, "annotations", path, label)
+    cats = read_categories(obj, path, label)
+    warnings: list[str] = []
+
+    for k, im in enumerate(image_list):
+        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
+            raise DatasetFormatError(f"{path}: images[{k}] needs 'id' and 'file_name', got {str(im)[:120]}")
+    file_names = [im["file_name"] for im in image_list]
+    root = _image_root(obj, path, images, file_names)
+    if root is None:
+        root = path.parent
+        warnings.append(
+            f"{path.name}: no image folder holding {file_names[0] if file_names else 'the images'} found in the "
+            f"standard layouts next to the JSON; image paths are taken relative to {root} (pass images=DIR)"
+        )
+
+    by_id: dict[int, AnnotatedImage] = {}
+    skipped: set[int] = set()
+    for k, im in enumerate(image_list):
+        image_id = as_int(im["id"], f"{path}: images[{k}] id")
+        if image_id in by_id or image_id in skipped:
+            raise DatasetFormatError(f"{path}: image id {image_id} appears twice in 'images'")
+        img_path = abs_path(root / im["file_name"])
+        w, h = im.get("width"), im.get("height")
+        if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
+            size: tuple[int, int] | None = (int(w), int(h))
+        else:
+            size = header_size(img_path)
+        if size is None:
+            warnings.append(
+                f"{path.name}: image {image_id} ({im['file_name']}) has no width/height and its file {img_path} "
+                "cannot be read; image and its annotations skipped"
+            )
+            skipped.add(image_id)
+            continue
+        extra = {key: v for key, v in im.items() if key not in IMAGE_KEYS}
+        by_id[image_id] = AnnotatedImage(image_id, img_path, size[0], size[1], extra=extra)
+    missing = missing_images_warning([im.path for im in by_id.values()], f"under {root}")
+    if missing:
+        warnings.append(f"{path.name}: {missing}")
+
+    ctx = JsonContext(path, by_id, cats, warnings)
+    for k, ann in enumerate(ann_list):
+        if not isinstance(ann, dict):
+            raise DatasetFormatError(f"{path}: annotations[{k}] is a {type(ann).__name__}, not an object")
+        for key in ("id", "image_id", "category_id"):
+            if key not in ann:
+                raise DatasetFormatError(f"{path}: annotations[{k}] (id {ann.get('id')}) has no '{key}'")
+        ann_id = as_int(ann["id"], f"{path}: annotations[{k}] id")
+        image_id = as_int(ann["image_id"], f"{path}: annotation {ann_id} image_id")
+        cat_id = as_int(ann["category_id"], f"{path}: annotation {ann_id} category_id")
+        if image_id in skipped:
+            continue
+        image = by_id.get(image_id)
+        if image is None:
+            raise DatasetFormatError(f"{path}: annotation {ann_id} refers to unknown image id {image_id}")
+        if cat_id not in cats:
+            raise DatasetFormatError(f"{path}: annotation {ann_id} refers to unknown category id {cat_id}")
+        what = f"{path.name}: image {image_id} ({Path(image.path).name}), annotation {ann_id}"
+        inst = convert(ann, image, ctx, what)
+        if inst is not None:
+            image.instances.append(inst)
+
+    ordered = sorted(cats)
+    names = [cats[c] for c in ordered]
+    name_ids: dict[str, int] = {}
+    for c in ordered:
+        if cats[c] in name_ids:
+            warnings.append(f"{path.name}: category name {cats[c]!r} is used by ids {name_ids[cats[c]]} and {c}")
+        else:
+            name_ids[cats[c]] = c
+    return Dataset(list(by_id.values()), names, path, fmt, warnings, name_ids)
+
+
+def instance_box(box_value: Any, segm: Any, image: AnnotatedImage, what: str, warnings: list[str]) -> Box | None:
+    """The checked xyxy box of an annotation: its xywh box, else the extent of its segmentation.
+
+    ``None`` (with a warning) when there is neither, or the box is zero-area, inverted or outside the image.
+    """
+    try:
+        if box_value is not None:
+            raw = xywh_box(box_value, what)
+        else:
+            raw = segm_box(segm, image.height, image.width)
+            if raw is None:
+                warnings.append(f"{what}: no box and no non-empty segmentation; annotation skipped")
+                return None
+    except BoxError as exc:
+        warnings.append(f"{exc}; annotation skipped")
+        return None
+    return checked_box(raw, image.width, image.height, what, warnings)
+
+
+def convert_coco_annotation(ann: dict[str, Any], image: AnnotatedImage, ctx: JsonContext, what: str) -> Instance | None:
+    """One COCO annotation as an :class:`Instance` (visible box and mask), ``None`` when skipped."""
+    segm = ann.get("segmentation")
+    box = instance_box(ann.get("bbox"), segm, image, what, ctx.warnings)
+    if box is None:
+        return None
+    mask = make_mask(segm, image.height, image.width, what)
+    extra = {k: v for k, v in ann.items() if k not in COCO_ANNOTATION_KEYS}
+    return Instance(
+        id=as_int(ann["id"], what),
+        category=ctx.category_names[as_int(ann["category_id"], what)],
+        box=box,
+        mask=mask,
+        iscrowd=bool(ann.get("iscrowd", 0)),
+        extra=extra,
+    )

@@ -1,0 +1,212 @@
+"""Helpers shared by the dataset readers: format errors, box checks, image-folder search, JSON loading."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from occseg.data.images import ImageError, image_size
+from occseg.data.masks import LazyMask
+from occseg.geometry.boxes import Box, BoxError, validate_box, xywh_to_xyxy
+from occseg.io import read_json
+
+#: File extensions tried when an image is looked up by its stem.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class DatasetFormatError(ValueError):
+    """A file that is not the format it was declared (or detected) to be, or is inconsistent."""
+
+
+def load_json_object(path: Path, *, what: str) -> dict[str, Any]:
+    """A JSON file whose top level must be an object; errors name the file (and line for syntax errors)."""
+    obj = read_json(path, what=what)
+    if not isinstance(obj, dict):
+        raise DatasetFormatError(f"{path}: not a {what}: the top level is a {type(obj).__name__}, not an object")
+    return obj
+
+
+def require_list(obj: dict[str, Any], key: str, path: Path, fmt: str) -> list[Any]:
+    """``obj[key]`` as a list, or a :class:`DatasetFormatError` naming the file and the missing key."""
+    if key not in obj:
+        keys = ", ".join(sorted(obj)[:8]) or "none"
+        raise DatasetFormatError(f"{path}: not a {fmt} file: no top-level '{key}' list (keys: {keys})")
+    value = obj[key]
+    if not isinstance(value, list):
+        raise DatasetFormatError(f"{path}: not a {fmt} file: '{key}' is a {type(value).__name__}, not a list")
+    return value
+
+
+def as_int(value: Any, what: str) -> int:
+    """An integer id (ints, integral floats and digit strings), or :class:`DatasetFormatError` naming ``what``."""
+    if isinstance(value, bool):
+        raise DatasetFormatError(f"{what}: expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise DatasetFormatError(f"{what}: expected an integer, got {value!r}")
+
+
+def checked_box(box: Sequence[float], width: int, height: int, what: str, warnings: list[str]) -> Box | None:
+    """:func:`validate_box` that records problems in ``warnings`` instead of raising.
+
+    Returns the (possibly clipped) box, or ``None`` when the box is unusable (zero area, inverted,
+    entirely outside the image, not four finite numbers); the caller then skips the annotation.
+    """
+    try:
+        clipped, warning = validate_box(box, width, height, what=what)
+    except BoxError as exc:
+        warnings.append(f"{exc}; annotation skipped")
+        return None
+    if warning is not None:
+        warnings.append(warning)
+    return clipped
+
+
+def xywh_box(value: Any, what: str) -> Box:
+    """A COCO ``[x, y, w, h]`` as an xyxy box; raises :class:`BoxError` naming ``what``."""
+    if not isinstance(value, (list, tuple)):
+        raise BoxError(f"{what}: a box must be a list [x, y, w, h], got {value!r}")
+    try:
+        return xywh_to_xyxy(value)
+    except BoxError as exc:
+        raise BoxError(f"{what}: {exc}") from exc
+
+
+def polygon_list(segm: Any) -> list[list[float]] | None:
+    """COCO polygons as a list of flat coordinate lists; a single flat list is wrapped. ``None`` if not polygons."""
+    if not isinstance(segm, list) or not segm:
+        return None
+    if all(isinstance(v, (int, float)) for v in segm):
+        return [list(segm)]
+    if all(isinstance(p, list) for p in segm):
+        return segm
+    return None
+
+
+def polygon_extent(polys: Iterable[Sequence[float]]) -> Box | None:
+    """The xyxy extent of the vertices of some polygons (no rasterisation), ``None`` without vertices."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for p in polys:
+        if len(p) < 6:
+            continue
+        xs.extend(p[0::2])
+        ys.extend(p[1::2])
+    if not xs or not ys:
+        return None
+    return (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
+
+
+def segm_box(segm: Any, height: int, width: int) -> Box | None:
+    """The box of a segmentation without decoding it: polygon vertex extent, or ``toBbox`` of an RLE."""
+    polys = polygon_list(segm)
+    if polys is not None:
+        return polygon_extent(polys)
+    if isinstance(segm, dict):
+        rle = LazyMask(segm, height, width).rle
+        if int(mask_utils.area(rle)) == 0:
+            return None
+        return xywh_to_xyxy([float(v) for v in mask_utils.toBbox(rle)])
+    return None
+
+
+def make_mask(segm: Any, height: int, width: int, what: str) -> LazyMask | None:
+    """A :class:`LazyMask` of a COCO segmentation (polygons or RLE), ``None`` when there is none.
+
+    Only cheap checks are done here (no rasterisation): the segmentation type, polygon lengths and
+    the RLE size. Problems raise :class:`DatasetFormatError` naming ``what``.
+    """
+    if segm is None or (isinstance(segm, list) and not segm):
+        return None
+    polys = polygon_list(segm)
+    if polys is not None:
+        for p in polys:
+            if len(p) % 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in p):
+                raise DatasetFormatError(f"{what}: a polygon needs an even number of finite coordinates")
+        if not any(len(p) >= 6 for p in polys):
+            return None
+        return LazyMask(polys, height, width)
+    if isinstance(segm, dict):
+        if "counts" not in segm or "size" not in segm:
+            raise DatasetFormatError(f"{what}: an RLE needs 'size' and 'counts', got keys {sorted(segm)}")
+        size = segm["size"]
+        if not isinstance(size, list) or len(size) != 2 or [int(size[0]), int(size[1])] != [height, width]:
+            raise DatasetFormatError(f"{what}: RLE size {size} does not match the image size [{height}, {width}]")
+        return LazyMask(segm, height, width)
+    raise DatasetFormatError(f"{what}: unknown segmentation type {type(segm).__name__}")
+
+
+def find_image_dir(json_path: Path, file_names: Sequence[str], extra: Sequence[Path] = ()) -> Path | None:
+    """The folder that holds a JSON's images, searched in the standard layouts.
+
+    ``annotations/instances_X.json`` (or ``update_X_2020.json`` etc.) beside ``X/``, ``images/X/``, ``images/``
+    or KITTI-style ``training/image_2``; also the JSON's own folder. A folder is chosen when it holds the
+    first few named files. ``None`` when no candidate does.
+    """
+    json_dir = json_path.parent
+    root = json_dir.parent if json_dir.name == "annotations" else json_dir
+    stem = json_path.stem
+    splits: list[str] = []
+    for prefix in ("instances_", "update_", "person_keypoints_", "captions_"):
+        if stem.startswith(prefix):
+            splits.append(stem[len(prefix) :])
+    splits.append(stem)
+    splits += [s.split("_")[0] for s in list(splits)]
+    candidates: list[Path] = list(extra)
+    for split in dict.fromkeys(splits):
+        candidates += [root / split, root / "images" / split]
+    candidates += [root / "images", root / "image_2", json_dir]
+    for sub in ("training", "testing"):
+        candidates += [root / sub / "image_2", root / "data_object_image_2" / sub / "image_2"]
+    probe = [f for f in file_names[:5] if f]
+    if not probe:
+        return None
+    for cand in dict.fromkeys(candidates):
+        if cand.is_dir() and all((cand / f).is_file() for f in probe):
+            return abs_path(cand)
+    return None
+
+
+def abs_path(path: str | Path) -> Path:
+    """An absolute, normalised path (``..`` removed) without resolving symbolic links."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
+def missing_images_warning(paths: Sequence[Path], where: str) -> str | None:
+    """One warning for the image files that do not exist (``None`` when all do)."""
+    missing = [p for p in paths if not p.is_file()]
+    if not missing:
+        return None
+    shown = ", ".join(p.name for p in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return f"{len(missing)} of {len(paths)} image files not found {where}: {shown}{more}"
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the image header, ``None`` when the file is missing or unreadable."""
+    try:
+        return image_size(path)
+    except ImageError:
+        return None
+
+
+def image_ids_from_stems(stems: Sequence[str]) -> list[int]:
+    """Image ids for files named by stems: the numbers when all stems are distinct integers, else 1..N."""
+    if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return list(range(1, len(stems) + 1))
+
+
+def sorted_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
+    """Files below ``folder`` (recursively) with one of the suffixes (case-insensitive), sorted by path."""
+    sfx = {s.lower() for s in suffixes}
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in sfx and p.is_file())

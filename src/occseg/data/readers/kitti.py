@@ -1,0 +1,94 @@
+"""KITTI object-benchmark ``label_2`` files (``image_2/*.png`` + ``label_2/*.txt``): 2-D boxes only.
+
+A line is ``type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]``. ``DontCare`` lines are
+skipped; class names are kept as in the file (``Car``, ``Pedestrian``, ...). Truncation, the occlusion flag
+(0 fully visible, 1 partly, 2 largely occluded, 3 unknown) and the 3-D fields go to :attr:`Instance.extra`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.readers.common import (
+    IMAGE_EXTENSIONS,
+    DatasetFormatError,
+    abs_path,
+    checked_box,
+    header_size,
+    image_ids_from_stems,
+    sorted_files,
+)
+from occseg.data.readers.names import KITTI_NAMES
+
+IGNORED_TYPES = frozenset({"DontCare"})
+
+
+def _folders(root: Path, images: str | Path | None) -> tuple[Path, Path]:
+    if (root / "label_2").is_dir():
+        labels, default_images = root / "label_2", root / "image_2"
+    elif root.name == "label_2":
+        labels, default_images = root, root.parent / "image_2"
+    else:
+        raise DatasetFormatError(f"{root}: not a KITTI folder: no 'label_2/' folder")
+    img_dir = abs_path(images) if images is not None else default_images
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"image folder not found: {img_dir} (for the KITTI labels in {labels})")
+    return labels, img_dir
+
+
+def read_kitti(path: str | Path, *, images: str | Path | None = None) -> Dataset:
+    """Read a KITTI ``label_2`` folder (or its parent) with the images in ``image_2`` (or ``images``)."""
+    root = abs_path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"KITTI folder not found: {root}")
+    labels_dir, img_dir = _folders(root, images)
+    warnings: list[str] = []
+    image_files = {p.stem: p for p in sorted_files(img_dir, IMAGE_EXTENSIONS)}
+    label_files = sorted(labels_dir.glob("*.txt"))
+    if not label_files:
+        raise DatasetFormatError(f"{labels_dir}: no KITTI label files (*.txt)")
+    ids = image_ids_from_stems([f.stem for f in label_files])
+    out: list[AnnotatedImage] = []
+    names = list(KITTI_NAMES)
+    next_id = 1
+    for lf, image_id in zip(label_files, ids):
+        ip = image_files.get(lf.stem)
+        size = None if ip is None else header_size(ip)
+        if ip is None or size is None:
+            warnings.append(f"{lf.name}: no readable image {lf.stem}.* in {img_dir}; label file skipped")
+            continue
+        image = AnnotatedImage(image_id, abs_path(ip), size[0], size[1])
+        for lineno, line in enumerate(lf.read_text(encoding="utf-8").splitlines(), start=1):
+            parts = line.split()
+            if not parts or parts[0] in IGNORED_TYPES:
+                continue
+            if len(parts) not in (15, 16):
+                raise DatasetFormatError(
+                    f"{lf} line {lineno}: a KITTI label line has 15 (or 16 with a score) fields, got {len(parts)}"
+                )
+            try:
+                v = [float(x) for x in parts[1:]]
+            except ValueError as exc:
+                raise DatasetFormatError(f"{lf} line {lineno}: not a KITTI label line ({exc})") from exc
+            what = f"{lf.name} line {lineno} (image {ip.name})"
+            box = checked_box(v[3:7], image.width, image.height, what, warnings)
+            if box is None:
+                continue
+            cls = parts[0]
+            if cls not in names:
+                names.append(cls)
+            extra: dict[str, object] = {
+                "truncated": v[0],
+                "occluded": int(v[1]),
+                "alpha": v[2],
+                "dimensions": v[7:10],
+                "location": v[10:13],
+                "rotation_y": v[13],
+            }
+            if len(v) == 15:
+                extra["score"] = v[14]
+            image.instances.append(Instance(id=next_id, category=cls, box=box, extra=extra))
+            next_id += 1
+        out.append(image)
+    return Dataset(out, names, root, "kitti", warnings, {n: k for k, n in enumerate(names, start=1)})

@@ -1,0 +1,211 @@
+"""YOLO label folders: ``images/`` + ``labels/`` with one ``.txt`` per image.
+
+A line is either a normalised polygon ``class x1 y1 x2 y2 ...`` (YOLO-seg: box = the polygon's extent, mask =
+the polygon) or a normalised box ``class cx cy w h`` (box only, no mask). Class names are the COCO-80 names
+unless a names file sits in the dataset folder: ``names.txt`` / ``classes.txt`` (one name per line) or a
+``*.yaml`` with a ``names:`` list or mapping (parsed without a YAML library).
+
+Label files whose image is missing are skipped with a warning; images without a label file are not part of
+the dataset (also a warning); an empty label file is an image without objects.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.masks import LazyMask
+from occseg.data.readers.common import (
+    IMAGE_EXTENSIONS,
+    DatasetFormatError,
+    abs_path,
+    checked_box,
+    header_size,
+    image_ids_from_stems,
+    polygon_extent,
+    sorted_files,
+)
+from occseg.data.readers.names import COCO80_NAMES
+from occseg.geometry.boxes import cxcywh_norm_to_xyxy
+
+NAMES_FILES: tuple[str, ...] = ("names.txt", "classes.txt", "obj.names", "data.yaml", "dataset.yaml")
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def parse_yaml_names(text: str, *, source: str = "yaml") -> list[str] | None:
+    """The ``names:`` entry of a YOLO data YAML (inline list/dict, block list, or ``index: name`` lines)."""
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        m = re.match(r"^(\s*)names\s*:\s*(.*?)\s*$", line)
+        if not m:
+            continue
+        indent, rest = len(m.group(1)), m.group(2)
+        if rest and not rest.startswith("#"):
+            try:
+                value = ast.literal_eval(rest)
+            except (ValueError, SyntaxError):
+                value = [_unquote(v) for v in rest.strip("[]{}").split(",") if v.strip()]
+                if rest.startswith("{"):
+                    value = {int(v.split(":", 1)[0]): _unquote(v.split(":", 1)[1]) for v in value}
+            if isinstance(value, dict):
+                return [str(value[i]) for i in sorted(value)]
+            if isinstance(value, (list, tuple)):
+                return [str(v) for v in value]
+            raise DatasetFormatError(f"{source}: cannot read the 'names' entry {rest!r}")
+        names: dict[int, str] = {}
+        for sub in lines[k + 1 :]:
+            if not sub.strip() or sub.strip().startswith("#"):
+                continue
+            sub_indent = len(sub) - len(sub.lstrip())
+            item = sub.strip()
+            if item.startswith("- ") and sub_indent >= indent:
+                names[len(names)] = _unquote(item[2:].split(" #")[0])
+            elif sub_indent > indent and ":" in item:
+                key, val = item.split(":", 1)
+                if not key.strip().isdigit():
+                    raise DatasetFormatError(f"{source}: 'names' entry {item!r} is not 'index: name'")
+                names[int(key)] = _unquote(val.split(" #")[0])
+            else:
+                break
+        return [names[i] for i in sorted(names)]
+    return None
+
+
+def read_names_file(path: str | Path) -> list[str]:
+    """Class names from a ``.txt`` (one per line) or a YAML file with ``names:``."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"names file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        names = parse_yaml_names(text, source=str(p))
+        if names is None:
+            raise DatasetFormatError(f"{p}: no 'names:' entry in this YAML file")
+        return names
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def find_names_file(folders: Sequence[Path]) -> Path | None:
+    """The first names file (``names.txt``, ``classes.txt``, ``data.yaml``, any ``*.yaml`` with names) found."""
+    for folder in folders:
+        for name in NAMES_FILES:
+            if (folder / name).is_file():
+                return folder / name
+        for y in sorted(folder.glob("*.y*ml")):
+            if parse_yaml_names(y.read_text(encoding="utf-8", errors="replace")) is not None:
+                return y
+    return None
+
+
+def _folders(root: Path, images: str | Path | None) -> tuple[Path, Path]:
+    if (root / "labels").is_dir():
+        labels = root / "labels"
+        default_images = root / "images"
+    elif "labels" in root.parts:
+        labels = root
+        parts = list(root.parts)
+        idx = len(parts) - 1 - parts[::-1].index("labels")
+        default_images = Path(*parts[:idx], "images", *parts[idx + 1 :])
+    else:
+        raise DatasetFormatError(f"{root}: not a YOLO dataset folder: no 'labels/' folder")
+    img_dir = abs_path(images) if images is not None else default_images
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"image folder not found: {img_dir} (for the YOLO labels in {labels})")
+    return labels, img_dir
+
+
+def read_yolo(
+    path: str | Path, *, images: str | Path | None = None, names: Sequence[str] | str | Path | None = None
+) -> Dataset:
+    """Read a YOLO / YOLO-seg label folder. ``names``: class names or a names file (default: found or COCO-80)."""
+    root = abs_path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"YOLO dataset folder not found: {root}")
+    labels_dir, img_dir = _folders(root, images)
+    warnings: list[str] = []
+    if names is None:
+        names_file = find_names_file([root, labels_dir])
+        class_names = list(COCO80_NAMES) if names_file is None else read_names_file(names_file)
+    elif isinstance(names, (str, Path)):
+        class_names = read_names_file(names)
+    else:
+        class_names = [str(n) for n in names]
+
+    image_files = {p.relative_to(img_dir).with_suffix(""): p for p in sorted_files(img_dir, IMAGE_EXTENSIONS)}
+    label_files = sorted_files(labels_dir, (".txt",))
+    label_files = [f for f in label_files if f.name not in NAMES_FILES]
+    pairs: list[tuple[Path, Path]] = []
+    for lf in label_files:
+        key = lf.relative_to(labels_dir).with_suffix("")
+        ip = image_files.pop(key, None)
+        if ip is None:
+            shown = lf.relative_to(root) if lf.is_relative_to(root) else lf
+            warnings.append(f"{shown}: label file has no image {key}.* in {img_dir}; skipped")
+            continue
+        pairs.append((lf, ip))
+    if image_files:
+        shown = ", ".join(str(k) for k in list(image_files)[:5]) + (" ..." if len(image_files) > 5 else "")
+        warnings.append(f"{len(image_files)} images in {img_dir} have no label file and are not included: {shown}")
+
+    ids = image_ids_from_stems([ip.stem for _, ip in pairs])
+    out: list[AnnotatedImage] = []
+    next_id = 1
+    for (lf, ip), image_id in zip(pairs, ids):
+        size = header_size(ip)
+        if size is None:
+            warnings.append(f"{ip}: cannot read the image header; {lf.name} skipped")
+            continue
+        image = AnnotatedImage(image_id, abs_path(ip), size[0], size[1])
+        image.instances = _read_label_file(lf, image, class_names, next_id, warnings)
+        next_id += len(image.instances)
+        out.append(image)
+    return Dataset(out, class_names, root, "yolo", warnings, {n: k for k, n in enumerate(class_names, start=1)})
+
+
+def _read_label_file(
+    path: Path, image: AnnotatedImage, names: Sequence[str], first_id: int, warnings: list[str]
+) -> list[Instance]:
+    w, h = image.width, image.height
+    out: list[Instance] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        what = f"{path.name} line {lineno} (image {image.path.name})"
+        try:
+            cls_f = float(parts[0])
+            values = [float(v) for v in parts[1:]]
+        except ValueError as exc:
+            raise DatasetFormatError(f"{path} line {lineno}: not a YOLO label line ({exc}): {line[:80]!r}") from exc
+        if not cls_f.is_integer() or not 0 <= cls_f < len(names):
+            raise DatasetFormatError(
+                f"{path} line {lineno}: unknown class {parts[0]} (there are {len(names)} class names)"
+            )
+        cls = int(cls_f)
+        n = len(values)
+        mask = None
+        if n == 4:
+            raw = cxcywh_norm_to_xyxy(values, w, h)
+        elif n >= 6 and n % 2 == 0:
+            poly = [v * (w if k % 2 == 0 else h) for k, v in enumerate(values)]
+            raw = polygon_extent([poly])
+            mask = LazyMask([poly], h, w)
+        else:
+            warnings.append(
+                f"{what}: expected 4 numbers (cx cy w h) or an even number >= 6 (polygon), got {n}; line skipped"
+            )
+            continue
+        box = checked_box(raw, w, h, what, warnings)  # type: ignore[arg-type]
+        if box is None:
+            continue
+        out.append(Instance(id=first_id + len(out), category=names[cls], box=box, mask=mask))
+    return out

@@ -1,0 +1,104 @@
+"""Summary of a dataset: images, instances per class, reader warnings and objects per occlusion level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from occseg.data.annotation import OCCLUSION_LEVELS, Dataset, occlusion_level
+
+#: Occlusion fractions at or above this fall in no level of the protocol (method.md §E).
+HEAVY_OCCLUSION = 0.9
+
+
+@dataclass
+class DatasetStats:
+    """What ``occseg stats`` prints."""
+
+    source: str
+    format: str
+    num_images: int
+    num_instances: int
+    per_class: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    num_masks: int = 0  # instances with a visible mask
+    num_crowd: int = 0
+    num_amodal: int = 0  # instances with both a visible and an amodal mask
+    levels: dict[str, int] = field(default_factory=dict)  # L0..L3 -> count
+    heavy: int = 0  # occlusion fraction >= 0.9 (in no level)
+    undefined: int = 0  # amodal mask of zero area: no fraction
+
+
+def dataset_stats(dataset: Dataset, *, progress: bool = False) -> DatasetStats:
+    """Count images, instances (per class), masks, and amodal objects per occlusion level.
+
+    Occlusion fractions are computed on the RLEs (:meth:`Instance.occlusion_fraction`), so only instances with
+    both masks are rasterised, one at a time.
+    """
+    stats = DatasetStats(
+        source=str(dataset.source),
+        format=dataset.format,
+        num_images=len(dataset),
+        num_instances=dataset.num_instances(),
+        per_class=dataset.instances_per_class(),
+        warnings=list(dataset.warnings),
+        levels=dict.fromkeys(OCCLUSION_LEVELS, 0),
+    )
+    amodal = [i for im in dataset.images for i in im.instances if i.amodal_mask is not None and i.mask is not None]
+    stats.num_masks = sum(1 for im in dataset.images for i in im.instances if i.mask is not None)
+    stats.num_crowd = sum(1 for im in dataset.images for i in im.instances if i.iscrowd)
+    stats.num_amodal = len(amodal)
+    for inst in tqdm(amodal, desc="occlusion", unit="obj", disable=not progress or len(amodal) < 1000):
+        frac = inst.occlusion_fraction()
+        level = occlusion_level(frac)
+        if frac is None:
+            stats.undefined += 1
+        elif level is not None:
+            stats.levels[level] += 1
+        elif frac >= HEAVY_OCCLUSION:
+            stats.heavy += 1
+    return stats
+
+
+def _table(rows: list[tuple[str, str]], header: tuple[str, str], indent: str = "  ") -> list[str]:
+    width = max([len(header[0])] + [len(r[0]) for r in rows])
+    num = max([len(header[1])] + [len(r[1]) for r in rows])
+    lines = [f"{indent}{header[0]:<{width}}  {header[1]:>{num}}"]
+    lines += [f"{indent}{a:<{width}}  {b:>{num}}" for a, b in rows]
+    return lines
+
+
+def format_stats(stats: DatasetStats, *, max_warnings: int | None = 20) -> str:
+    """The human-readable summary ``occseg stats`` prints."""
+    lines = [
+        f"dataset:   {stats.source}",
+        f"format:    {stats.format}",
+        f"images:    {stats.num_images}",
+        f"instances: {stats.num_instances}",
+        f"masks:     {stats.num_masks} visible, {stats.num_amodal} amodal"
+        + (f", {stats.num_crowd} crowd" if stats.num_crowd else ""),
+        "",
+        f"instances per class ({len(stats.per_class)} classes):",
+    ]
+    rows = [(name, str(n)) for name, n in stats.per_class.items()]
+    rows.append(("total", str(stats.num_instances)))
+    lines += _table(rows, ("class", "count"))
+    lines += ["", f"warnings ({len(stats.warnings)}):"]
+    shown = stats.warnings if max_warnings is None else stats.warnings[:max_warnings]
+    lines += [f"  {w}" for w in shown] or ["  none"]
+    if len(shown) < len(stats.warnings):
+        lines.append(f"  ... and {len(stats.warnings) - len(shown)} more (use --max-warnings)")
+    lines += ["", f"occlusion levels ({stats.num_amodal} objects with amodal masks):"]
+    if stats.num_amodal:
+        rows = [
+            (f"{name} [{lo:.2f}, {hi:.2f})", str(stats.levels.get(name, 0)))
+            for name, (lo, hi) in OCCLUSION_LEVELS.items()
+        ]
+        rows.append((f">= {HEAVY_OCCLUSION:.2f} (no level)", str(stats.heavy)))
+        if stats.undefined:
+            rows.append(("empty amodal mask", str(stats.undefined)))
+        lines += _table(rows, ("level", "count"))
+    else:
+        lines.append("  none (no instance has both a visible and an amodal mask)")
+    return "\n".join(lines)

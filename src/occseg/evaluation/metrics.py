@@ -1,0 +1,142 @@
+"""Pure metric functions on boolean masks, boxes and occlusion-order matrices (method.md §E).
+
+Nothing here knows about datasets or files: every function takes arrays and returns numbers, so each
+one is checked against hand-computed values in ``tests/evaluation/test_metrics.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from occseg.geometry.boxes import Box, box_iou
+
+
+def _check_same_shape(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{what}: mask shapes differ, {a.shape} (prediction) vs {b.shape} (ground truth)")
+
+
+def mask_iou(pred: np.ndarray, gt: np.ndarray) -> float | None:
+    """``|P ∩ G| / |P ∪ G|`` of two boolean masks over the whole image.
+
+    Returns ``None`` when both masks are empty: the IoU is undefined there (the paper's code divides 0 by
+    0 and gets NaN). Callers leave such objects out of the mean of that mask type.
+    """
+    p = np.asarray(pred, dtype=bool)
+    g = np.asarray(gt, dtype=bool)
+    _check_same_shape(p, g, "mask_iou")
+    union = int(np.count_nonzero(p | g))
+    if union == 0:
+        return None
+    return float(np.count_nonzero(p & g)) / float(union)
+
+
+def occluded_part(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """The occluded mask ``amodal \\ visible`` (pixels of the amodal mask that are not visible)."""
+    a = np.asarray(amodal, dtype=bool)
+    v = np.asarray(visible, dtype=bool)
+    _check_same_shape(a, v, "occluded_part")
+    return a & ~v
+
+
+def occlusion_fraction(amodal: np.ndarray, visible: np.ndarray) -> float | None:
+    """``|A \\ V| / |A|``; ``None`` when the amodal mask is empty."""
+    a = np.asarray(amodal, dtype=bool)
+    area = int(np.count_nonzero(a))
+    if area == 0:
+        return None
+    return float(np.count_nonzero(occluded_part(a, visible))) / float(area)
+
+
+def amodal_box_iou(pred_box: Box | None, gt_box: Box, correct: bool = True) -> float:
+    """The protocol's amodal-box score: box IoU times ``1[class correct]``; 0 without a predicted box.
+
+    Boxes are ``(x1, y1, x2, y2)`` with exclusive far edges (occseg's convention), so the continuous area
+    used here equals the released code's ``+1``-pixel area on inclusive integer corners.
+    """
+    if pred_box is None or not correct:
+        return 0.0
+    return float(box_iou(pred_box, gt_box))
+
+
+def mean_or_none(values: Iterable[float]) -> float | None:
+    """Arithmetic mean, ``None`` for no values."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return None
+    return float(np.mean(vals))
+
+
+@dataclass
+class OrderCounts:
+    """Pairwise occlusion-order agreement, summed over images (method.md §E, "Order accuracy").
+
+    ``pairs_all`` counts ordered pairs ``i != j`` (``N(N-1)`` per image) and ``correct_all`` those where the
+    predicted order equals the GT order (including agreeing zeros). ``pairs_occluded`` counts pairs with a GT
+    order (``gt != 0``) and ``correct_occluded`` those predicted right. ``misses``: ``gt != 0, pred == 0``;
+    ``reversals``: ``pred == -gt != 0``; ``false_detections``: ``gt == 0, pred != 0``.
+    """
+
+    pairs_all: int = 0
+    correct_all: int = 0
+    pairs_occluded: int = 0
+    correct_occluded: int = 0
+    misses: int = 0
+    reversals: int = 0
+    false_detections: int = 0
+
+    def __iadd__(self, other: OrderCounts) -> OrderCounts:
+        self.pairs_all += other.pairs_all
+        self.correct_all += other.correct_all
+        self.pairs_occluded += other.pairs_occluded
+        self.correct_occluded += other.correct_occluded
+        self.misses += other.misses
+        self.reversals += other.reversals
+        self.false_detections += other.false_detections
+        return self
+
+    @property
+    def accuracy_all(self) -> float | None:
+        return self.correct_all / self.pairs_all if self.pairs_all else None
+
+    @property
+    def accuracy_occluded(self) -> float | None:
+        return self.correct_occluded / self.pairs_occluded if self.pairs_occluded else None
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {
+            "all": self.accuracy_all,
+            "occluded": self.accuracy_occluded,
+            "pairs_all": self.pairs_all,
+            "pairs_occluded": self.pairs_occluded,
+            "correct_all": self.correct_all,
+            "correct_occluded": self.correct_occluded,
+            "misses": self.misses,
+            "reversals": self.reversals,
+            "false_detections": self.false_detections,
+        }
+
+
+def order_counts(gt: np.ndarray, pred: np.ndarray) -> OrderCounts:
+    """Compare a GT and a predicted ``N x N`` order matrix (entries -1, 0, +1) over ordered pairs ``i != j``."""
+    g = np.asarray(gt, dtype=np.int64)
+    p = np.asarray(pred, dtype=np.int64)
+    if g.ndim != 2 or g.shape[0] != g.shape[1]:
+        raise ValueError(f"order_counts: the GT order matrix must be square, got shape {g.shape}")
+    _check_same_shape(p, g, "order_counts")
+    n = g.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    same = (g == p) & off
+    occluded = (g != 0) & off
+    return OrderCounts(
+        pairs_all=n * (n - 1),
+        correct_all=int(np.count_nonzero(same)),
+        pairs_occluded=int(np.count_nonzero(occluded)),
+        correct_occluded=int(np.count_nonzero(same & occluded)),
+        misses=int(np.count_nonzero(occluded & (p == 0))),
+        reversals=int(np.count_nonzero(occluded & (p == -g))),
+        false_detections=int(np.count_nonzero((g == 0) & (p != 0) & off)),
+    )

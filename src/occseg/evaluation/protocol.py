@@ -1,0 +1,367 @@
+"""The evaluation protocol of method.md §E: per-object records, then means per scenario and occlusion level.
+
+Decisions (also written into every ``report.md``):
+
+* **Objects evaluated**: GT objects that pass the filters (``classes``; visible-box height ``>= min_height``),
+  are not crowd regions and have a non-empty GT visible mask (the released code skips empty ones).
+* **IoU** is computed over the whole image. Visible: GT visible vs predicted visible. Amodal: GT amodal vs
+  predicted amodal. Occluded: ``GT amodal \\ GT visible`` vs ``pred amodal \\ pred visible``. A prediction
+  without an amodal mask uses its visible mask as the amodal one (a modal-only method predicts no occluded
+  part). When both masks of a pair are empty (typically the occluded part of an unoccluded object predicted
+  unoccluded) the IoU is undefined and the object is left out of that mask type's means (``n`` shows it).
+* **Class**: every IoU enters the means as ``IoU x 1[predicted class == GT class]`` (the protocol's
+  ``mean(IoU x 1[class correct])``). A GT object without a prediction counts as IoU 0 with a wrong class.
+* **Levels**: the GT occlusion fraction ``|A \\ V| / |A|`` bins objects into L0 ``[0, .01)``, L1 ``[.01, .3)``,
+  L2 ``[.3, .6)``, L3 ``[.6, .9)``; ``>= .9`` is in no level. Objects without a GT amodal mask are in no
+  level: their amodal/occluded IoUs are ``null`` (``n = 0``) and only the level-free ``all_objects`` column
+  (every evaluated object) is filled, for the visible mask.
+* **Means**: per level the mean over its objects; ``mean`` = plain mean of the level means that have
+  objects (``mean_levels`` says how many); ``weighted_mean`` = mean over all objects in L0..L3 (each object
+  once); ``all_objects`` = mean over every evaluated object, levels or not. Empty cells are ``null``.
+* **Classification accuracy**: share of evaluated objects whose predicted class equals the GT class.
+  **Amodal-box IoU**: mean of ``box IoU x 1[class correct]`` between the GT amodal box (or the box of the GT
+  amodal mask) and the predicted amodal box (or the box of the predicted amodal mask), over objects with a
+  GT amodal box; ``null`` without any.
+* **Order**: per image, over its evaluated objects that have GT amodal masks, the order matrices of
+  :func:`occseg.data.annotation.pairwise_order_matrix` from the GT masks and from the predicted visible and
+  amodal masks are compared over all ordered pairs ``i != j`` (see :class:`~occseg.evaluation.metrics.OrderCounts`).
+  Per scenario only the pairs whose two objects belong to that scenario count.
+* **Scenarios**: GT objects with ``extra["scenario"]`` are also summarised under that name; ``all`` has
+  every evaluated object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from occseg.data.annotation import (
+    OCCLUSION_LEVELS,
+    AnnotatedImage,
+    Dataset,
+    Instance,
+    occlusion_level,
+    pairwise_order_matrix,
+)
+from occseg.data.masks import LazyMask
+from occseg.evaluation.matching import Key, Matching, match_predictions
+from occseg.evaluation.metrics import OrderCounts, amodal_box_iou, mask_iou, mean_or_none, order_counts
+from occseg.geometry.boxes import Box, box_height, mask_to_box
+
+MASK_TYPES: tuple[str, ...] = ("visible", "amodal", "occluded")
+LEVELS: tuple[str, ...] = tuple(OCCLUSION_LEVELS)
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Which GT objects are evaluated."""
+
+    classes: tuple[str, ...] | None = None  # None: every class
+    min_height: float | None = None  # visible-box height in pixels
+    progress: bool = True
+
+
+def passes_filter(inst: Instance, *, classes: Iterable[str] | None = None, min_height: float | None = None) -> bool:
+    """The class and height filters of the protocol (class in ``classes``; visible box height >= ``min_height``)."""
+    if classes is not None and inst.category not in set(classes):
+        return False
+    return not (min_height is not None and box_height(inst.box) < min_height)
+
+
+def filter_dataset(
+    dataset: Dataset, *, classes: Iterable[str] | None = None, min_height: float | None = None
+) -> Dataset:
+    """A shallow copy of ``dataset`` keeping only the instances that pass :func:`passes_filter` (all images kept)."""
+    cls = tuple(classes) if classes is not None else None
+    images = [
+        AnnotatedImage(
+            image_id=im.image_id,
+            path=im.path,
+            width=im.width,
+            height=im.height,
+            instances=[i for i in im.instances if passes_filter(i, classes=cls, min_height=min_height)],
+            extra=dict(im.extra),
+        )
+        for im in dataset.images
+    ]
+    return Dataset(
+        images=images,
+        categories=list(dataset.categories),
+        source=dataset.source,
+        format=dataset.format,
+        warnings=list(dataset.warnings),
+        category_ids=dict(dataset.category_ids),
+    )
+
+
+def skip_reason(inst: Instance, config: EvalConfig) -> str | None:
+    """Why a GT object is not evaluated (``None``: it is)."""
+    if not passes_filter(inst, classes=config.classes, min_height=config.min_height):
+        return "filtered"
+    if inst.iscrowd:
+        return "crowd"
+    if inst.mask is None:
+        return "no visible mask"
+    if inst.mask.area() == 0:
+        return "empty visible mask"
+    return None
+
+
+@dataclass
+class ObjectRecord:
+    """Everything the report needs about one evaluated GT object."""
+
+    image_id: int
+    object_id: int
+    category: str
+    predicted_category: str | None
+    correct: bool
+    has_prediction: bool
+    scenario: str | None
+    occlusion: float | None  # GT |A \ V| / |A|, None without a GT amodal mask
+    level: str | None
+    iou_visible: float | None
+    iou_amodal: float | None
+    iou_occluded: float | None
+    amodal_box_iou: float | None  # box IoU x correct; None without a GT amodal box
+    box: Box  # GT visible box, for the examples sheet
+
+    def iou(self, mask_type: str) -> float | None:
+        return {"visible": self.iou_visible, "amodal": self.iou_amodal, "occluded": self.iou_occluded}[mask_type]
+
+    def score(self, mask_type: str) -> float | None:
+        """``IoU x 1[class correct]``, the value averaged by the protocol; ``None`` when undefined."""
+        v = self.iou(mask_type)
+        return None if v is None else (v if self.correct else 0.0)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "object_id": self.object_id,
+            "category": self.category,
+            "predicted_category": self.predicted_category,
+            "correct": int(self.correct),
+            "has_prediction": int(self.has_prediction),
+            "scenario": self.scenario,
+            "occlusion": self.occlusion,
+            "level": self.level,
+            "iou_visible": self.iou_visible,
+            "iou_amodal": self.iou_amodal,
+            "iou_occluded": self.iou_occluded,
+            "amodal_box_iou": self.amodal_box_iou,
+        }
+
+
+@dataclass
+class Evaluation:
+    """Per-object records, order counts per scenario key and the run's warnings."""
+
+    records: list[ObjectRecord]
+    order: dict[str, OrderCounts]
+    has_amodal: bool
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    n_gt_objects: int = 0
+    matching: Matching | None = None
+
+
+def _empty(height: int, width: int) -> np.ndarray:
+    return np.zeros((height, width), dtype=bool)
+
+
+def _pred_masks(pred: Instance | None, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted (visible, amodal) arrays; amodal falls back to visible, missing masks are empty."""
+    if pred is None:
+        return _empty(height, width), _empty(height, width)
+    vis = pred.mask.decode() if pred.mask is not None else _empty(height, width)
+    amo = pred.amodal_mask.decode() if pred.amodal_mask is not None else vis
+    return vis, amo
+
+
+def _pred_amodal_box(pred: Instance | None, amodal: np.ndarray) -> Box | None:
+    if pred is None:
+        return None
+    if pred.amodal_box is not None:
+        return pred.amodal_box
+    if pred.amodal_mask is not None:
+        return mask_to_box(amodal)
+    return pred.box
+
+
+def _scenario(inst: Instance) -> str | None:
+    s = inst.extra.get("scenario")
+    return None if s is None else str(s)
+
+
+def object_record(image: AnnotatedImage, gt: Instance, pred: Instance | None) -> ObjectRecord:
+    """Score one GT object against its prediction (``None``: no prediction)."""
+    h, w = image.height, image.width
+    assert gt.mask is not None
+    g_vis = gt.mask.decode()
+    p_vis, p_amo = _pred_masks(pred, h, w)
+    correct = pred is not None and pred.category == gt.category
+    iou_amodal = iou_occluded = occ = box_score = None
+    g_amo: np.ndarray | None = None
+    if gt.amodal_mask is not None:
+        g_amo = gt.amodal_mask.decode()
+        g_occ = g_amo & ~g_vis
+        area = int(np.count_nonzero(g_amo))
+        occ = float(np.count_nonzero(g_occ)) / area if area else None
+        iou_amodal = mask_iou(p_amo, g_amo)
+        iou_occluded = mask_iou(p_amo & ~p_vis, g_occ)
+    gt_abox = gt.amodal_box
+    if gt_abox is None and g_amo is not None:
+        gt_abox = mask_to_box(g_amo)
+    if gt_abox is not None:
+        box_score = amodal_box_iou(_pred_amodal_box(pred, p_amo), gt_abox, correct)
+    return ObjectRecord(
+        image_id=image.image_id,
+        object_id=gt.id,
+        category=gt.category,
+        predicted_category=pred.category if pred is not None else None,
+        correct=correct,
+        has_prediction=pred is not None,
+        scenario=_scenario(gt),
+        occlusion=occ,
+        level=occlusion_level(occ),
+        iou_visible=mask_iou(p_vis, g_vis),
+        iou_amodal=iou_amodal,
+        iou_occluded=iou_occluded,
+        amodal_box_iou=box_score,
+        box=gt.box,
+    )
+
+
+def _image_order(
+    image: AnnotatedImage, objects: list[Instance], matching: Matching
+) -> tuple[np.ndarray, np.ndarray, list[str | None]] | None:
+    """GT and predicted order matrices of an image's evaluated objects that have GT amodal masks."""
+    objs = [o for o in objects if o.amodal_mask is not None and o.mask is not None]
+    if len(objs) < 2:
+        return None
+    gt_order = pairwise_order_matrix([o.mask for o in objs], [o.amodal_mask for o in objs])  # type: ignore[misc]
+    empty = LazyMask.from_array(_empty(image.height, image.width))
+    vis: list[LazyMask] = []
+    amo: list[LazyMask] = []
+    for o in objs:
+        p = matching.pairs.get((image.image_id, o.id))
+        v = p.mask if p is not None and p.mask is not None else empty
+        a = p.amodal_mask if p is not None and p.amodal_mask is not None else v
+        vis.append(v)
+        amo.append(a)
+    return gt_order, pairwise_order_matrix(vis, amo), [_scenario(o) for o in objs]
+
+
+def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Evaluation:
+    """Score ``pred`` against ``gt`` under the protocol (see the module docstring).
+
+    Raises :class:`~occseg.evaluation.matching.PredictionError` for predictions that cannot be paired.
+    """
+    config = config or EvalConfig()
+    skipped: dict[str, int] = {}
+    selected: list[tuple[AnnotatedImage, list[Instance]]] = []
+    n_gt = 0
+    for im in gt.images:
+        keep = []
+        for inst in im.instances:
+            n_gt += 1
+            reason = skip_reason(inst, config)
+            if reason is None:
+                keep.append(inst)
+            else:
+                skipped[reason] = skipped.get(reason, 0) + 1
+        if keep:
+            selected.append((im, keep))
+    keys: list[Key] = [(im.image_id, o.id) for im, objs in selected for o in objs]
+    matching = match_predictions(gt, pred, keys=keys)
+    warnings = list(matching.warnings)
+    has_amodal = any(o.amodal_mask is not None for _, objs in selected for o in objs)
+    no_amodal_pred = sum(1 for k in keys if k in matching.pairs and matching.pairs[k].amodal_mask is None)
+    if no_amodal_pred and has_amodal:
+        warnings.append(
+            f"{no_amodal_pred} prediction(s) have no amodal mask (a_segm); their visible mask is used as the amodal "
+            "mask (no occluded part predicted)"
+        )
+    records: list[ObjectRecord] = []
+    order: dict[str, OrderCounts] = {ALL: OrderCounts()}
+    for im, objs in tqdm(selected, desc="evaluate", unit="image", disable=not config.progress, leave=False):
+        for o in objs:
+            records.append(object_record(im, o, matching.pairs.get((im.image_id, o.id))))
+        res = _image_order(im, objs, matching)
+        if res is None:
+            continue
+        g, p, scen = res
+        order[ALL] += order_counts(g, p)
+        for s in sorted({s for s in scen if s is not None}):
+            idx = [i for i, x in enumerate(scen) if x == s]
+            sub = np.ix_(idx, idx)
+            order.setdefault(s, OrderCounts())
+            order[s] += order_counts(g[sub], p[sub])
+    if not records:
+        warnings.append(f"no GT object is evaluated ({n_gt} in the GT; skipped: {skipped or 'none'})")
+    return Evaluation(
+        records=records,
+        order=order,
+        has_amodal=has_amodal,
+        warnings=warnings,
+        skipped=skipped,
+        n_gt_objects=n_gt,
+        matching=matching,
+    )
+
+
+def mask_type_summary(records: list[ObjectRecord], mask_type: str) -> dict[str, Any]:
+    """Level means, ``mean``, ``weighted_mean``, ``all_objects`` and ``n`` of one mask type (see module docstring)."""
+    scored = [(r.level, r.score(mask_type)) for r in records]
+    scored = [(lv, s) for lv, s in scored if s is not None]
+    out: dict[str, Any] = {}
+    n: dict[str, int] = {}
+    for lv in LEVELS:
+        vals = [s for level, s in scored if level == lv]
+        out[lv] = mean_or_none(vals)
+        n[lv] = len(vals)
+    level_means = [out[lv] for lv in LEVELS if out[lv] is not None]
+    in_levels = [s for level, s in scored if level is not None]
+    out["mean"] = mean_or_none(level_means)
+    out["mean_levels"] = len(level_means)
+    out["weighted_mean"] = mean_or_none(in_levels)
+    out["all_objects"] = mean_or_none(s for _, s in scored)
+    n["total"] = len(in_levels)
+    n["all_objects"] = len(scored)
+    out["n"] = n
+    return out
+
+
+def summarize(records: list[ObjectRecord], order: OrderCounts | None) -> dict[str, Any]:
+    """The report cell of one scenario key."""
+    out: dict[str, Any] = {m: mask_type_summary(records, m) for m in MASK_TYPES}
+    out["classification_accuracy"] = mean_or_none(float(r.correct) for r in records)
+    box_scores = [r.amodal_box_iou for r in records if r.amodal_box_iou is not None]
+    out["amodal_box_iou"] = mean_or_none(box_scores)
+    out["n_amodal_boxes"] = len(box_scores)
+    out["order_accuracy"] = (order or OrderCounts()).to_json()
+    out["n_objects"] = len(records)
+    out["n_missing_predictions"] = sum(1 for r in records if not r.has_prediction)
+    return out
+
+
+def scenario_keys(records: list[ObjectRecord]) -> dict[str, str]:
+    """Scenario name -> report key (``all`` first; a scenario called ``all`` or ``settings`` is prefixed)."""
+    keys: dict[str, str] = {}
+    for s in sorted({r.scenario for r in records if r.scenario is not None}):
+        keys[s] = f"scenario_{s}" if s in (ALL, "settings") else s
+    return keys
+
+
+def aggregate(evaluation: Evaluation) -> dict[str, dict[str, Any]]:
+    """Report cells: ``all`` plus one per scenario name."""
+    out = {ALL: summarize(evaluation.records, evaluation.order.get(ALL))}
+    for name, key in scenario_keys(evaluation.records).items():
+        recs = [r for r in evaluation.records if r.scenario == name]
+        out[key] = summarize(recs, evaluation.order.get(name))
+    return out

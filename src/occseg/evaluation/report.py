@@ -1,0 +1,129 @@
+"""``report.json``, ``report.md`` and ``objects.csv`` of an evaluation (all written atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, Evaluation, aggregate
+from occseg.io import write_json, write_text
+
+COLUMNS: tuple[str, ...] = (*LEVELS, "mean", "weighted_mean", "all_objects")
+
+CONVENTIONS = """\
+Conventions (method.md §E):
+- IoU over the whole image; occluded = amodal \\ visible (GT and prediction alike); a prediction without an
+  amodal mask uses its visible mask as amodal. A pair of empty masks has no IoU and is left out of that mean.
+- Every cell is mean(IoU x 1[predicted class == GT class]); a GT object without a prediction counts as IoU 0.
+- Levels by GT occlusion |A \\ V| / |A|: L0 [0, .01), L1 [.01, .3), L2 [.3, .6), L3 [.6, .9); >= .9 and objects
+  without a GT amodal mask are in no level.
+- mean = plain mean of the non-empty level means; weighted_mean = mean over the objects in L0..L3;
+  all_objects = mean over every evaluated object (the only visible number when the GT has no amodal masks).
+- Order accuracy over ordered pairs i != j of the evaluated objects with GT amodal masks, per image; occluded
+  = pairs with a GT order; misses: GT order but none predicted; reversals: opposite order; false detections:
+  order predicted where the GT has none.
+"""
+
+
+def build_report(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, Any]:
+    """The report dict: ``settings`` then one cell per scenario key (``all`` always present)."""
+    s = dict(settings)
+    s["n_gt_objects"] = evaluation.n_gt_objects
+    s["n_evaluated"] = len(evaluation.records)
+    s["skipped"] = dict(sorted(evaluation.skipped.items()))
+    s["gt_has_amodal"] = evaluation.has_amodal
+    s["warnings"] = list(evaluation.warnings)
+    report: dict[str, Any] = {"settings": s}
+    report.update(aggregate(evaluation))
+    return report
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _cell_table(cell: dict[str, Any]) -> list[str]:
+    lines = [
+        "| mask | " + " | ".join(COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
+    for m in MASK_TYPES:
+        row = cell[m]
+        n = row["n"]
+        counts = {**{lv: n[lv] for lv in LEVELS}, "mean": row.get("mean_levels", 0), "weighted_mean": n["total"]}
+        counts["all_objects"] = n["all_objects"]
+        parts = []
+        for c in COLUMNS:
+            label = "levels" if c == "mean" else "n"
+            parts.append(f"{_fmt(row[c])} ({label}={counts[c]})")
+        lines.append(f"| {m} | " + " | ".join(parts) + " |")
+    return lines
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """Tables shaped like the paper's Tables 1-2 (rows visible/amodal/occluded, columns levels and means)."""
+    s = report["settings"]
+    out = ["# occseg evaluation", ""]
+    out.append(f"- ground truth: `{s.get('gt')}`")
+    out.append(f"- predictions: `{s.get('pred')}`")
+    out.append(f"- classes: {', '.join(s['classes']) if s.get('classes') else 'all'}")
+    out.append(f"- min visible-box height: {s.get('min_height') if s.get('min_height') is not None else 'none'}")
+    out.append(f"- GT objects: {s.get('n_gt_objects')}, evaluated: {s.get('n_evaluated')}, skipped: {s.get('skipped')}")
+    if not s.get("gt_has_amodal"):
+        out.append("- the GT has no amodal masks: amodal/occluded metrics and occlusion levels are empty (null)")
+    out.append("")
+    keys = [ALL] + [k for k in report if k not in (ALL, "settings")]
+    for key in keys:
+        cell = report[key]
+        out.append(f"## {key}" if key == ALL else f"## scenario {key}")
+        out.append("")
+        out.append("mIoU, mean(IoU x 1[class correct]); n = objects per cell:")
+        out.append("")
+        out.extend(_cell_table(cell))
+        out.append("")
+        oa = cell["order_accuracy"]
+        out.append(f"- objects: {cell['n_objects']} (without prediction: {cell.get('n_missing_predictions', 0)})")
+        out.append(f"- classification accuracy: {_fmt(cell['classification_accuracy'])}")
+        out.append(
+            f"- amodal-box IoU (x class correct): {_fmt(cell['amodal_box_iou'])} (n={cell.get('n_amodal_boxes', 0)})"
+        )
+        out.append(
+            f"- order accuracy: all {_fmt(oa['all'])} ({oa['pairs_all']} pairs), occluded {_fmt(oa['occluded'])} "
+            f"({oa['pairs_occluded']} pairs); misses {oa['misses']}, reversals {oa['reversals']}, "
+            f"false detections {oa['false_detections']}"
+        )
+        out.append("")
+    if s.get("warnings"):
+        out.append("## warnings")
+        out.append("")
+        out.extend(f"- {w}" for w in s["warnings"])
+        out.append("")
+    out.append("## conventions")
+    out.append("")
+    out.append(CONVENTIONS)
+    return "\n".join(out)
+
+
+def objects_csv(evaluation: Evaluation) -> str:
+    """One row per evaluated object (IoUs, class, level, scenario)."""
+    buf = io.StringIO()
+    rows = [r.to_row() for r in evaluation.records]
+    fields = list(rows[0]) if rows else ["image_id", "object_id"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def write_report(out_dir: str | Path, report: dict[str, Any], evaluation: Evaluation) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and ``objects.csv`` into ``out_dir``; return their paths."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = [d / "report.json", d / "report.md", d / "objects.csv"]
+    write_json(paths[0], report, indent=2)
+    write_text(paths[1], report_markdown(report))
+    write_text(paths[2], objects_csv(evaluation))
+    return paths

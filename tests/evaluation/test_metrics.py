@@ -1,0 +1,100 @@
+"""Metric functions against hand-computed values on tiny masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occseg.evaluation.metrics import (
+    OrderCounts,
+    amodal_box_iou,
+    mask_iou,
+    mean_or_none,
+    occluded_part,
+    occlusion_fraction,
+    order_counts,
+)
+
+
+def m(rows: list[str]) -> np.ndarray:
+    return np.array([[c == "#" for c in r] for r in rows], dtype=bool)
+
+
+def test_mask_iou_hand_computed() -> None:
+    pred = m(["##..", "##..", "....", "...."])  # 4 px
+    gt = m(["###.", "###.", "....", "...."])  # 6 px, contains pred
+    assert mask_iou(pred, gt) == pytest.approx(4 / 6)
+    shifted = m(["....", ".##.", ".##.", "...."])  # 4 px, 1 px shared with pred
+    assert mask_iou(pred, shifted) == pytest.approx(1 / 7)
+    assert mask_iou(pred, ~pred) == 0.0
+    assert mask_iou(gt, gt) == 1.0
+
+
+def test_mask_iou_empty_cases() -> None:
+    empty = np.zeros((4, 4), bool)
+    some = m(["#...", "....", "....", "...."])
+    assert mask_iou(empty, empty) is None  # undefined, left out of means
+    assert mask_iou(empty, some) == 0.0
+    assert mask_iou(some, empty) == 0.0
+
+
+def test_mask_iou_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match="shapes differ"):
+        mask_iou(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
+
+
+def test_occluded_part_and_fraction() -> None:
+    amodal = np.ones((4, 4), bool)
+    visible = m(["##..", "##..", "##..", "##.."])
+    occ = occluded_part(amodal, visible)
+    assert occ.sum() == 8 and not (occ & visible).any()
+    assert occlusion_fraction(amodal, visible) == 0.5
+    assert occlusion_fraction(amodal, amodal) == 0.0
+    assert occlusion_fraction(np.zeros((4, 4), bool), visible) is None
+    # the occluded IoU of the protocol: pred amodal \ pred visible vs GT amodal \ GT visible
+    pred_occ = occluded_part(amodal, m(["###.", "###.", "###.", "###."]))  # last column: 4 px
+    assert mask_iou(pred_occ, occ) == pytest.approx(4 / 8)
+
+
+def test_amodal_box_iou() -> None:
+    assert amodal_box_iou((1, 0, 3, 2), (0, 0, 2, 2)) == pytest.approx(2 / 6)
+    assert amodal_box_iou((1, 0, 3, 2), (0, 0, 2, 2), correct=False) == 0.0
+    assert amodal_box_iou(None, (0, 0, 2, 2)) == 0.0
+    assert amodal_box_iou((0, 0, 2, 2), (0, 0, 2, 2)) == 1.0
+
+
+def test_mean_or_none() -> None:
+    assert mean_or_none([]) is None
+    assert mean_or_none([0.0, 1.0, 0.5]) == pytest.approx(0.5)
+
+
+def test_order_counts_every_kind() -> None:
+    gt = np.array([[0, 1, 0], [-1, 0, 1], [0, -1, 0]])
+    pred = np.array([[0, -1, 1], [1, 0, 0], [-1, 0, 0]])
+    c = order_counts(gt, pred)
+    # (0,1),(1,0) reversed; (1,2),(2,1) missed; (0,2),(2,0) false detections
+    assert (c.pairs_all, c.correct_all, c.pairs_occluded, c.correct_occluded) == (6, 0, 4, 0)
+    assert (c.misses, c.reversals, c.false_detections) == (2, 2, 2)
+    assert c.accuracy_all == 0.0 and c.accuracy_occluded == 0.0
+
+
+def test_order_counts_partly_right_and_summed() -> None:
+    gt = np.array([[0, 1, 0], [-1, 0, 1], [0, -1, 0]])
+    pred = np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 0]])  # (0,1) right both ways, (1,2) missed, zeros agree
+    c = order_counts(gt, pred)
+    assert (c.pairs_all, c.correct_all, c.pairs_occluded, c.correct_occluded) == (6, 4, 4, 2)
+    assert (c.misses, c.reversals, c.false_detections) == (2, 0, 0)
+    total = OrderCounts()
+    total += c
+    total += order_counts(np.zeros((2, 2), int), np.zeros((2, 2), int))  # 2 more pairs, both right
+    assert total.pairs_all == 8 and total.correct_all == 6
+    assert total.accuracy_all == pytest.approx(6 / 8) and total.accuracy_occluded == pytest.approx(2 / 4)
+    js = total.to_json()
+    assert js["pairs_occluded"] == 4 and js["misses"] == 2
+
+
+def test_order_counts_single_object_and_empty() -> None:
+    c = order_counts(np.zeros((1, 1), int), np.zeros((1, 1), int))
+    assert c.pairs_all == 0 and c.accuracy_all is None and c.accuracy_occluded is None
+    with pytest.raises(ValueError):
+        order_counts(np.zeros((2, 2), int), np.zeros((3, 3), int))
