@@ -23,3 +23,30 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder not found: {path} (set OCCSEG_DATA to the folder holding coco128-seg etc.)")
     return path
+
+
+@pytest.fixture(scope="session")
+def lite0_backbone():
+    """The default backbone (EfficientNet-Lite0, offline ImageNet weights), loaded once per session."""
+    from occseg.backbones import get_backbone
+
+    return get_backbone()
+
+
+@pytest.fixture(scope="session")
+def tiny_compnet(shared_data: Path, tmp_path_factory, lite0_backbone):
+    """A CompNet learned once per session from the boxes of 4 coco128-seg images (persons + giraffes, 16
+    concepts, 96-px crops); see tests/compnet/conftest.py. Has ``model``, ``folder`` (saved), ``data``, ``images``."""
+    from tests.compnet.conftest import torch_threads, train_tiny_compnet
+
+    with torch_threads(1):
+        return train_tiny_compnet(shared_data, tmp_path_factory.mktemp("tiny_compnet"), backbone=lite0_backbone)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (see tests/compnet/conftest.py: torch_threads), restoring it after."""
+    from tests.compnet.conftest import torch_threads
+
+    with torch_threads(1):
+        yield

@@ -32,8 +32,6 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
         if cls is not None and not isinstance(cls, str):
             raise ValueError(f"{p}: entry {k} has a non-string class {cls!r}")
         classes.append(cls)
-    if not boxes:
-        raise ValueError(f"{p}: no boxes")
     return boxes, classes, warnings
 
 
@@ -79,6 +77,8 @@ def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_it
                 )
         labels.append(c)
     cfg = SceneConfig(reasoning=reasoning, reasoning_iters=reasoning_iters, boxes=box_type)
+    if not boxes:
+        click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     scene = segment_boxes(model, backbone, img, boxes, cfg, labels=labels, device=device)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,8 @@ class TrainConfig:
     omega: float = 0.2
     outlier_weight: float = 0.1
     amodal_prior_threshold: float = 0.5
-    batch_size: int = 8
+    batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU (fastest there), 8 on CUDA
+    smooth_cells: float = 1.0
     seed: int = 0
     device: str = "cpu"
 
@@ -80,6 +81,13 @@ class TrainingRecord:
 ProgressFactory = Callable[..., tqdm]
 
 
+def default_batch_size(batch_size: int | None, device) -> int:
+    """Crops per backbone batch: as given, else 1 on CPU (measured fastest on 2 cores) and 8 on CUDA."""
+    if batch_size:
+        return batch_size
+    return 8 if str(device).startswith("cuda") else 1
+
+
 def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
     return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=False, dynamic_ncols=True)
 
@@ -91,7 +99,8 @@ def extract_training_crops(
     from occseg.data.images import load_rgb
     from occseg.features.crops import CropConfig, extract_box_features
 
-    ccfg = CropConfig(target_height=cfg.target_height, pad=cfg.pad, batch_size=cfg.batch_size)
+    bs = default_batch_size(cfg.batch_size, cfg.device)
+    ccfg = CropConfig(target_height=cfg.target_height, pad=cfg.pad, batch_size=bs)
     stride = backbone.spec.stride
     by_image: dict[int, list[BoxSample]] = defaultdict(list)
     for s in samples:
@@ -494,6 +503,7 @@ def train_compnet(
         outlier_weight=cfg.outlier_weight,
         amodal_prior_threshold=cfg.amodal_prior_threshold,
         fg_bias=cfg.fg_bias,
+        smooth_cells=cfg.smooth_cells,
         context=cfg.context,
         training={
             "seed": cfg.seed,

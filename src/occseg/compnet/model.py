@@ -7,12 +7,13 @@ Never pickled. :func:`load_model` checks the files against each other and agains
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from occseg import __version__
 from occseg.io import atomic_path, write_json
@@ -71,6 +72,7 @@ class CompNetSettings:
     outlier_weight: float = 0.1
     amodal_prior_threshold: float = 0.5
     fg_bias: float = 3.0  # log-odds added to the object term when labelling cells (chosen on validation data)
+    smooth_cells: float = 1.0  # Gaussian sigma (in feature cells) applied to the signed cell scores before upsampling
     test_ring_context: bool = True  # also explain cells by the crop's own ring at test time
     context: str = "per_image"
     version: str = __version__
@@ -111,6 +113,16 @@ class CompNetModel:
             raise ModelError("model does not match the backbone: " + "; ".join(diffs))
 
 
+def canonical_safetensors(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header keys sorted, so equal tensors give equal bytes
+    (safetensors writes the metadata from a hash map: its key order changes from call to call)."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the header is padded with spaces to a multiple of 8 bytes
+    return struct.pack("<Q", len(text)) + text + data[8 + n :]
+
+
 def save_model(model: CompNetModel, folder: str | Path) -> None:
     """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically)."""
     out = Path(folder)
@@ -123,8 +135,9 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
         cm = model.classes[name]
         for key in ("alpha", "chi", "prior_fg", "counts"):
             tensors[f"class{i}.{key}"] = getattr(cm, key).detach().cpu().contiguous()
+    meta = {"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)}
     with atomic_path(out / "model.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)})
+        tmp.write_bytes(canonical_safetensors(save(tensors, metadata=meta)))
     write_json(out / "model.json", asdict(model.settings), indent=2)
 
 
@@ -167,9 +180,18 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
             cm = ClassModel(*(tensors[f"class{i}.{k}"] for k in ("alpha", "chi", "prior_fg", "counts")))
         except KeyError as exc:
             raise ModelError(f"{tpath}: tensors of class {name!r} are missing ({exc.args[0]})") from exc
+        if cm.chi.shape != cm.alpha.shape or cm.prior_fg.shape != cm.alpha.shape[:3]:
+            raise ModelError(
+                f"{tpath}: class {name!r} tensors disagree: alpha {tuple(cm.alpha.shape)}, chi {tuple(cm.chi.shape)}, "
+                f"prior_fg {tuple(cm.prior_fg.shape)}"
+            )
         if cm.alpha.shape[-1] != settings.num_concepts:
             raise ModelError(
                 f"{tpath}: class {name!r} has {cm.alpha.shape[-1]} concepts, expected {settings.num_concepts}"
             )
         classes[name] = cm
-    return CompNetModel(settings=settings, concepts=concepts, clutter=tensors["clutter"], classes=classes)
+    clutter = tensors.get("clutter")
+    if clutter is None or clutter.ndim != 2 or clutter.shape[1] != settings.num_concepts:
+        got = None if clutter is None else tuple(clutter.shape)
+        raise ModelError(f"{tpath}: outlier model 'clutter' has shape {got}, expected (N, {settings.num_concepts})")
+    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes)

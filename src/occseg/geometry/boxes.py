@@ -22,6 +22,8 @@ class BoxError(ValueError):
 
 def as_box(values: Sequence[float]) -> Box:
     """Four numbers as a float box tuple, or :class:`BoxError`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise BoxError(f"a box must be a list of 4 numbers (x1, y1, x2, y2), got {values!r}")
     if len(values) != 4:
         raise BoxError(f"a box needs 4 numbers (x1, y1, x2, y2), got {len(values)}: {list(values)!r}")
     try:
@@ -90,7 +92,10 @@ def validate_box(box: Sequence[float], width: int, height: int, *, what: str = "
     Raises :class:`BoxError` (with ``what`` in the message) for inverted or zero-area boxes and for
     boxes entirely outside the image. A box partly outside is clipped and a warning is returned.
     """
-    b = as_box(box)
+    try:
+        b = as_box(box)
+    except BoxError as exc:
+        raise BoxError(f"{what}: {exc}") from exc
     if b[2] < b[0] or b[3] < b[1]:
         raise BoxError(f"{what}: inverted box {list(b)} (x2 < x1 or y2 < y1)")
     if b[2] - b[0] <= 0 or b[3] - b[1] <= 0:

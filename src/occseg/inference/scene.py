@@ -28,7 +28,7 @@ class SceneConfig:
     reasoning: str = "od"
     reasoning_iters: int = 2
     boxes: str = "amodal"  # what the given boxes are: "amodal" or "visible"
-    batch_size: int = 8
+    batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
 
     def __post_init__(self) -> None:
         if self.reasoning not in ("off", "nod", "od"):
@@ -58,10 +58,15 @@ def prepare_scene(
     device=None,
 ) -> list[ObjectState]:
     """One backbone pass per box (batched), turned into every class's likelihood terms."""
+    from occseg.compnet.learn import default_batch_size
     from occseg.features.crops import CropConfig, extract_box_features
 
     s = model.settings
-    ccfg = CropConfig(target_height=s.target_height, pad=s.pad, batch_size=cfg.batch_size)
+    if not boxes:
+        return []
+    ccfg = CropConfig(
+        target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(cfg.batch_size, device or "cpu")
+    )
     feats = extract_box_features(backbone, image, list(boxes), ccfg, device=device)
     size = (image.shape[0], image.shape[1])
     return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
@@ -76,6 +81,10 @@ def explain_scene(
 ) -> SceneResult:
     """Class, masks and order of every object; ``labels`` (per object, or None) fixes the class."""
     given = list(labels) if labels is not None else [None] * len(states)
+    if not states:
+        return SceneResult(objects=[], order=np.zeros((0, 0), np.int8), layers=[], groups=[], report={})
+    for st in states:
+        st.completed_box = None  # never reuse a completion from an earlier call
     if cfg.boxes == "visible":
         # complete each partial box to an amodal one, then re-read the terms around the completed box
         for i, st in enumerate(states):

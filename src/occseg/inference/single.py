@@ -232,11 +232,21 @@ def label_cells(
 
 
 def masks_from_cells(
-    state: ObjectState, positive: torch.Tensor, margin: torch.Tensor, *, restrict: np.ndarray | None = None
+    state: ObjectState,
+    positive: torch.Tensor,
+    margin: torch.Tensor,
+    *,
+    restrict: np.ndarray | None = None,
+    smooth: float = 0.0,
 ) -> np.ndarray:
-    """Image-size boolean mask from cell decisions: the signed margin (+ inside, - outside) is resampled
-    bilinearly to image pixels and thresholded at 0, which smooths the 16-px cell staircase."""
+    """Image-size boolean mask from cell decisions: the signed margin (+ inside, - outside), optionally smoothed
+    over neighbouring cells (Gaussian, ``smooth`` cells), is resampled bilinearly to image pixels and
+    thresholded at 0, which removes the 16-px cell staircase."""
+    import cv2
+
     signed = torch.where(positive, margin, -margin).clamp(-10, 10).float().cpu().numpy()
+    if smooth > 0:
+        signed = cv2.GaussianBlur(signed, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE)
     h_img, w_img = state.image_size
     img = resample_cells_to_image(signed, state.window, state.stride, h_img, w_img, fill=-1.0)
     mask = img > 0
@@ -259,8 +269,9 @@ def finish_object(
     occ = occlusion_cells(state, occluded_pixels, category)
     labels, margin, fg_score, amodal_cells = label_cells(model, state, category, mixture, occ)
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
-    visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels) & inside
-    amodal = (masks_from_cells(state, amodal_cells, margin) & inside) | visible
+    sm = model.settings.smooth_cells
+    visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels, smooth=sm) & inside
+    amodal = (masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside) | visible
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(
         category=category,

@@ -1,0 +1,359 @@
+"""``occseg train`` / ``predict`` / ``segment`` end to end on a few coco128-seg images, and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from occseg.cli.main import cli
+from occseg.cli.train import parse_class_map
+from occseg.compnet.model import load_model
+from occseg.data.masks import decode
+from occseg.data.readers import read_dataset
+from tests.compnet.conftest import COCO128_IMAGES, write_coco_subset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+IMAGE_192 = "000000000192.jpg"  # 640x480, four persons (three overlapping) and a baseball bat
+BOXES_192 = [[349, 253, 481, 473], [437, 218, 515, 466], [268, 179, 379, 415]]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_lines(res) -> list[str]:
+    return [line for line in res.output.splitlines() if line.startswith("occseg: error:")]
+
+
+# ------------------------------------------------------------------------------------------------------- train
+
+
+@pytest.fixture(scope="module")
+def train_json(shared_data: Path, tmp_path_factory) -> Path:
+    """Boxes only (no segmentation) of 2 images with one person each: 000000000036 and 000000000322."""
+    return write_coco_subset(shared_data, tmp_path_factory.mktemp("train") / "sub.json", [36, 322])
+
+
+def _train(train_json: Path, shared_data: Path, out: Path, *extra: str):
+    return run(
+        "train", "--data", train_json, "--images", shared_data / COCO128_IMAGES, "--out", out,
+        "--seed", "0", "--concepts", "16", "--mixtures", "2", *extra,
+    )  # fmt: skip
+
+
+def test_train_writes_a_model_and_repeats_byte_for_byte(train_json: Path, shared_data: Path, tmp_path: Path):
+    res = _train(train_json, shared_data, tmp_path / "m1", "--classes", "person")
+    assert res.exit_code == 0, res.output
+    assert "trained on 2 boxes (person: 2), 16 concepts, mixtures {'person': 1}" in res.output
+    assert sorted(p.name for p in (tmp_path / "m1").iterdir()) == ["model.json", "model.safetensors"]
+    model = load_model(tmp_path / "m1")
+    s = model.settings
+    assert s.classes == ["person"] and s.num_concepts == 16 and s.mixtures == {"person": 1}
+    assert (s.backbone, s.channels, s.stride, s.target_height) == ("efficientnet_lite0", 112, 16, 224)
+    assert s.training["crops_per_class"] == {"person": 2} and s.training["class_map"] == {}
+    assert s.training["data"] == str(train_json) and s.training["seed"] == 0
+    assert "note" in s.training["classes"]["person"]  # 2 samples: 1 mixture instead of 2
+    # the same command again: the same bytes
+    res2 = _train(train_json, shared_data, tmp_path / "m2", "--classes", "person")
+    assert res2.exit_code == 0, res2.output
+    a, b = (tmp_path / "m1" / "model.safetensors").read_bytes(), (tmp_path / "m2" / "model.safetensors").read_bytes()
+    assert a == b
+    ja, jb = (json.loads((tmp_path / m / "model.json").read_text()) for m in ("m1", "m2"))
+    ja["training"].pop("seconds"), jb["training"].pop("seconds")  # wall time is recorded, the rest is equal
+    assert ja == jb
+    # and another seed gives other concepts
+    res3 = run(
+        "train", "--data", train_json, "--images", shared_data / COCO128_IMAGES, "--out", tmp_path / "m3",
+        "--seed", "1", "--concepts", "16", "--classes", "person",
+    )  # fmt: skip
+    assert res3.exit_code == 0, res3.output
+    assert not np.array_equal(load_model(tmp_path / "m3").concepts.numpy(), model.concepts.numpy())
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("map.txt", "# dataset class -> model class\nperson human\numbrella: thing\n"),
+        ("map.json", '{"person": "human", "umbrella": "thing"}'),
+    ],
+)
+def test_train_with_a_class_map_file(train_json: Path, shared_data: Path, tmp_path: Path, name: str, text: str):
+    cmap = tmp_path / name
+    cmap.write_text(text)
+    res = _train(train_json, shared_data, tmp_path / "m", "--classes", "human", "--class-map", cmap)
+    assert res.exit_code == 0, res.output
+    s = load_model(tmp_path / "m").settings
+    assert s.classes == ["human"] and s.training["crops_per_class"] == {"human": 2}
+    assert s.training["class_map"] == {"person": "human", "umbrella": "thing"}
+
+
+def test_parse_class_map_formats(tmp_path: Path):
+    j = tmp_path / "map.json"
+    j.write_text(json.dumps({"car": "vehicle", "truck": "vehicle", "bus": "vehicle"}))
+    assert parse_class_map(str(j)) == {"car": "vehicle", "truck": "vehicle", "bus": "vehicle"}
+    t = tmp_path / "map.txt"
+    t.write_text("car vehicle\n\ntruck: vehicle   # a comment\nbus -> vehicle\n")
+    assert parse_class_map(str(t)) == {"car": "vehicle", "truck": "vehicle", "bus": "vehicle"}
+    b = tmp_path / "braces.txt"
+    b.write_text('  {"car": "vehicle"}')  # JSON is recognised by its content too
+    assert parse_class_map(str(b)) == {"car": "vehicle"}
+    assert parse_class_map(None) == {}
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("map.json", '{"car": "vehicle",\n "truck": }', r"map.json: not valid JSON \(.* at line 2\)"),
+        ("map.json", '["car", "vehicle"]', r"map.json: a class map must be a JSON object"),
+        ("map.json", '{"car": 3}', r"map.json: a class map must be a JSON object"),
+        ("map.txt", "car vehicle\ntruck big vehicle\n", r"map.txt, line 2: expected 'dataset_class model_class'"),
+        ("map.txt", "car\n", r"map.txt, line 1: expected 'dataset_class model_class', got 'car'"),
+    ],
+)
+def test_a_bad_class_map_names_the_file_and_line(tmp_path: Path, name: str, text: str, message: str):
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        parse_class_map(str(p))
+    data = tmp_path / "data.json"
+    data.write_text("{}")  # the map is read first
+    res = run("train", "--data", data, "--classes", "person", "--class-map", p, "--out", tmp_path / "m")
+    assert res.exit_code == 2 and len(error_lines(res)) == 1, res.output
+    assert str(p) in error_lines(res)[0]
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_unknown_class_lists_the_dataset_classes(train_json: Path, shared_data: Path, tmp_path: Path):
+    res = _train(train_json, shared_data, tmp_path / "m", "--classes", "cat")
+    assert res.exit_code != 0
+    assert "no training objects of class(es) ['cat']" in res.output
+    assert "dataset classes: person, bicycle, car" in res.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_min_height_filters_every_box(train_json: Path, shared_data: Path, tmp_path: Path):
+    res = _train(train_json, shared_data, tmp_path / "m", "--classes", "person", "--min-height", "1000")
+    assert res.exit_code != 0 and "(boxes >= 1000 px)" in res.output
+
+
+# ----------------------------------------------------------------------------------------------------- predict
+
+
+def test_predict_writes_a_readable_predictions_file(tiny_compnet, tmp_path: Path):
+    out = tmp_path / "p.json"
+    res = run(
+        "predict", "--model", tiny_compnet.folder, "--data", tiny_compnet.data, "--images", tiny_compnet.images,
+        "--given-labels", "--out", out,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    gt = read_dataset(tiny_compnet.data, images=tiny_compnet.images)
+    want = {
+        (i.id, im.image_id, i.category)
+        for im in gt.images
+        for i in im.instances
+        if i.category in ("person", "giraffe") and not i.iscrowd
+    }
+    assert len(want) == 10
+    pred = read_dataset(out)
+    assert pred.format == "kins"
+    got = {(i.id, im.image_id, i.category) for im in pred.images for i in im.instances}
+    assert got == want  # every annotation of a model class, with its id, image and (given) class
+    assert "compnet: 10 object(s) in 4 image(s)" in res.output
+    for im in pred.images:
+        assert im.path.name == f"{im.image_id:012d}.jpg" and im.path.is_file()
+        for i in im.instances:
+            vis, amo = i.mask.decode(), i.amodal_mask.decode()
+            assert vis.shape == amo.shape == (im.height, im.width)
+            # (a visible mask may be empty: person 159 lies inside person 160's box and loses every pixel to it)
+            assert amo.any() and not (vis & ~amo).any()
+            assert 0.0 <= i.extra["score"] <= 1.0 and set(i.extra["class_scores"]) == {i.category}
+            assert i.extra["given_box"] and i.amodal_box is not None
+
+
+@pytest.fixture(scope="module")
+def one_image_json(shared_data: Path, tmp_path_factory) -> Path:
+    return write_coco_subset(shared_data, tmp_path_factory.mktemp("p") / "g.json", [192])
+
+
+@pytest.mark.parametrize("mode", ["off", "nod", "od"])
+def test_predict_reasoning_modes(tiny_compnet, one_image_json: Path, tmp_path: Path, mode: str):
+    out = tmp_path / "p.json"
+    res = run(
+        "predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+        "--given-labels", "--reasoning", mode, "--classes", "person", "--out", out,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    raw = json.loads(out.read_text())
+    (img,) = raw["images"]
+    assert img["reasoning"] == mode
+    assert sorted(a["id"] for a in raw["annotations"]) == [257, 258, 259, 260]  # not the baseball bat
+    pred = read_dataset(out)
+    vis = [i.mask.decode() for i in pred.images[0].instances]
+    overlap = sum(int((vis[a] & vis[b]).sum()) for a in range(4) for b in range(a + 1, 4))
+    if mode == "off":
+        assert overlap > 0  # independent objects claim the same pixels
+    else:
+        assert overlap == 0  # the reasoning gives each pixel to one object
+
+
+def test_predict_boxes_only_data_warns_nothing_about_masks(tiny_compnet, one_image_json: Path, tmp_path: Path):
+    """Predictions need boxes only: the GT file here has no segmentation at all."""
+    raw = json.loads(one_image_json.read_text())
+    assert all("segmentation" not in a for a in raw["annotations"])
+    res = run(
+        "predict",
+        "--model",
+        tiny_compnet.folder,
+        "--data",
+        one_image_json,
+        "--images",
+        tiny_compnet.images,
+        "--classes",
+        "person",
+        "--reasoning",
+        "off",
+        "--out",
+        tmp_path / "p.json",
+    )
+    assert res.exit_code == 0, res.output
+
+
+# ----------------------------------------------------------------------------------------------------- segment
+
+
+def _segment(tiny_compnet, boxes_file: Path, out: Path, *extra: str):
+    return run(
+        "segment", "--model", tiny_compnet.folder, "--image", tiny_compnet.images / IMAGE_192,
+        "--boxes", boxes_file, "--out", out, *extra,
+    )  # fmt: skip
+
+
+RESULT_KEYS = {"image", "reasoning", "objects", "order", "broken_cycles", "warnings"}
+OBJECT_KEYS = {
+    "box", "class", "confidence", "mixture", "class_scores", "amodal_box",
+    "visible_mask", "amodal_mask", "occluded_mask", "layer", "group",
+}  # fmt: skip
+
+
+def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
+    boxes = tmp_path / "boxes.json"
+    entries = [{"box": BOXES_192[0], "class": "person"}, {"box": BOXES_192[1]}, {"box": [268, 179, 379, 700]}]
+    boxes.write_text(json.dumps(entries))  # the last box sticks out of the image: clipped with a warning
+    out = tmp_path / "seg"
+    res = _segment(tiny_compnet, boxes, out)
+    assert res.exit_code == 0, res.output
+    assert "extends outside the 640x480 image; clipped to [268.0, 179.0, 379.0, 480.0]" in res.output
+    with Image.open(out / "overlay.png") as im:
+        assert im.mode == "RGB" and im.height >= 480 and im.width >= 2 * 640  # no reasoning | reasoning panels
+    result = json.loads((out / "result.json").read_text())
+    assert set(result) == RESULT_KEYS
+    assert result["reasoning"] == "od" and result["image"].endswith(IMAGE_192)
+    assert len(result["warnings"]) == 1 and "entry 2" in result["warnings"][0]
+    objs = result["objects"]
+    assert len(objs) == 3 and all(set(o) == OBJECT_KEYS for o in objs)
+    assert objs[0]["class"] == "person" and list(objs[0]["class_scores"]) == ["person"]  # class given
+    assert set(objs[1]["class_scores"]) == {"person", "giraffe"}  # class not given: classified
+    assert objs[2]["box"] == [268.0, 179.0, 379.0, 480.0]
+    assert len(result["order"]) == 3 and all(len(r) == 3 for r in result["order"])
+    masks = []
+    for o in objs:
+        vis, amo, occ = (decode(o[k]) for k in ("visible_mask", "amodal_mask", "occluded_mask"))
+        assert vis.shape == (480, 640)
+        assert np.array_equal(occ, amo & ~vis) and not (vis & ~amo).any()
+        masks.append(vis)
+    assert not any((masks[a] & masks[b]).any() for a in range(3) for b in range(a + 1, 3))  # od: disjoint
+
+
+def test_segment_without_reasoning_has_one_panel(tiny_compnet, tmp_path: Path):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"box": b, "class": "person"} for b in BOXES_192[:2]]))
+    res = _segment(tiny_compnet, boxes, tmp_path / "seg", "--reasoning", "off")
+    assert res.exit_code == 0, res.output
+    with Image.open(tmp_path / "seg" / "overlay.png") as im:
+        single_width = im.width
+    assert single_width < 2 * 640
+    assert json.loads((tmp_path / "seg" / "result.json").read_text())["reasoning"] == "off"
+
+
+@pytest.fixture(scope="module")
+def segment_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """A saved (random) model folder and a 640x480 image: the boxes file is checked before the model is used,
+    so these error tests need no real data."""
+    from occseg.compnet.model import save_model
+    from occseg.data.images import save_rgb
+    from tests.compnet.conftest import random_model
+
+    root = tmp_path_factory.mktemp("segment_inputs")
+    save_model(random_model(), root / "model")
+    save_rgb(root / "img.png", np.full((480, 640, 3), 90, np.uint8))
+    return root / "model", root / "img.png"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"box": [1, 2, 3, 4]}', r"boxes.json: expected a JSON list"),
+        ('[{"box": [10, 10, 50, 50]}, {"class": "person"}]', r'boxes.json: entry 1 has no "box"'),
+        (
+            '[{"box": [100, 100, 50, 150]}]',
+            r"boxes.json: boxes.json entry 0: inverted box \[100.0, 100.0, 50.0, 150.0\]",
+        ),
+        ('[{"box": [10, 10, 10, 50]}]', r"boxes.json entry 0: zero-area box"),
+        (
+            '[{"box": [700, 10, 800, 100]}]',
+            r"boxes.json entry 0: box \[700.0, 10.0, 800.0, 100.0\] lies outside the 640x480",
+        ),
+        ('[{"box": [10, 10, 50, 50], "class": 3}]', r"boxes.json: entry 0 has a non-string class 3"),
+        ('[{"box": [10, 10, 50]}]', r"boxes.json: .*a box needs 4 numbers"),
+        ('[\n  {"box": [10, 10, 50, 50]},\n  oops\n]', r"boxes.json: not valid JSON \(.* at line 3, column 3\)"),
+    ],
+)
+def test_segment_boxes_file_errors(segment_inputs, tmp_path: Path, content: str, message: str):
+    import re
+
+    model_dir, image = segment_inputs
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(content)
+    out = tmp_path / "seg"
+    res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", out)
+    assert res.exit_code == 2, res.output
+    errs = error_lines(res)
+    assert len(errs) == 1 and re.search(message, errs[0]), res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_segment_unknown_class_names_file_entry_and_model_classes(tiny_compnet, tmp_path: Path):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"box": BOXES_192[0], "class": "person"}, {"box": BOXES_192[1], "class": "cat"}]))
+    res = _segment(tiny_compnet, boxes, tmp_path / "seg")
+    assert res.exit_code == 2
+    assert error_lines(res) == [
+        f"occseg: error: {boxes}: entry 1 has class 'cat', which the model does not know "
+        "(model classes: person, giraffe)"
+    ]
+
+
+def test_segment_empty_list_warns_and_writes_an_empty_result(tiny_compnet, tmp_path: Path):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text("[]")
+    res = _segment(tiny_compnet, boxes, tmp_path / "seg")
+    assert res.exit_code == 0, res.output
+    assert "lists no boxes" in res.output
+    result = json.loads((tmp_path / "seg" / "result.json").read_text())
+    assert result["objects"] == [] and result["order"] == []
+    assert (tmp_path / "seg" / "overlay.png").is_file()
+
+
+def test_segment_box_that_is_not_a_list(segment_inputs, tmp_path: Path):
+    model_dir, image = segment_inputs
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"box": 5}]')
+    res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", tmp_path / "seg")
+    assert res.exit_code == 2 and len(error_lines(res)) == 1 and "entry 0" in error_lines(res)[0]

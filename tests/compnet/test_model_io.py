@@ -1,0 +1,229 @@
+"""Model folders: safetensors + JSON round trip, no pickle, and loading errors that say what differs."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors import safe_open
+
+from occseg.compnet.model import (
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    ModelError,
+    canonical_safetensors,
+    load_model,
+    save_model,
+)
+from tests.compnet.conftest import model_tensors, random_model
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    folder = tmp_path / "m"
+    save_model(random_model(), folder)
+    return folder
+
+
+def _edit_json(folder: Path, **changes) -> None:
+    p = folder / "model.json"
+    raw = json.loads(p.read_text())
+    for k, v in changes.items():
+        if v is None:
+            raw.pop(k)
+        else:
+            raw[k] = v
+    p.write_text(json.dumps(raw, indent=2))
+
+
+def test_round_trip_keeps_every_tensor_and_setting(tmp_path: Path):
+    model = random_model(seed=3)
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert asdict(back.settings) == asdict(model.settings)
+    assert back.settings.training["class_map"] == {"truck": "vehicle"}
+    assert list(back.classes) == ["person", "vehicle"]
+    a, b = model_tensors(model), model_tensors(back)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert b[name].dtype == a[name].dtype and torch.equal(b[name], a[name]), name
+    assert back.classes["person"].num_mixtures == 2 and back.classes["person"].grid == (7, 4)
+    assert back.device == torch.device("cpu")
+    # saving the loaded model again gives the same bytes
+    save_model(back, tmp_path / "again")
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == (
+        tmp_path / "m" / "model.safetensors"
+    ).read_bytes()
+    assert (tmp_path / "again" / "model.json").read_text() == (tmp_path / "m" / "model.json").read_text()
+
+
+def test_folder_holds_safetensors_and_json_only_no_pickle(saved: Path):
+    assert sorted(p.name for p in saved.iterdir()) == ["model.json", "model.safetensors"]  # no temp files left
+    data = (saved / "model.safetensors").read_bytes()
+    assert not data.startswith(b"\x80")  # not a pickle stream (torch.save writes a zip of pickles: b"PK")
+    assert not data.startswith(b"PK")
+    (n,) = struct.unpack("<Q", data[:8])  # safetensors: 8-byte header length, then a JSON header
+    header = json.loads(data[8 : 8 + n])
+    assert header["__metadata__"] == {"format": MODEL_FORMAT, "classes": '["person", "vehicle"]'}
+    assert sorted(k for k in header if k != "__metadata__") == sorted(
+        ["concepts", "clutter"] + [f"class{i}.{k}" for i in (0, 1) for k in ("alpha", "chi", "prior_fg", "counts")]
+    )
+    with safe_open(str(saved / "model.safetensors"), framework="pt") as f:
+        assert tuple(f.get_tensor("class0.alpha").shape) == (2, 7, 4, 6)
+    raw = json.loads((saved / "model.json").read_text())
+    assert raw["format"] == MODEL_FORMAT and raw["format_version"] == MODEL_FORMAT_VERSION
+    assert raw["classes"] == ["person", "vehicle"] and raw["num_concepts"] == 6 and raw["channels"] == 5
+
+
+def test_saving_is_byte_deterministic(tmp_path: Path):
+    """safetensors writes its metadata from a hash map (key order changes from call to call); the saved file is
+    made canonical, so the same model always gives the same bytes."""
+    model = random_model(seed=1)
+    blobs = set()
+    for i in range(8):
+        save_model(model, tmp_path / str(i))
+        blobs.add((tmp_path / str(i) / "model.safetensors").read_bytes())
+    assert len(blobs) == 1
+    data = blobs.pop()
+    (n,) = struct.unpack("<Q", data[:8])
+    assert n % 8 == 0 and list(json.loads(data[8 : 8 + n])["__metadata__"]) == ["classes", "format"]
+    assert torch.equal(load_model(tmp_path / "0").concepts, model.concepts)
+
+
+def test_canonical_safetensors_keeps_the_tensors():
+    from safetensors.torch import load, save
+
+    tensors = {"b": torch.arange(3.0), "a": torch.ones(2, 2, dtype=torch.int64), "é": torch.zeros(1)}
+    raw = save(tensors, metadata={"z": "1", "y": "ü"})
+    canon = canonical_safetensors(raw)
+    back = load(canon)
+    assert back.keys() == tensors.keys() and all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert canonical_safetensors(canon) == canon
+
+
+def test_save_overwrites_an_existing_model(saved: Path):
+    other = random_model(seed=9)
+    save_model(other, saved)
+    back = load_model(saved)
+    assert torch.equal(back.concepts, other.concepts)
+    assert sorted(p.name for p in saved.iterdir()) == ["model.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize("missing", ["model.json", "model.safetensors"])
+def test_missing_file_is_named(saved: Path, missing: str):
+    (saved / missing).unlink()
+    with pytest.raises(ModelError, match=rf"not an occseg model folder: .*{missing} is missing"):
+        load_model(saved)
+
+
+def test_missing_folder(tmp_path: Path):
+    with pytest.raises(ModelError, match="model.json is missing"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_corrupt_json_names_file_and_line(saved: Path):
+    (saved / "model.json").write_text('{\n  "backbone": "efficientnet_lite0",\n  "channels": ,\n}\n')
+    with pytest.raises(ModelError) as err:
+        load_model(saved)
+    msg = str(err.value)
+    assert msg.startswith(str(saved / "model.json")) and "not valid JSON" in msg and "at line 3" in msg
+
+
+def test_wrong_format_string(saved: Path):
+    _edit_json(saved, format="something-else")
+    with pytest.raises(ModelError, match=r"model.json: not an occseg CompNet model \(format 'something-else'\)"):
+        load_model(saved)
+    _edit_json(saved, format=None)
+    with pytest.raises(ModelError, match=r"\(format None\)"):
+        load_model(saved)
+
+
+def test_newer_format_version(saved: Path):
+    _edit_json(saved, format_version=MODEL_FORMAT_VERSION + 1)
+    with pytest.raises(ModelError, match=rf"model format version {MODEL_FORMAT_VERSION + 1} is newer than this occseg"):
+        load_model(saved)
+
+
+def test_missing_setting(saved: Path):
+    _edit_json(saved, kappa=None)
+    with pytest.raises(ModelError, match=r"model.json: missing settings .*kappa"):
+        load_model(saved)
+
+
+def test_unknown_json_keys_are_ignored(saved: Path):
+    _edit_json(saved, comment="written by a later occseg")
+    assert load_model(saved).settings.kappa == 20.0
+
+
+def test_concept_shape_mismatch_says_both_shapes(saved: Path):
+    _edit_json(saved, num_concepts=7)
+    with pytest.raises(ModelError) as err:
+        load_model(saved)
+    msg = str(err.value)
+    assert "model.safetensors: concepts have shape (6, 5), expected (7, 5) from" in msg and "model.json" in msg
+    _edit_json(saved, num_concepts=6, channels=112)
+    with pytest.raises(ModelError, match=r"concepts have shape \(6, 5\), expected \(6, 112\)"):
+        load_model(saved)
+
+
+def test_class_tensors_missing(saved: Path):
+    _edit_json(saved, classes=["person", "vehicle", "dog"])
+    with pytest.raises(ModelError, match=r"tensors of class 'dog' are missing \(class2.alpha\)"):
+        load_model(saved)
+
+
+def test_corrupt_tensor_file(saved: Path):
+    (saved / "model.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ModelError, match=r"model.safetensors: cannot read the tensors"):
+        load_model(saved)
+
+
+def test_check_backbone_names_what_differs():
+    model = random_model()  # efficientnet_lite0, 5 channels, stride 16
+    model.check_backbone("efficientnet_lite0", 5, 16)  # matches: no error
+    with pytest.raises(ModelError) as err:
+        model.check_backbone("vgg16", 512, 8)
+    msg = str(err.value)
+    assert msg == (
+        "model does not match the backbone: backbone 'efficientnet_lite0' (model) vs 'vgg16' (given); "
+        "feature channels 5 vs 512; stride 16 vs 8"
+    )
+    with pytest.raises(ModelError, match=r"backbone: feature channels 5 vs 112$"):
+        model.check_backbone("efficientnet_lite0", 112, 16)
+    assert isinstance(err.value, ValueError)  # the CLI reports ValueErrors as one line
+
+
+def test_predict_with_a_model_for_another_backbone_is_a_one_line_error(saved: Path, tmp_path: Path):
+    """The saved model says efficientnet_lite0 but 5 feature channels (the real one has 112)."""
+    from occseg.cli.main import cli
+
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+        "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    data = tmp_path / "gt.json"
+    data.write_text(json.dumps(gt))
+    res = CliRunner().invoke(
+        cli, ["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.json")]
+    )
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("occseg: error:")]
+    assert errors == ["occseg: error: model does not match the backbone: feature channels 5 vs 112"], res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_missing_clutter_tensor_is_a_model_error(saved: Path):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(saved / "model.safetensors"))
+    del tensors["clutter"]
+    save_file(tensors, str(saved / "model.safetensors"))
+    with pytest.raises(ModelError, match="clutter"):
+        load_model(saved)

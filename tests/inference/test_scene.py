@@ -1,0 +1,135 @@
+"""All boxed objects of one real image with the tiny learned model: one backbone pass per object, masks inside
+their boxes, and the occlusion reasoning's guarantees (no pixel visible in two objects)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occseg.data.images import load_rgb
+from occseg.geometry.boxes import box_to_pixel_mask
+from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
+from tests.compnet.conftest import torch_threads
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# coco128-seg 000000000192.jpg (640x480): four persons, three of them overlapping (xyxy from the COCO boxes)
+BOXES = [
+    (349.0, 253.0, 481.0, 473.0),
+    (437.0, 218.0, 515.0, 466.0),
+    (1.0, 274.0, 38.0, 480.0),
+    (268.0, 179.0, 379.0, 415.0),
+]
+
+
+@pytest.fixture(scope="module")
+def image(tiny_compnet) -> np.ndarray:
+    return load_rgb(tiny_compnet.images / "000000000192.jpg")
+
+
+@pytest.fixture(scope="module")
+def states(tiny_compnet, lite0_backbone, image):
+    """The prepared objects, shared by the tests that explain them with amodal boxes (explaining with
+    ``boxes="visible"`` stores completed boxes on the states, so that test prepares its own)."""
+    with torch_threads(1):
+        return prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig())
+
+
+def test_prepare_scene_runs_the_backbone_once_per_box(tiny_compnet, lite0_backbone, image, monkeypatch):
+    seen: list[int] = []
+    original = lite0_backbone.forward_padded
+
+    def counting(x, sizes):
+        seen.append(x.shape[0])
+        return original(x, sizes)
+
+    monkeypatch.setattr(lite0_backbone, "forward_padded", counting)
+    st = prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig(batch_size=3))
+    assert seen == [3, 1]  # 4 crops in batches of 3: every box exactly once
+    assert len(st) == 4
+    for s, box in zip(st, BOXES):
+        assert s.box == box and s.image_size == (480, 640)
+        assert set(s.terms) == {"person", "giraffe"}  # every class's terms from the same pass
+        assert s.terms["person"].log_fg.shape[0] == 2 and s.terms["giraffe"].log_fg.shape[0] == 1
+
+
+def _check_objects(res: SceneResult, n: int) -> None:
+    assert len(res.objects) == len(res.layers) == len(res.groups) == n
+    assert res.order.shape == (n, n) and np.array_equal(res.order, -res.order.T)
+    for o, box in zip(res.objects, BOXES):
+        assert o.visible.shape == o.amodal.shape == (480, 640)
+        assert not (o.visible & ~o.amodal).any()  # visible inside amodal
+        assert not (o.amodal & ~box_to_pixel_mask(box, 480, 640)).any()  # amodal boxes given: inside the box
+        assert o.visible.any()
+        assert set(o.class_scores) <= {"person", "giraffe"} and 0.0 <= o.confidence <= 1.0
+
+
+def test_explain_without_reasoning_with_given_labels(tiny_compnet, states):
+    res = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), labels=["person"] * 4)
+    _check_objects(res, 4)
+    assert [o.category for o in res.objects] == ["person"] * 4
+    assert all(list(o.class_scores) == ["person"] for o in res.objects)  # only the given class is scored
+    same = explain_scene(
+        tiny_compnet.model, states, SceneConfig(reasoning="od", reasoning_iters=0), labels=["person"] * 4
+    )
+    for a, b in zip(res.objects, same.objects):  # zero reasoning iterations = no reasoning
+        assert np.array_equal(a.visible, b.visible) and np.array_equal(a.amodal, b.amodal)
+
+
+@pytest.mark.parametrize("mode", ["od", "nod"])
+def test_reasoning_leaves_no_pixel_visible_in_two_objects(tiny_compnet, states, mode):
+    off = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), labels=["person"] * 4)
+    overlap_before = sum(
+        int((off.objects[i].visible & off.objects[j].visible).sum()) for i in range(4) for j in range(i + 1, 4)
+    )
+    assert overlap_before > 0  # the persons' independent masks do collide
+    res = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning=mode), labels=["person"] * 4)
+    _check_objects(res, 4)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not (res.objects[i].visible & res.objects[j].visible).any(), (mode, i, j)
+    assert "iterations" in res.report
+    # what an object lost stays inside its amodal mask, and nothing it lost is visible
+    for o, o0 in zip(res.objects, off.objects):
+        assert not (o.visible & ~o0.visible).any()  # reasoning only removes visible pixels
+    # the persons overlapping each other are one group; the one at the left edge is alone
+    assert res.groups[0] == res.groups[1] == res.groups[3] != res.groups[2]
+    if mode == "od":
+        assert res.order[0, 1] != 0 and res.order[0, 3] != 0
+
+
+def test_visible_boxes_are_completed_to_amodal_boxes(tiny_compnet, lite0_backbone, image):
+    own = prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig())
+    res = explain_scene(tiny_compnet.model, own, SceneConfig(reasoning="off", boxes="visible"))
+    for o, box in zip(res.objects, BOXES):
+        x1, y1, x2, y2 = o.amodal_box
+        assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]  # contains the visible box
+        assert 0 <= x1 and 0 <= y1 and x2 <= 640 and y2 <= 480
+
+
+def test_same_input_same_result(tiny_compnet, lite0_backbone, image, states):
+    again = prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig())
+    a = explain_scene(tiny_compnet.model, states, SceneConfig())
+    b = explain_scene(tiny_compnet.model, again, SceneConfig())
+    assert [o.category for o in a.objects] == [o.category for o in b.objects]
+    assert all(np.array_equal(x.visible, y.visible) for x, y in zip(a.objects, b.objects))
+    assert np.array_equal(a.order, b.order)
+
+
+def test_no_boxes_no_objects(tiny_compnet, lite0_backbone, image):
+    assert prepare_scene(tiny_compnet.model, lite0_backbone, image, [], SceneConfig()) == []
+    res = explain_scene(tiny_compnet.model, [], SceneConfig())
+    assert res.objects == [] and res.order.shape == (0, 0) and res.layers == [] and res.groups == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"reasoning": "full"}, "reasoning must be off, nod or od, not 'full'"),
+        ({"boxes": "tight"}, "boxes must be amodal or visible, not 'tight'"),
+        ({"reasoning_iters": -1}, "reasoning_iters must be >= 0"),
+    ],
+)
+def test_scene_config_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(**kwargs)
