@@ -35,8 +35,8 @@ class TrainConfig:
     num_concepts: int = 512
     kappa: float | None = None
     num_mixtures: int = 8
-    min_per_mixture: int = 40  # fewer mixtures when a class has few samples (validated on coco128-seg persons)
-    fg_bias: float = 3.0  # log-odds favouring the object term at test time (validated on coco128-seg persons)
+    min_per_mixture: int = 60  # fewer mixtures when a class has few samples (validated on coco-mini persons)
+    fg_bias: float = 3.5  # log-odds favouring the object term at test time (validated on coco-mini persons)
     target_height: int = 224
     pad: int = 48  # crop pad at the 224 scale: 3 cells of surrounding context ring
     max_grid_width: int = 40
@@ -54,7 +54,7 @@ class TrainConfig:
     outlier_weight: float = 0.1
     amodal_prior_threshold: float = 0.5
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU (fastest there), 8 on CUDA
-    smooth_cells: float = 1.0
+    smooth_cells: float = 0.0  # Gaussian sigma over cells before upsampling (neutral on validation: off)
     seed: int = 0
     device: str = "cpu"
 

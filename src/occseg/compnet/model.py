@@ -71,8 +71,8 @@ class CompNetSettings:
     omega: float = 0.2
     outlier_weight: float = 0.1
     amodal_prior_threshold: float = 0.5
-    fg_bias: float = 3.0  # log-odds added to the object term when labelling cells (chosen on validation data)
-    smooth_cells: float = 1.0  # Gaussian sigma (in feature cells) applied to the signed cell scores before upsampling
+    fg_bias: float = 3.5  # log-odds added to the object term when labelling cells (chosen on validation data)
+    smooth_cells: float = 0.0  # Gaussian sigma (in feature cells) applied to the signed cell scores before upsampling
     test_ring_context: bool = True  # also explain cells by the crop's own ring at test time
     context: str = "per_image"
     version: str = __version__
