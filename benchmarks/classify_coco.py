@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from occseg.compnet.learn import TrainConfig, train_compnet
-from occseg.compnet.model import save_model
+from occseg.compnet.model import load_model, save_model
 from occseg.compnet.samples import box_samples
 from occseg.data.annotation import Dataset
 from occseg.data.readers import read_dataset
@@ -47,6 +47,9 @@ def main() -> int:
     ap.add_argument("--data", default=os.environ.get("OCCSEG_DATA", "../shared/data"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reasoning", default="off")
+    ap.add_argument("--class-score", default=None, help="box_mean (default) or sum (the paper's)")
+    ap.add_argument("--save-model", default=None, help="keep the trained model in this folder")
+    ap.add_argument("--load-model", default=None, help="skip training: use this model folder")
     args = ap.parse_args()
     data = Path(args.data)
     sets = [read_dataset(data / "coco128-seg/annotations/instances_train2017.json"),
@@ -57,8 +60,15 @@ def main() -> int:
         samples += box_samples(tr, CLASSES, class_map=CLASS_MAP)
         tests.append(te)
     t0 = time.perf_counter()
-    model = train_compnet(samples, CLASSES, TrainConfig(seed=args.seed), progress=False)
-    model.settings.training["class_map"] = CLASS_MAP
+    if args.load_model:
+        model = load_model(args.load_model)
+    else:
+        model = train_compnet(samples, CLASSES, TrainConfig(seed=args.seed), progress=False)
+        model.settings.training["class_map"] = CLASS_MAP
+        if args.save_model:
+            save_model(model, args.save_model)
+    if args.class_score:
+        model.settings.class_score = args.class_score
     t_train = time.perf_counter() - t0
     confusion: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +81,8 @@ def main() -> int:
                 for p in im.instances:
                     confusion[(gt[(im.image_id, p.id)], p.category)] += 1
     train_counts = Counter(s.category for s in samples)
-    print(f"trained on {len(samples)} boxes {dict(train_counts)} in {t_train:.0f} s; reasoning {args.reasoning}")
+    print(f"trained on {len(samples)} boxes {dict(train_counts)} in {t_train:.0f} s; reasoning {args.reasoning}; "
+          f"class score {model.settings.class_score}")
     print("| true \\ predicted | " + " | ".join(CLASSES) + " | n | accuracy |")
     print("|---" * (len(CLASSES) + 3) + "|")
     total = correct = 0

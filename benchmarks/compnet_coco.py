@@ -27,7 +27,7 @@ from occseg.compnet.model import save_model
 from occseg.compnet.samples import box_samples
 from occseg.data.annotation import Dataset
 from occseg.data.readers import read_dataset
-from occseg.geometry.boxes import box_height, box_to_pixel_mask, crop_window, ellipse_mask, place_crop_map
+from occseg.geometry.boxes import box_height, box_to_pixel_mask, crop_window, ellipse_mask, resample_cells_to_image
 from occseg.inference.predict import predict_dataset
 
 
@@ -47,7 +47,8 @@ def subset(ds: Dataset, ids: set[int]) -> Dataset:
 
 
 def ceiling_mask(gt: np.ndarray, box, stride: int = 16) -> np.ndarray:
-    """GT reduced to the crop's 16-px feature cells (majority) and placed back: the resolution ceiling."""
+    """GT reduced to the crop's 16-px feature cells (the fraction of each cell that is object) and brought back
+    the way occseg brings back its cell scores (bilinear, threshold at one half): the resolution ceiling."""
     h, w = gt.shape
     win = crop_window(box, w, h, target_height=224, pad=16, stride=stride)
     x1, y1, x2, y2 = win.window
@@ -56,8 +57,8 @@ def ceiling_mask(gt: np.ndarray, box, stride: int = 16) -> np.ndarray:
     sub = gt[y1:y2, x1:x2].astype(np.float32)[:rh, :rw]
     region = np.zeros((max(rh, sub.shape[0]), max(rw, sub.shape[1])), np.float32)
     region[: sub.shape[0], : sub.shape[1]] = sub
-    cells = cv2.resize(region[:rh, :rw], (cw, ch), interpolation=cv2.INTER_AREA) > 0.5
-    return place_crop_map(cells, win, h, w, fill=False)
+    frac = cv2.resize(region[:rh, :rw], (cw, ch), interpolation=cv2.INTER_AREA)
+    return resample_cells_to_image(frac - 0.5, win, stride, h, w, fill=-1.0) > 0
 
 
 def main() -> int:
@@ -112,7 +113,9 @@ def main() -> int:
         )
         t_pred = time.perf_counter() - t0
     by_id = {(im.image_id, p.id): p for im in pred.images for p in im.instances}
-    rows: dict[str, list[float]] = {"box-fill": [], "ellipse": [], "compnet": [], "ceiling (16-px cells)": []}
+    by_id_ref = {(im.image_id, p.id): p for im in refined.images for p in im.instances}
+    rows: dict[str, list[float]] = {"box-fill": [], "ellipse": [], "compnet": [], "compnet + refinement": [],
+                                    "ceiling (16-px cells)": []}
     for im in test.images:
         for inst in im.instances:
             if inst.category != "person" or inst.iscrowd or box_height(inst.box) < 30:
@@ -123,6 +126,8 @@ def main() -> int:
             rows["ellipse"].append(iou(ellipse_mask(inst.box, h, w), gt))
             p = by_id.get((im.image_id, inst.id))
             rows["compnet"].append(iou(p.mask.decode(), gt) if p else 0.0)
+            q = by_id_ref.get((im.image_id, inst.id))
+            rows["compnet + refinement"].append(iou(q.mask.decode(), gt) if q else 0.0)
             rows["ceiling (16-px cells)"].append(iou(ceiling_mask(gt, inst.box), gt))
     n = len(rows["compnet"])
     split = "validation split of the training images" if args.validation else "test split ids[3::4]"

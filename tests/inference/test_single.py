@@ -204,15 +204,23 @@ def _scene_crop() -> torch.Tensor:
     return idx
 
 
-def _direct_score(model, name: str, mixture: int, idx: torch.Tensor, occluded: torch.Tensor | None) -> float:
-    """s = sum_i valid_i (1 - o_i) max(0, l_i - (log w + c_i)), l = log((1-w) pi alpha.L + w (1-pi) chi.L)."""
+def _direct_score(
+    model, name: str, mixture: int, idx: torch.Tensor, occluded: torch.Tensor | None, cells: torch.Tensor | None = None
+) -> float:
+    """s = sum_i valid_i (1 - o_i) max(0, l_i - (log w + c_i)), l = log((1-w) pi alpha.L + w (1-pi) chi.L).
+
+    With ``cells`` (the box's cells) the sum runs over those cells only and is divided by their number."""
     s = model.settings
     cm = model.classes[name]
     total = 0.0
+    count = 0
     for r in range(GRID[0]):
         for c in range(GRID[1]):
             if occluded is not None and occluded[r, c]:
                 continue
+            if cells is not None and not cells[r, c]:
+                continue
+            count += 1
             lik = torch.exp(s.kappa * torch.eye(s.num_concepts)[int(idx[r, c])])  # L_k of this cell
             pi = float(cm.prior_fg[mixture, r, c])
             ell = math.log(
@@ -221,11 +229,29 @@ def _direct_score(model, name: str, mixture: int, idx: torch.Tensor, occluded: t
             )
             out = math.log(float(model.clutter[0] @ lik))
             total += max(0.0, ell - (math.log(s.outlier_weight) + out))
-    return total
+    return total / max(1, count) if cells is not None else total
+
+
+def test_classify_box_mean_score_is_the_mean_over_the_box_cells():
+    model = _two_class_model()
+    assert model.settings.class_score == "box_mean"  # the default
+    idx = _scene_crop()
+    st = crop_state(model, idx, BOX_CELLS)
+    _, _, _, scores = classify(model, st)
+    for name in ("a", "b"):
+        box = st.terms[name].in_box
+        assert scores[name] == pytest.approx(_direct_score(model, name, 0, idx, None, cells=box), rel=1e-5)
+    occ = torch.zeros(GRID, dtype=torch.bool)
+    occ[5:8, 2:6] = True
+    _, _, _, scores2 = classify(model, st, occluded={"a": occ, "b": occ, "c": occ})
+    for name in ("a", "b"):
+        box = st.terms[name].in_box
+        assert scores2[name] == pytest.approx(_direct_score(model, name, 0, idx, occ, cells=box), rel=1e-5)
 
 
 def test_classify_picks_the_largest_score_and_masking_flips_it():
     model = _two_class_model()
+    model.settings.class_score = "sum"  # the paper's score: the sum over every covered cell
     idx = _scene_crop()
     st = crop_state(model, idx, BOX_CELLS)
     cls, mix, conf, scores = classify(model, st)

@@ -49,6 +49,12 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     help="compnet: occlusion reasoning off, without (nod) or with (od) the all-or-nothing step.",
 )
 @click.option("--reasoning-iters", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--refine/--no-refine",
+    default=True,
+    show_default=True,
+    help="compnet: refine the visible masks at image resolution (colour models + guided filter).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
 @click.option(
@@ -65,6 +71,7 @@ def cmd(
     given_labels: bool,
     reasoning: str,
     reasoning_iters: int,
+    refine: bool,
     device: str,
     classes: str | None,
     min_height: float | None,
@@ -98,6 +105,7 @@ def cmd(
             given_labels=given_labels,
             reasoning=reasoning,
             reasoning_iters=reasoning_iters,
+            refine=refine,
             device=device,
             classes=cls,
             min_height=min_height if min_height is not None else 0.0,

@@ -49,8 +49,10 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
 @click.option("--reasoning", type=click.Choice(["off", "nod", "od"]), default="od", show_default=True)
 @click.option("--reasoning-iters", default=2, show_default=True, type=int)
+@click.option("--refine/--no-refine", default=True, show_default=True,
+              help="Refine the visible masks at image resolution (colour models + guided filter).")
 @click.option("--device", default="cpu", show_default=True)
-def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, device) -> None:
+def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, refine, device) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
     from occseg.data.masks import encode, rle_to_json
@@ -76,7 +78,10 @@ def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_it
                     f"(model classes: {', '.join(model.settings.classes)})"
                 )
         labels.append(c)
-    cfg = SceneConfig(reasoning=reasoning, reasoning_iters=reasoning_iters, boxes=box_type)
+    from occseg.refine import RefineConfig
+
+    rcfg = RefineConfig() if refine else None
+    cfg = SceneConfig(reasoning=reasoning, reasoning_iters=reasoning_iters, boxes=box_type, refine=rcfg)
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     scene = segment_boxes(model, backbone, img, boxes, cfg, labels=labels, device=device)
@@ -95,7 +100,13 @@ def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_it
     panels = [panel]
     if reasoning != "off" and len(boxes) > 1:
         plain = segment_boxes(
-            model, backbone, img, boxes, SceneConfig(reasoning="off", boxes=box_type), labels=labels, device=device
+            model,
+            backbone,
+            img,
+            boxes,
+            SceneConfig(reasoning="off", boxes=box_type, refine=rcfg),
+            labels=labels,
+            device=device,
         )
         panels.insert(
             0,

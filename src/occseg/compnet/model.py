@@ -73,6 +73,7 @@ class CompNetSettings:
     amodal_prior_threshold: float = 0.5
     fg_bias: float = 3.5  # log-odds added to the object term when labelling cells (chosen on validation data)
     smooth_cells: float = 0.0  # Gaussian sigma (in feature cells) applied to the signed cell scores before upsampling
+    class_score: str = "box_mean"  # "box_mean": mean over the box's cells; "sum": the paper's sum over the crop
     test_ring_context: bool = True  # also explain cells by the crop's own ring at test time
     context: str = "per_image"
     version: str = __version__

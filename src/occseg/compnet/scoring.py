@@ -77,8 +77,12 @@ def mixture_scores(
     omega: float,
     outlier_weight: float,
     occluded: torch.Tensor | None = None,
+    normalize: bool = False,
 ) -> torch.Tensor:
     """Classification score of every mixture (method.md §A.5), ``(M,)``.
+
+    With ``normalize`` the sum is divided by the number of cells kept, so classes whose grids cover
+    different numbers of cells compete on equal terms.
 
     ``s^m = sum_i valid_i (1 - o_i) max(0, l_i^m - (log w + log p_out(f_i)))`` with the context-aware mixture
     ``l_i^m = log((1 - omega) pi_fg alpha.L + omega (1 - pi_fg) chi.L)``: the log-likelihood ratio of the
@@ -91,7 +95,10 @@ def mixture_scores(
     keep = valid.to(margin.dtype)
     if occluded is not None:
         keep = keep * (1 - occluded.to(margin.dtype))
-    return (margin * keep).flatten(-2).sum(-1)
+    total = (margin * keep).flatten(-2).sum(-1)
+    if normalize:
+        return total / keep.sum().clamp_min(1.0)
+    return total
 
 
 def cell_terms(

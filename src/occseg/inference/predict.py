@@ -15,6 +15,7 @@ from occseg.data.images import load_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, validate_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
+from occseg.refine import RefineConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def segment_boxes(
 ) -> SceneResult:
     """Class, visible / amodal / occluded masks, amodal boxes and order for the boxes of one image."""
     states = prepare_scene(model, backbone, image, boxes, cfg, device=device)
-    return explain_scene(model, states, cfg, labels=labels)
+    return explain_scene(model, states, cfg, labels=labels, image=image)
 
 
 def _target(inst: Instance, model_classes: set[str], class_map: dict[str, str], classes: set[str] | None) -> str | None:
@@ -62,6 +63,7 @@ def predict_dataset(
     given_labels: bool = False,
     reasoning: str = "od",
     reasoning_iters: int = 2,
+    refine: bool = True,
     device: str = "cpu",
     classes: Sequence[str] | None = None,
     min_height: float = 0.0,
@@ -112,7 +114,10 @@ def predict_dataset(
                 f"{im.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says {im.width}x{im.height}"
             )
         cfg = SceneConfig(
-            reasoning=reasoning, reasoning_iters=reasoning_iters, boxes="amodal" if use_amodal else "visible"
+            reasoning=reasoning,
+            reasoning_iters=reasoning_iters,
+            boxes="amodal" if use_amodal else "visible",
+            refine=RefineConfig() if refine else None,
         )
         labels = [name if (given_labels and name in model_classes) else None for _, name in kept]
         scene = segment_boxes(model, backbone, image, given, cfg, labels=labels, device=device)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
-from occseg.geometry.boxes import Box
+from occseg.geometry.boxes import Box, mask_to_box
 from occseg.inference.single import (
     ObjectResult,
     ObjectState,
@@ -18,6 +18,7 @@ from occseg.inference.single import (
     finish_object,
     prepare_object,
 )
+from occseg.refine import RefineConfig
 
 
 @dataclass
@@ -28,6 +29,8 @@ class SceneConfig:
     reasoning: str = "od"
     reasoning_iters: int = 2
     boxes: str = "amodal"  # what the given boxes are: "amodal" or "visible"
+    # image-resolution refinement of the visible masks (measured +0.10 mIoU on COCO persons); None: off
+    refine: RefineConfig | None = field(default_factory=RefineConfig)
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
 
     def __post_init__(self) -> None:
@@ -78,8 +81,48 @@ def explain_scene(
     cfg: SceneConfig,
     *,
     labels: Sequence[str | None] | None = None,
+    image: np.ndarray | None = None,
 ) -> SceneResult:
-    """Class, masks and order of every object; ``labels`` (per object, or None) fixes the class."""
+    """Class, masks and order of every object; ``labels`` (per object, or None) fixes the class.
+
+    With ``cfg.refine`` and the ``image``, the visible masks are refined at image resolution afterwards
+    (:mod:`occseg.refine`); with reasoning on, a pixel the reasoning gave to another object stays out."""
+    res = _explain(model, states, cfg, labels)
+    if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
+        refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning != "off")
+    return res
+
+
+def refine_scene(image: np.ndarray, states: list[ObjectState], res: SceneResult, rcfg, *, exclusive: bool) -> None:
+    """Refine every object's visible mask in place. With ``exclusive`` (reasoning on), pixels visible in
+    another object after the reasoning, or already taken by a refined object in front, stay out, so no pixel
+    is visible in two objects; objects are refined front to back."""
+    from occseg.refine import refine_object
+
+    objs = res.objects
+    before = [o.visible.copy() for o in objs]
+    taken = np.zeros_like(before[0])
+    for k in sorted(range(len(objs)), key=lambda i: (res.layers[i], i)):
+        exclude = None
+        if exclusive:
+            others = np.zeros_like(taken)
+            for j, v in enumerate(before):
+                if j != k:
+                    others |= v
+            exclude = others | taken
+        o = objs[k]
+        o.visible, o.amodal = refine_object(image, o, states[k], rcfg, exclude=exclude)
+        o.amodal_box = mask_to_box(o.amodal) or o.amodal_box
+        if exclusive:
+            taken |= o.visible
+
+
+def _explain(
+    model: CompNetModel,
+    states: list[ObjectState],
+    cfg: SceneConfig,
+    labels: Sequence[str | None] | None,
+) -> SceneResult:
     given = list(labels) if labels is not None else [None] * len(states)
     if not states:
         return SceneResult(objects=[], order=np.zeros((0, 0), np.int8), layers=[], groups=[], report={})

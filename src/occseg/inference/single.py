@@ -178,23 +178,25 @@ def classify(
             raise ValueError(f"class {name!r} is not in the model (classes: {', '.join(s.classes)})")
         t = state.terms[name]
         cm = model.classes[name]
+        box_mean = s.class_score == "box_mean"
         ms = mixture_scores(
             t.log_fg,
             t.log_ctx_model,
             cm.prior_fg,
             t.log_out,
-            t.valid,
+            t.in_box if box_mean else t.valid,
             omega=s.omega,
             outlier_weight=s.outlier_weight,
             occluded=(occluded or {}).get(name),
+            normalize=box_mean,
         )
         m = int(torch.argmax(ms))
         scores[name] = float(ms[m])
         best_mix[name] = m
     cls = max(scores, key=scores.__getitem__)
     vals = torch.tensor(list(scores.values()))
-    ncell = max(1.0, float(state.terms[cls].valid.sum()))
-    conf = float(torch.softmax(vals / ncell * 4.0, 0)[list(scores).index(cls)]) if len(vals) > 1 else 1.0
+    per_cell = vals if s.class_score == "box_mean" else vals / max(1.0, float(state.terms[cls].valid.sum()))
+    conf = float(torch.softmax(per_cell * 4.0, 0)[list(scores).index(cls)]) if len(vals) > 1 else 1.0
     return cls, best_mix[cls], conf, scores
 
 
