@@ -108,10 +108,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         save_model(model, tmp)
         t0 = time.perf_counter()
-        pred = predict_dataset(
-            tmp, test, given_labels=True, reasoning="off", classes=["person"], min_height=30, progress=False
-        )
+        kw = dict(given_labels=True, reasoning="off", classes=["person"], min_height=30, progress=False)
+        pred = predict_dataset(tmp, test, refine=False, **kw)
         t_pred = time.perf_counter() - t0
+        refined = predict_dataset(tmp, test, refine=True, **kw)
     by_id = {(im.image_id, p.id): p for im in pred.images for p in im.instances}
     by_id_ref = {(im.image_id, p.id): p for im in refined.images for p in im.instances}
     rows: dict[str, list[float]] = {"box-fill": [], "ellipse": [], "compnet": [], "compnet + refinement": [],
