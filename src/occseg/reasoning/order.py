@@ -11,15 +11,44 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from occseg.data.annotation import pairwise_order_matrix
-from occseg.data.masks import LazyMask
-
 
 def order_from_masks(objects: Sequence) -> np.ndarray:
-    """The evaluation's order matrix (method.md §E) from objects with ``visible`` / ``amodal`` arrays."""
-    vis = [LazyMask.from_array(o.visible) for o in objects]
-    amo = [LazyMask.from_array(o.amodal) for o in objects]
-    return pairwise_order_matrix(vis, amo)
+    """The order matrix of objects with boolean ``visible`` / ``amodal`` image arrays, by the evaluation's rule
+    (method.md §E, :func:`occseg.data.annotation.pairwise_order_matrix`): with ``o_ij = |V_i ∩ A_j|``, i is in
+    front of j when ``o_ij > o_ji``; 0 when the amodal masks do not overlap. Unlike the evaluation, which
+    calls i behind j on a tie, an exact tie (``o_ij == o_ji``, e.g. two objects that both claim their whole
+    overlap) is 0 here: no order, whatever the objects' order in the list."""
+    n = len(objects)
+    vis = [np.asarray(o.visible, bool) for o in objects]
+    amo = [np.asarray(o.amodal, bool) for o in objects]
+    boxes = [_bbox(a | v) for a, v in zip(amo, vis)]
+    order = np.zeros((n, n), dtype=np.int8)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if boxes[i] is None or boxes[j] is None:
+                continue
+            y1, x1 = max(boxes[i][0], boxes[j][0]), max(boxes[i][1], boxes[j][1])
+            y2, x2 = min(boxes[i][2], boxes[j][2]), min(boxes[i][3], boxes[j][3])
+            if y2 <= y1 or x2 <= x1:
+                continue
+            win = (slice(y1, y2), slice(x1, x2))  # only there can the two objects' masks meet
+            if not (amo[i][win] & amo[j][win]).any():
+                continue
+            o_ij = np.count_nonzero(vis[i][win] & amo[j][win])
+            o_ji = np.count_nonzero(vis[j][win] & amo[i][win])
+            if o_ij != o_ji:
+                order[i, j] = 1 if o_ij > o_ji else -1
+                order[j, i] = -order[i, j]
+    return order
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(y1, x1, y2, x2)`` half-open extent of a boolean mask, ``None`` when empty."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def _groups(order: np.ndarray) -> list[int]:

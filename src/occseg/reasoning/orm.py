@@ -1,15 +1,23 @@
 """The Occlusion Reasoning Module (method.md §B): the objects of one image explained together.
 
-1. feed-forward class and mixture of every object (reusing its one backbone pass);
+1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
+   (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
 2. conflicts: pixels two objects both claim as visible;
-3. competition: each conflicted pixel goes to the object whose object term wins there by the larger margin;
-4. order: the object holding more of a pair's conflict is in front; in ``od`` mode the whole conflict goes
-   to it, in ``nod`` mode each pixel stays with its winner;
+3. competition: each conflicted pixel goes to the object whose foreground explains it best, i.e. whose
+   chosen mixture gives the cell's features the higher log-likelihood at that position (method.md §B.2), or
+   to the outlier model when it explains the pixel better than both objects do (both then lose it); equal
+   scores leave the pixel with both. ``competition="margin"`` compares the labelling margins instead, as the
+   released code does (§B.3);
+4. order: the object holding more of a pair's conflict is in front (a tie gives no order); in ``od`` mode
+   the whole conflict goes to the object in front, in ``nod`` mode each pixel stays with its winner;
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
-   (class and mixture may change) and its masks are recomputed (the lost pixels are occluded, and stay
-   inside its amodal mask);
-6. repeated ``reasoning_iters`` times, stopping early when nothing changes;
-7. depth layers per group of overlapping objects from the pairwise relations.
+   (class and mixture may change; a given class is kept) and its masks are recomputed (the lost pixels are
+   occluded, and stay inside its amodal mask; the pixels it still claims and did not lose stay visible);
+6. repeated ``reasoning_iters`` times; the priors are rebuilt each round from the masks of the current
+   classes and mixtures, so when a round changes no class or mixture the next one would repeat it exactly,
+   and the loop stops;
+7. depth layers per group of overlapping objects from the pairwise relations
+   (:func:`~occseg.reasoning.order.scene_layers`, cycles broken at their least confident relation).
 """
 
 from __future__ import annotations
@@ -19,12 +27,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
-from occseg.geometry.boxes import resample_cells_to_image
+from occseg.geometry.boxes import mask_to_box, resample_cells_to_image
 from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
 from occseg.reasoning.order import scene_layers
 
+MODES = ("nod", "od")
 
-def _window_union(a: ObjectState, b: ObjectState) -> tuple[slice, slice] | None:
+Window = tuple[slice, slice] | None
+
+
+def window_overlap(a: ObjectState, b: ObjectState) -> Window:
+    """The image region where the crops of two objects meet (``None``: they do not)."""
     ax1, ay1, ax2, ay2 = a.window.window
     bx1, by1, bx2, by2 = b.window.window
     x1, y1, x2, y2 = max(ax1, bx1), max(ay1, by1), min(ax2, bx2), min(ay2, by2)
@@ -34,48 +47,116 @@ def _window_union(a: ObjectState, b: ObjectState) -> tuple[slice, slice] | None:
 
 
 def resolve_conflicts(
-    visible: Sequence[np.ndarray], strength: Sequence[np.ndarray], mode: str, windows: Sequence[tuple | None]
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
-    """Pairwise competition over the pixels two objects both claim.
+    visible: Sequence[np.ndarray],
+    strength: Sequence[np.ndarray],
+    mode: str,
+    windows: Sequence[Sequence[Window]] | None = None,
+    *,
+    outlier: Sequence[np.ndarray] | None = None,
+    known_order: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
+    """Pairwise competition over the pixels two objects both claim as visible.
 
-    ``visible[n]``: boolean masks; ``strength[n]``: how strongly object n claims each pixel (its signed
-    object margin). ``windows[i][j]``: the region where i and j can overlap (``None``: they cannot).
-    Returns each object's lost pixels, the order matrix, the relation confidences and per-pair counts.
+    ``visible[n]``: boolean image masks; ``strength[n]``: how well object n explains each pixel (float maps of
+    the same size, comparable between objects). ``outlier[n]`` (optional): the outlier model's score of each
+    pixel on the same scale; a conflicted pixel that neither object explains better than the outlier model
+    goes to the outlier model, and both objects lose it. ``windows[i][j]``: the region where i and j can
+    overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
+    ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
+    decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere).
+
+    Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
+    each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
+    whole conflict, the one in front only the outlier's pixels; without an order nobody loses an object's
+    pixels.
+
+    Returns ``(lost, order, confidence, counts)``: the pixels each object loses, the order matrix
+    (``order[i, j] = +1``: i in front of j, antisymmetric), the relation confidences ``|won_i - won_j| /
+    conflict`` (symmetric, 0 without an order) and, per overlapping pair ``"i-j"`` (i < j), the pixel counts
+    ``{"conflict", "won_by_first", "won_by_second", "won_by_outlier"}``.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     n = len(visible)
-    lost = [np.zeros_like(v) for v in visible]
+    if len(strength) != n:
+        raise ValueError(f"{n} visible masks but {len(strength)} strength maps")
+    if outlier is not None and len(outlier) != n:
+        raise ValueError(f"{n} visible masks but {len(outlier)} outlier maps")
+    if known_order is not None and np.shape(known_order) != (n, n):
+        raise ValueError(f"known_order has shape {np.shape(known_order)}, expected {(n, n)}")
+    full = (slice(None), slice(None))
+    lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n), dtype=np.float64)
-    counts: dict = {}
+    counts: dict[str, dict[str, int]] = {}
     for i in range(n):
         for j in range(i + 1, n):
-            win = windows[i][j]
+            win = full if windows is None else windows[i][j]
             if win is None:
                 continue
-            vi, vj = visible[i][win], visible[j][win]
-            c = vi & vj
-            nc = int(c.sum())
+            c = visible[i][win] & visible[j][win]
+            nc = int(np.count_nonzero(c))
             if nc == 0:
                 continue
             si, sj = strength[i][win], strength[j][win]
-            i_wins = c & (si > sj)
-            j_wins = c & (sj > si)
-            ni, nj = int(i_wins.sum()), int(j_wins.sum())
-            counts[f"{i}-{j}"] = {"conflict": nc, "won_by_first": ni, "won_by_second": nj}
-            if ni == nj:
-                front = None
-            else:
-                front = i if ni > nj else j
+            to_outlier = np.zeros_like(c)
+            if outlier is not None:
+                to_outlier = c & (si <= outlier[i][win]) & (sj <= outlier[j][win])
+            i_wins = c & ~to_outlier & (si > sj)
+            j_wins = c & ~to_outlier & (sj > si)
+            ni, nj = int(np.count_nonzero(i_wins)), int(np.count_nonzero(j_wins))
+            counts[f"{i}-{j}"] = {
+                "conflict": nc,
+                "won_by_first": ni,
+                "won_by_second": nj,
+                "won_by_outlier": int(np.count_nonzero(to_outlier)),
+            }
+            front = None if ni == nj else (i if ni > nj else j)
+            if known_order is not None and known_order[i, j] != 0:
+                front = i if known_order[i, j] > 0 else j
+            if front is not None:
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
-                conf[i, j] = conf[j, i] = abs(ni - nj) / nc
-            if mode == "od" and front is not None:
-                back = j if front == i else i
-                lost[back][win] |= c
+                conf[i, j] = conf[j, i] = abs(ni - nj) / nc if ni != nj else 0.0
+            lost[i][win] |= to_outlier
+            lost[j][win] |= to_outlier
+            if mode == "od":
+                if front is not None:
+                    back = j if front == i else i
+                    lost[back][win] |= c
             else:
                 lost[i][win] |= j_wins
                 lost[j][win] |= i_wins
     return lost, order, conf, counts
+
+
+def claim_maps(
+    model: CompNetModel, result: ObjectResult, state: ObjectState, competition: str = "foreground"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """How well an object explains each image pixel, and the outlier model's score there (image-size maps,
+    resampled bilinearly from the object's crop cells, as its masks are).
+
+    ``foreground`` (default; "the object whose foreground explains it best", method.md §B.2): the log-likelihood
+    of the cell's features under the object's chosen mixture at that position, ``log sum_k alpha_ik L_ik``
+    (no shape prior, no bias), against the weighted outlier model ``log(w sum_k beta_k L_ik)``.
+    ``margin`` (the released code, §B.3): the signed labelling margin (+ where the cell is labelled object, -
+    elsewhere); no outlier map.
+    """
+    from occseg.compnet.scoring import from_grid
+
+    h, w = state.image_size
+    if competition == "margin":
+        signed = np.where(result.labels == 1, result.margin, -result.margin).astype(np.float32)
+        return resample_cells_to_image(signed, state.window, state.stride, h, w, fill=-1e3), None
+    if competition != "foreground":
+        raise ValueError(f"competition must be foreground or margin, not {competition!r}")
+    t = state.terms[result.category]
+    fg = from_grid(t.log_fg[result.mixture], t.offset, state.crop_cells, fill=-1e4)
+    out = from_grid(t.log_out, t.offset, state.crop_cells, fill=-1e4) + float(np.log(model.settings.outlier_weight))
+    to_img = [
+        resample_cells_to_image(m.float().cpu().numpy(), state.window, state.stride, h, w, fill=-1e4) for m in (fg, out)
+    ]
+    return to_img[0], to_img[1]
 
 
 def reason(
@@ -83,56 +164,72 @@ def reason(
     states: list[ObjectState],
     cfg,
     given: Sequence[str | None],
-) -> object:
-    """Run the ORM over the objects of one image (see the module docstring); returns a SceneResult."""
+    *,
+    competition: str | None = None,
+    use_outlier: bool | None = None,
+    known_order: np.ndarray | None = None,
+):
+    """Run the ORM over the objects of one image (see the module docstring); returns a
+    :class:`~occseg.inference.scene.SceneResult` (``cfg``: its :class:`~occseg.inference.scene.SceneConfig`).
+
+    ``competition`` (default ``cfg.competition`` if it has one, else ``foreground``) and ``use_outlier``
+    (default ``cfg.use_outlier``, else True) choose the competition's scores (see :func:`claim_maps`);
+    ``known_order`` fixes the pairs' order where it is non-zero (see :func:`resolve_conflicts`).
+    ``report["iterations"]`` holds, per round, the pair counts of the competition and how many objects
+    changed class or mixture in the re-classification.
+    """
     from occseg.inference.scene import SceneResult
 
     n = len(states)
-    windows = [[_window_union(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
-    labels: list[tuple[str, int, float, dict]] = [
-        classify(model, st, given_label=given[k]) for k, st in enumerate(states)
-    ]
+    windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
+    labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
+    competition = competition or getattr(cfg, "competition", "foreground")
+    if use_outlier is None:
+        use_outlier = bool(getattr(cfg, "use_outlier", True))
+    cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray, np.ndarray | None]] = {}
+
+    def unreasoned(k: int) -> tuple[ObjectResult, np.ndarray, np.ndarray | None]:
+        """Object k's masks without occlusion prior under its current class and mixture, and its claim maps."""
+        key = (k, labels[k][0], labels[k][1])
+        if key not in cache:
+            res = finish_object(model, states[k], *labels[k])
+            cache[key] = (res, *claim_maps(model, res, states[k], competition))
+        return cache[key]
+
     history: list[dict] = []
-    lost: list[np.ndarray] | None = None
+    lost: list[np.ndarray] = [np.zeros(st.image_size, dtype=bool) for st in states]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n))
-    cache: dict[tuple[int, str, int], ObjectResult] = {}
     for it in range(cfg.reasoning_iters):
-        raw = []
-        for k, st in enumerate(states):
-            key = (k, labels[k][0], labels[k][1])
-            if key not in cache:
-                cache[key] = finish_object(model, st, *labels[k])
-            raw.append(cache[key])
-        strength = [
-            resample_cells_to_image(
-                np.where(r.labels == 1, r.margin, -r.margin).astype(np.float32),
-                st.window,
-                st.stride,
-                *st.image_size,
-                fill=-1e3,
-            )
-            for r, st in zip(raw, states)
-        ]
-        new_lost, order, conf, counts = resolve_conflicts([r.visible for r in raw], strength, cfg.reasoning, windows)
+        raw = [unreasoned(k) for k in range(n)]
+        outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
+        vis, strength = [r.visible for r, _, _ in raw], [s for _, s, _ in raw]
+        lost, order, conf, counts = resolve_conflicts(
+            vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order
+        )
         new_labels = []
         for k, st in enumerate(states):
-            occ = {name: occlusion_cells(st, new_lost[k], name) for name in st.terms}
+            occ = {name: occlusion_cells(st, lost[k], name) for name in st.terms}
             new_labels.append(classify(model, st, occluded=occ, given_label=given[k]))
-        changed_cls = sum(a[:2] != b[:2] for a, b in zip(labels, new_labels))
-        same_lost = lost is not None and all(np.array_equal(a, b) for a, b in zip(lost, new_lost))
-        history.append({"iteration": it + 1, "pairs": counts, "reclassified": changed_cls})
-        lost, labels = new_lost, new_labels
-        if same_lost and changed_cls == 0:
-            break
+        changed = sum(a[:2] != b[:2] for a, b in zip(labels, new_labels))
+        history.append({"iteration": it + 1, "pairs": counts, "reclassified": changed})
+        labels = new_labels
+        if changed == 0:
+            break  # the next round would see the same masks and find the same conflicts
     objects = []
     for k, st in enumerate(states):
-        raw_k = finish_object(model, st, *labels[k])
-        res = finish_object(model, st, *labels[k], occluded_pixels=lost[k] if lost else None)
-        if lost is not None:
+        if not lost[k].any():
+            res = unreasoned(k)[0]
+        else:
+            raw_visible = unreasoned(k)[0].visible
+            res = finish_object(model, st, *labels[k], occluded_pixels=lost[k])
+            # the occlusion prior works on 16-px cells: the pixels the object still claims and did not lose stay
+            # visible, so its visible mask ends exactly where the object in front begins
+            res.visible = res.visible | (raw_visible & ~lost[k])
             # the pixels lost to an object in front are this object's occluded part: still inside its amodal mask
-            res.amodal = res.amodal | (lost[k] & raw_k.visible) | res.visible
-        res.extra["reasoning"] = {"occluded_pixels": int(lost[k].sum()) if lost else 0}
+            res.amodal = res.amodal | (lost[k] & raw_visible) | res.visible
+            res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
+        res.extra["reasoning"] = {"occluded_pixels": int(np.count_nonzero(lost[k]))}
         objects.append(res)
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history

@@ -1,0 +1,233 @@
+"""Pairwise competition on hand-made masks, and scene order (layers, groups, cycle breaking)."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from occseg.reasoning.order import order_from_masks, scene_layers
+from occseg.reasoning.orm import resolve_conflicts
+
+
+def _masks(shape: tuple[int, int], *rects: tuple[int, int, int, int]) -> list[np.ndarray]:
+    out = []
+    for x1, y1, x2, y2 in rects:
+        m = np.zeros(shape, dtype=bool)
+        m[y1:y2, x1:x2] = True
+        out.append(m)
+    return out
+
+
+@pytest.fixture
+def pair():
+    """Two 1-row masks sharing pixels 2..5; object 0 is stronger on 2, 3, 4, object 1 on 5."""
+    vis = _masks((1, 8), (0, 0, 6, 1), (2, 0, 8, 1))
+    s0 = np.array([[5, 5, 5, 5, 5, 1, 0, 0]], dtype=np.float32)
+    s1 = np.array([[0, 0, 2, 2, 2, 3, 3, 3]], dtype=np.float32)
+    return vis, [s0, s1]
+
+
+def test_nod_gives_each_conflicted_pixel_to_its_winner(pair):
+    vis, strength = pair
+    lost, order, conf, counts = resolve_conflicts(vis, strength, "nod")
+    assert counts == {"0-1": {"conflict": 4, "won_by_first": 3, "won_by_second": 1, "won_by_outlier": 0}}
+    assert np.flatnonzero(lost[0]).tolist() == [5]  # lost to object 1, which explains pixel 5 better
+    assert np.flatnonzero(lost[1]).tolist() == [2, 3, 4]
+    assert order.tolist() == [[0, 1], [-1, 0]]
+    assert conf[0, 1] == conf[1, 0] == pytest.approx((3 - 1) / 4)
+
+
+def test_od_gives_the_whole_conflict_to_the_front_object(pair):
+    vis, strength = pair
+    lost, order, conf, counts = resolve_conflicts(vis, strength, "od")
+    assert counts["0-1"] == {"conflict": 4, "won_by_first": 3, "won_by_second": 1, "won_by_outlier": 0}
+    assert not lost[0].any()  # the front object keeps even the pixel it lost the competition for
+    assert np.flatnonzero(lost[1]).tolist() == [2, 3, 4, 5]
+    assert order.tolist() == [[0, 1], [-1, 0]]
+
+
+def test_windows_restrict_the_comparison_to_where_two_crops_meet(pair):
+    vis, strength = pair
+    windows = [[None, (slice(0, 1), slice(0, 4))], [(slice(0, 1), slice(0, 4)), None]]
+    lost, _, _, counts = resolve_conflicts(vis, strength, "od", windows)
+    assert counts["0-1"]["conflict"] == 2  # pixels 2 and 3 only
+    assert np.flatnonzero(lost[1]).tolist() == [2, 3]
+    lost, order, _, counts = resolve_conflicts(vis, strength, "od", [[None, None], [None, None]])
+    assert counts == {} and not order.any() and not any(m.any() for m in lost)
+
+
+def test_a_tie_gives_no_order_and_no_loss_in_od():
+    vis = _masks((1, 6), (0, 0, 4, 1), (2, 0, 6, 1))  # conflict: pixels 2, 3
+    s0 = np.array([[1, 1, 4, 1, 0, 0]], dtype=np.float32)
+    s1 = np.array([[0, 0, 1, 4, 1, 1]], dtype=np.float32)
+    lost, order, conf, counts = resolve_conflicts(vis, [s0, s1], "od")
+    assert counts["0-1"] == {"conflict": 2, "won_by_first": 1, "won_by_second": 1, "won_by_outlier": 0}
+    assert not order.any() and not conf.any()
+    assert not lost[0].any() and not lost[1].any()
+    # NOD still hands each pixel to its winner
+    lost, order, _, _ = resolve_conflicts(vis, [s0, s1], "nod")
+    assert np.flatnonzero(lost[0]).tolist() == [3] and np.flatnonzero(lost[1]).tolist() == [2]
+    assert not order.any()
+
+
+def test_equal_strength_pixels_stay_with_both():
+    vis = _masks((1, 6), (0, 0, 4, 1), (2, 0, 6, 1))
+    same = np.ones((1, 6), np.float32)
+    for mode in ("nod", "od"):
+        lost, order, _, counts = resolve_conflicts(vis, [same, same], mode)
+        assert counts["0-1"] == {"conflict": 2, "won_by_first": 0, "won_by_second": 0, "won_by_outlier": 0}
+        assert not order.any() and not lost[0].any() and not lost[1].any()
+
+
+def test_pixels_neither_object_explains_better_than_the_outlier_model_go_to_it(pair):
+    vis, strength = pair
+    # the outlier model scores 4 everywhere: pixel 5 (strengths 1 and 3) is explained by neither object
+    outlier = [np.full((1, 8), 4.0, np.float32)] * 2
+    for mode in ("nod", "od"):
+        lost, order, conf, counts = resolve_conflicts(vis, strength, mode, outlier=outlier)
+        assert counts["0-1"] == {"conflict": 4, "won_by_first": 3, "won_by_second": 0, "won_by_outlier": 1}
+        assert order.tolist() == [[0, 1], [-1, 0]] and conf[0, 1] == pytest.approx(3 / 4)
+        assert np.flatnonzero(lost[0]).tolist() == [5]  # lost to the outlier model, in both modes
+        assert np.flatnonzero(lost[1]).tolist() == [2, 3, 4, 5]
+    with pytest.raises(ValueError, match="outlier"):
+        resolve_conflicts(vis, strength, "od", outlier=outlier[:1])
+
+
+def test_a_known_order_overrides_the_pixel_counts(pair):
+    vis, strength = pair
+    known = np.array([[0, -1], [1, 0]])  # object 1 in front, whatever the competition says
+    lost, order, conf, counts = resolve_conflicts(vis, strength, "od", known_order=known)
+    assert order.tolist() == known.tolist() and counts["0-1"]["won_by_first"] == 3
+    assert np.flatnonzero(lost[0]).tolist() == [2, 3, 4, 5] and not lost[1].any()
+    lost, order, _, _ = resolve_conflicts(vis, strength, "od", known_order=np.zeros((2, 2)))
+    assert order.tolist() == [[0, 1], [-1, 0]]  # zeros: the competition decides
+    with pytest.raises(ValueError, match="known_order"):
+        resolve_conflicts(vis, strength, "od", known_order=np.zeros((3, 3)))
+
+
+def test_disjoint_masks_have_no_conflict():
+    vis = _masks((4, 8), (0, 0, 3, 4), (4, 0, 8, 4))
+    lost, order, conf, counts = resolve_conflicts(vis, [np.ones((4, 8))] * 2, "od")
+    assert counts == {} and not order.any() and not conf.any() and not any(m.any() for m in lost)
+
+
+def test_mismatched_inputs_are_refused():
+    vis = _masks((2, 2), (0, 0, 1, 1))
+    with pytest.raises(ValueError, match="strength"):
+        resolve_conflicts(vis, [], "od")
+    with pytest.raises(ValueError, match="mode"):
+        resolve_conflicts(vis, [np.zeros((2, 2))], "best")
+
+
+def _three_way_cycle():
+    """Three masks overlapping pairwise in separate 3x3 squares; 0 beats 1 (8 of 9 pixels), 1 beats 2
+    (6 of 9), 2 beats 0 (7 of 9): a cycle 0 > 1 > 2 > 0 whose weakest relation is 1 > 2."""
+    shape = (10, 10)
+    vis = [np.zeros(shape, bool) for _ in range(3)]
+    regions = {
+        (0, 1): (slice(0, 3), slice(0, 3)),
+        (1, 2): (slice(4, 7), slice(4, 7)),
+        (0, 2): (slice(7, 10), slice(0, 3)),
+    }
+    wins = {(0, 1): (0, 8), (1, 2): (1, 6), (0, 2): (2, 7)}  # pair -> (winner, pixels it wins)
+    strength = [np.zeros(shape, np.float32) for _ in range(3)]
+    for (i, j), reg in regions.items():
+        vis[i][reg] = vis[j][reg] = True
+        winner, n = wins[(i, j)]
+        loser = j if winner == i else i
+        flat = np.zeros(9, np.float32)
+        flat[:n] = 1.0
+        strength[winner][reg] = flat.reshape(3, 3) * 2.0
+        strength[loser][reg] = 1.0
+    return vis, strength
+
+
+def test_a_cycle_is_broken_at_its_least_confident_relation():
+    vis, strength = _three_way_cycle()
+    lost, order, conf, counts = resolve_conflicts(vis, strength, "od")
+    assert order[0, 1] == 1 and order[1, 2] == 1 and order[2, 0] == 1
+    assert np.array_equal(order, -order.T)
+    assert conf[1, 2] == pytest.approx((6 - 3) / 9)
+    layers, groups, report = scene_layers(order, conf)
+    assert report["broken_cycles"] == [[1, 2, pytest.approx(3 / 9)]]
+    assert groups == [0, 0, 0]
+    kept = [(i, j) for i, j in zip(*np.nonzero(order > 0)) if [i, j] != [1, 2]]
+    assert all(layers[i] < layers[j] for i, j in kept)
+    assert layers == [1, 2, 0]  # 2 in front of 0 in front of 1
+
+
+def test_order_is_antisymmetric_for_many_objects():
+    rng = np.random.default_rng(3)
+    shape = (20, 20)
+    vis = [rng.random(shape) < 0.5 for _ in range(5)]
+    strength = [rng.normal(size=shape).astype(np.float32) for _ in range(5)]
+    for mode in ("nod", "od"):
+        lost, order, conf, _ = resolve_conflicts(vis, strength, mode)
+        assert np.array_equal(order, -order.T) and np.allclose(conf, conf.T)
+        assert all(not (lo & ~v).any() for lo, v in zip(lost, vis))  # only claimed pixels can be lost
+        layers, _, report = scene_layers(order, conf)
+        broken = {(int(a), int(b)) for a, b, _ in report["broken_cycles"]}
+        for i, j in zip(*np.nonzero(order > 0)):
+            if (int(i), int(j)) not in broken:
+                assert layers[i] < layers[j]
+
+
+def test_layers_are_longest_paths_per_group():
+    order = np.zeros((6, 6), np.int8)
+    for a, b in [(0, 1), (0, 2), (1, 3), (2, 3), (1, 2), (5, 4)]:
+        order[a, b], order[b, a] = 1, -1
+    layers, groups, report = scene_layers(order, np.abs(order).astype(float))
+    assert layers == [0, 1, 2, 3, 1, 0]
+    assert groups == [0, 0, 0, 0, 1, 1]
+    assert report == {"broken_cycles": []}
+    layers, groups, _ = scene_layers(np.zeros((3, 3), np.int8), np.zeros((3, 3)))
+    assert layers == [0, 0, 0] and groups == [0, 1, 2]
+
+
+def test_a_cycle_with_equal_confidences_is_broken_once_whatever_the_object_order():
+    order = np.zeros((3, 3), np.int8)
+    for a, b in [(0, 1), (1, 2), (2, 0)]:
+        order[a, b], order[b, a] = 1, -1
+    conf = np.abs(order).astype(float) * 0.5
+    _, _, report = scene_layers(order, conf)
+    assert len(report["broken_cycles"]) == 1
+    for perm in itertools.permutations(range(3)):
+        p = list(perm)
+        layers, _, rep = scene_layers(order[np.ix_(p, p)], conf[np.ix_(p, p)])
+        assert len(rep["broken_cycles"]) == 1
+        a, b, _ = rep["broken_cycles"][0]
+        rest = [(i, j) for i, j in zip(*np.nonzero(order[np.ix_(p, p)] > 0)) if (i, j) != (a, b)]
+        assert all(layers[i] < layers[j] for i, j in rest)
+
+
+def test_order_from_masks_follows_the_evaluation_rule():
+    amodal = _masks((4, 10), (0, 0, 6, 4), (4, 0, 10, 4), (8, 0, 10, 4))
+    front = amodal[0]
+    behind = amodal[1] & ~amodal[0]
+    third = amodal[2] & ~amodal[1]  # fully hidden by object 1
+    objs = [SimpleNamespace(visible=v, amodal=a) for v, a in zip([front, behind, third], amodal)]
+    order = order_from_masks(objs)
+    assert order.tolist() == [[0, 1, 0], [-1, 0, 1], [0, -1, 0]]
+
+
+def test_order_from_masks_agrees_with_the_evaluation_except_on_exact_ties():
+    from occseg.data.annotation import pairwise_order_matrix
+    from occseg.data.masks import LazyMask
+
+    rng = np.random.default_rng(0)
+    objs = []
+    for _ in range(6):
+        x, y = rng.integers(0, 30, size=2)
+        amodal = _masks((50, 50), (x, y, x + 20, y + 20))[0]
+        objs.append(SimpleNamespace(visible=amodal & (rng.random((50, 50)) < 0.6), amodal=amodal))
+    ours = order_from_masks(objs)
+    ref = pairwise_order_matrix([LazyMask.from_array(o.visible) for o in objs],
+                                [LazyMask.from_array(o.amodal) for o in objs])  # fmt: skip
+    assert ours.any() and np.array_equal(ours, ref)
+    # an exact tie: two identical objects claim each other equally -> no order (the evaluation says "behind")
+    twins = [objs[0], SimpleNamespace(visible=objs[0].visible.copy(), amodal=objs[0].amodal.copy())]
+    assert order_from_masks(twins).tolist() == [[0, 0], [0, 0]]
+    assert order_from_masks([]).shape == (0, 0)
