@@ -53,6 +53,9 @@ def _register() -> None:
 
     cli.add_command(train.train)
     cli.add_command(segment.segment)
+    from occseg.cli import demo
+
+    cli.add_command(demo.cmd)
 
 
 _register()
