@@ -178,21 +178,18 @@ def classify(
             raise ValueError(f"class {name!r} is not in the model (classes: {', '.join(s.classes)})")
         t = state.terms[name]
         cm = model.classes[name]
-        box_mean = s.class_score == "box_mean"
-        ms = mixture_scores(
-            t.log_fg,
-            t.log_ctx_model,
-            cm.prior_fg,
-            t.log_out,
-            t.in_box if box_mean else t.valid,
-            omega=s.omega,
-            outlier_weight=s.outlier_weight,
-            occluded=(occluded or {}).get(name),
-            normalize=box_mean,
-        )
-        m = int(torch.argmax(ms))
-        scores[name] = float(ms[m])
+        occ = (occluded or {}).get(name)
+        args = (t.log_fg, t.log_ctx_model, cm.prior_fg, t.log_out)
+        kw = dict(omega=s.omega, outlier_weight=s.outlier_weight, occluded=occ)
+        # the mixture explains the whole crop (the paper's sum over every covered cell) ...
+        total = mixture_scores(*args, t.valid, **kw)
+        m = int(torch.argmax(total))
         best_mix[name] = m
+        # ... while classes compete on the box's cells, per cell, so wider class grids get no advantage
+        if s.class_score == "box_mean":
+            scores[name] = float(mixture_scores(*args, t.in_box, normalize=True, **kw).max())
+        else:
+            scores[name] = float(total[m])
     cls = max(scores, key=scores.__getitem__)
     vals = torch.tensor(list(scores.values()))
     per_cell = vals if s.class_score == "box_mean" else vals / max(1.0, float(state.terms[cls].valid.sum()))
