@@ -56,7 +56,8 @@ from occseg.reasoning.orm import reason
 
 LEVELS = ("L0", "L1", "L2", "L3")
 CLASS = "person"
-#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement)
+#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement); a competition
+#: "colour" means the foreground competition with the order decided by colour (SceneConfig.order_cue)
 VARIANTS: tuple[tuple[str, str, int, str, bool, bool], ...] = (
     ("CompNet (no reasoning)", "off", 0, "foreground", False, False),
     ("CompNet + ORM NOD (2 rounds)", "nod", 2, "foreground", False, False),
@@ -66,6 +67,8 @@ VARIANTS: tuple[tuple[str, str, int, str, bool, bool], ...] = (
     ("ORM OD (2), GT order given (diagnostic)", "od", 2, "foreground", True, False),
     ("refined, no reasoning", "off", 0, "foreground", False, True),
     ("refined + ORM OD (2 rounds)", "od", 2, "foreground", False, True),
+    ("ORM OD (2), colour order", "od", 2, "colour", False, False),
+    ("refined + ORM OD (2), colour order", "od", 2, "colour", False, True),
 )
 BASELINE = "box-fill"
 REFERENCE, REASONED = VARIANTS[0][0], VARIANTS[3][0]
@@ -109,10 +112,14 @@ def predict_variants(
         labels = [CLASS] * len(states)
         for name, mode, rounds, competition, gt_order, refine in VARIANTS:
             t0 = time.perf_counter()
-            cfg = SceneConfig(reasoning=mode, reasoning_iters=rounds, boxes="amodal")
+            cue = "colour" if competition == "colour" else "pixels"
+            cfg = SceneConfig(reasoning=mode, reasoning_iters=rounds, boxes="amodal", order_cue=cue)
             scene: SceneResult
-            if competition == "foreground" and not gt_order:
-                scene = explain_scene(model, states, cfg, labels=labels, image=image if refine else None)
+            if competition in ("foreground", "colour") and not gt_order:
+                use_image = refine or competition == "colour"
+                if not refine:
+                    cfg.refine = None
+                scene = explain_scene(model, states, cfg, labels=labels, image=image if use_image else None)
             else:  # the ORM itself, with its options (explain_scene runs it with the defaults)
                 known = None
                 if gt_order:

@@ -159,6 +159,42 @@ def claim_maps(
     return to_img[0], to_img[1]
 
 
+def colour_order(image: np.ndarray, visible: Sequence[np.ndarray], windows, *, bins: int = 8, min_pixels: int = 30):
+    """Order of each overlapping pair from colour: the pixels two objects both claim belong to the object in
+    front, so they look like the rest of the front object. Each object's colour histogram is taken from its
+    claimed pixels outside the conflict; the conflict votes by the mean log-likelihood ratio.
+    Returns the order matrix (+1: row in front) and the confidences (|mean log-ratio|)."""
+    n = len(visible)
+    order = np.zeros((n, n), dtype=np.int8)
+    conf = np.zeros((n, n))
+    q = (image.astype(np.int32) * bins) // 256
+    idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    nb = bins**3
+    for i in range(n):
+        for j in range(i + 1, n):
+            win = windows[i][j]
+            if win is None:
+                continue
+            vi, vj = visible[i], visible[j]
+            c = vi[win] & vj[win]
+            if int(c.sum()) < min_pixels:
+                continue
+            own_i = vi & ~(vj)
+            own_j = vj & ~(vi)
+            if int(own_i.sum()) < min_pixels or int(own_j.sum()) < min_pixels:
+                continue
+            hi = np.bincount(idx[own_i], minlength=nb) + 1.0
+            hj = np.bincount(idx[own_j], minlength=nb) + 1.0
+            llr = np.log(hi / hi.sum()) - np.log(hj / hj.sum())
+            m = float(llr[idx[win][c]].mean())
+            if m == 0:
+                continue
+            order[i, j] = 1 if m > 0 else -1
+            order[j, i] = -order[i, j]
+            conf[i, j] = conf[j, i] = abs(m)
+    return order, conf
+
+
 def reason(
     model: CompNetModel,
     states: list[ObjectState],
@@ -168,6 +204,7 @@ def reason(
     competition: str | None = None,
     use_outlier: bool | None = None,
     known_order: np.ndarray | None = None,
+    image: np.ndarray | None = None,
 ):
     """Run the ORM over the objects of one image (see the module docstring); returns a
     :class:`~occseg.inference.scene.SceneResult` (``cfg``: its :class:`~occseg.inference.scene.SceneConfig`).
@@ -204,6 +241,8 @@ def reason(
         raw = [unreasoned(k) for k in range(n)]
         outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
         vis, strength = [r.visible for r, _, _ in raw], [s for _, s, _ in raw]
+        if image is not None and known_order is None and getattr(cfg, "order_cue", "pixels") == "colour":
+            known_order = colour_order(image, vis, windows)[0]
         lost, order, conf, counts = resolve_conflicts(
             vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order
         )
