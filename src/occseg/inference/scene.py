@@ -133,7 +133,8 @@ def _explain(
     for st in states:
         st.completed_box = None  # never reuse a completion from an earlier call
     if cfg.boxes == "visible":
-        # complete each partial box to an amodal one, then re-read the terms around the completed box
+        # complete each partial box to an amodal box (reported as the amodal box); the masks still come from the
+        # terms of the visible crop, clipped to the completed box (no second backbone pass)
         for i, st in enumerate(states):
             cls, _, _, _ = classify(model, st, given_label=given[i])
             st.completed_box = complete_amodal_box(model, st, cls)
