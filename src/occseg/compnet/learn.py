@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,9 +78,6 @@ class TrainingRecord:
     mixtures: dict[str, dict] = field(default_factory=dict)
 
 
-ProgressFactory = Callable[..., tqdm]
-
-
 def default_batch_size(batch_size: int | None, device) -> int:
     """Crops per backbone batch: as given, else 1 on CPU (measured fastest on 2 cores) and 8 on CUDA."""
     if batch_size:
@@ -122,7 +119,7 @@ def extract_training_crops(
                     image_id=image_id,
                 )
             )
-        images[image_id] = (group[0].image, [s.box for s in group] + list(group[0].others))
+        images[image_id] = (group[0].image, [group[0].box, *group[0].others])  # every annotated box
     return crops, images
 
 
@@ -302,9 +299,9 @@ def _kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 30) -> torch.Tensor
         d = torch.minimum(d, ((x - x[idx]) ** 2).sum(1))
     c = torch.stack(centers)
     assign = torch.zeros(n, dtype=torch.long)
-    for _ in range(iters):
+    for it in range(iters):
         new = torch.cdist(x, c).argmin(1)
-        if torch.equal(new, assign) and _ > 0:
+        if it > 0 and torch.equal(new, assign):
             break
         assign = new
         for j in range(k):

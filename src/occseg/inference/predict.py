@@ -13,7 +13,7 @@ from occseg.compnet.model import CompNetModel, load_model
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.images import load_rgb
 from occseg.data.masks import LazyMask
-from occseg.geometry.boxes import BoxError, box_height, validate_box
+from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
 from occseg.refine import RefineConfig
 
@@ -127,7 +127,7 @@ def predict_dataset(
                 Instance(
                     id=inst.id,
                     category=obj.category,
-                    box=_tight_box(obj.visible) or given[k],
+                    box=mask_to_box(obj.visible) or given[k],
                     mask=LazyMask.from_array(obj.visible),
                     amodal_box=obj.amodal_box,
                     amodal_mask=LazyMask.from_array(obj.amodal),
@@ -167,8 +167,3 @@ def predict_dataset(
         images=out_images, categories=cats, source=dataset.source, format="kins", warnings=warnings, category_ids=ids
     )
 
-
-def _tight_box(mask: np.ndarray):
-    from occseg.geometry.boxes import mask_to_box
-
-    return mask_to_box(mask)
