@@ -50,25 +50,28 @@ from occseg.evaluation import EvalConfig, aggregate, evaluate
 from occseg.geometry.boxes import mask_to_box, validate_box
 from occseg.inference.baselines import box_fill
 from occseg.inference.predict import load_model_and_backbone
-from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
+from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene, refine_scene
 from occseg.io import write_json
 from occseg.reasoning.orm import reason
+from occseg.refine import RefineConfig
 
 LEVELS = ("L0", "L1", "L2", "L3")
 CLASS = "person"
-#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement); a competition
-#: "colour" means the foreground competition with the order decided by colour (SceneConfig.order_cue)
+#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement). The first five
+#: rows are occseg's default pipeline (refined masks; the ORM's colour competition at image resolution); the
+#: "cells" rows are the paper's ORM on the model's 16-px cells, without refinement.
 VARIANTS: tuple[tuple[str, str, int, str, bool, bool], ...] = (
-    ("CompNet (no reasoning)", "off", 0, "foreground", False, False),
-    ("CompNet + ORM NOD (2 rounds)", "nod", 2, "foreground", False, False),
-    ("CompNet + ORM OD (1 round)", "od", 1, "foreground", False, False),
-    ("CompNet + ORM OD (2 rounds)", "od", 2, "foreground", False, False),
-    ("ORM OD (2), released margin competition", "od", 2, "margin", False, False),
-    ("ORM OD (2), GT order given (diagnostic)", "od", 2, "foreground", True, False),
-    ("refined, no reasoning", "off", 0, "foreground", False, True),
-    ("refined + ORM OD (2 rounds)", "od", 2, "foreground", False, True),
-    ("ORM OD (2), colour order", "od", 2, "colour", False, False),
-    ("refined + ORM OD (2), colour order", "od", 2, "colour", False, True),
+    ("no reasoning", "off", 0, "colour", False, True),
+    ("ORM NOD (2 rounds)", "nod", 2, "colour", False, True),
+    ("ORM OD (1 round)", "od", 1, "colour", False, True),
+    ("ORM OD (2 rounds)", "od", 2, "colour", False, True),
+    ("ORM OD (2), GT order given (diagnostic)", "od", 2, "colour", True, True),
+    ("cells: no reasoning", "off", 0, "foreground", False, False),
+    ("cells: ORM NOD (2)", "nod", 2, "foreground", False, False),
+    ("cells: ORM OD (2)", "od", 2, "foreground", False, False),
+    ("cells: ORM OD (2), released margin competition", "od", 2, "margin", False, False),
+    ("cells: ORM OD (2), GT order given (diagnostic)", "od", 2, "foreground", True, False),
+    ("cells: ORM OD (2), then refined", "od", 2, "foreground", False, True),
 )
 BASELINE = "box-fill"
 REFERENCE, REASONED = VARIANTS[0][0], VARIANTS[3][0]
@@ -112,19 +115,18 @@ def predict_variants(
         labels = [CLASS] * len(states)
         for name, mode, rounds, competition, gt_order, refine in VARIANTS:
             t0 = time.perf_counter()
-            cue = "colour" if competition == "colour" else "pixels"
-            cfg = SceneConfig(reasoning=mode, reasoning_iters=rounds, boxes="amodal", order_cue=cue)
+            cfg = SceneConfig(
+                reasoning=mode, reasoning_iters=rounds, boxes="amodal", competition=competition,
+                refine=RefineConfig() if refine else None,
+            )  # fmt: skip
             scene: SceneResult
-            if competition in ("foreground", "colour") and not gt_order:
-                use_image = refine or competition == "colour"
-                if not refine:
-                    cfg.refine = None
-                scene = explain_scene(model, states, cfg, labels=labels, image=image if use_image else None)
-            else:  # the ORM itself, with its options (explain_scene runs it with the defaults)
-                known = None
-                if gt_order:
-                    known = pairwise_order_matrix([o.mask for o in objs], [o.amodal_mask for o in objs])
-                scene = reason(model, states, cfg, labels, competition=competition, known_order=known)
+            if not gt_order:
+                scene = explain_scene(model, states, cfg, labels=labels, image=image if refine else None)
+            else:  # the ORM with the true pairwise order (what its reassignment gives when the order is right)
+                known = pairwise_order_matrix([o.mask for o in objs], [o.amodal_mask for o in objs])
+                scene = reason(model, states, cfg, labels, known_order=known, image=image if refine else None)
+                if refine and competition != "colour":
+                    refine_scene(image, states, scene, cfg.refine, exclusive=True)
             seconds[name] += time.perf_counter() - t0
             instances = [_prediction(o, b, r) for o, b, r in zip(objs, boxes, scene.objects)]
             preds[name].append(

@@ -173,10 +173,22 @@ def test_whole_image_features(lite0, photo):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_matches_cpu(photo):
+@pytest.mark.parametrize("tf32", [False, True])
+def test_cuda_matches_cpu(photo, tf32):
+    """Same crops, same features on CUDA: to float32 precision with TF32 off; with TF32 convolutions (PyTorch's
+    default for cuDNN; measured on an H100: up to 0.09 off on 0.8 % of the values) every cell still points the
+    same way (cosine >= 0.999), which is all the vMF model looks at."""
     boxes = [(100, 50, 150, 150), (10, 10, 40, 30), (120, 100, 250, 250)]
     cpu = extract_box_features(get_backbone(), photo, boxes, CropConfig(batch_size=2))
-    gpu = extract_box_features(get_backbone(device="cuda"), photo, boxes, CropConfig(batch_size=2), device="cuda")
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        gpu = extract_box_features(get_backbone(device="cuda"), photo, boxes, CropConfig(batch_size=2), device="cuda")
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
     for c, g in zip(cpu, gpu):
         assert g.features.device.type == "cuda"
-        torch.testing.assert_close(g.features.cpu(), c.features, atol=2e-2, rtol=2e-2)
+        if not tf32:
+            torch.testing.assert_close(g.features.cpu(), c.features, atol=2e-3, rtol=2e-3)
+        cos = torch.nn.functional.cosine_similarity(g.features.cpu(), c.features, dim=0)
+        assert float(cos[c.features.norm(dim=0) > 1e-3].min()) >= 0.999

@@ -275,23 +275,3 @@ def test_a_chain_of_four_objects_gets_four_layers(model):
         hidden = rect(res.objects[k].visible.shape, x + 2, 36, x + CELL - 2, 92)
         assert (res.objects[k].occluded & hidden).sum() == hidden.sum()
     assert math.isclose(res.objects[3].visible.sum(), 3 * CELL * 4 * CELL, rel_tol=0.02)
-
-
-def test_colour_order_puts_the_object_whose_colours_fill_the_conflict_in_front():
-    from occseg.reasoning.orm import colour_order
-
-    image = np.zeros((40, 60, 3), np.uint8)
-    image[:, :30] = (200, 30, 30)  # object 0 is red
-    image[:, 30:] = (30, 30, 200)  # object 1 is blue
-    image[10:30, 20:40] = (200, 30, 30)  # the shared region looks like object 0
-    v0 = np.zeros((40, 60), bool)
-    v0[:, :40] = True
-    v1 = np.zeros((40, 60), bool)
-    v1[:, 20:] = True
-    full = (slice(0, 40), slice(0, 60))
-    order, conf = colour_order(image, [v0, v1], [[None, full], [full, None]])
-    assert order.tolist() == [[0, 1], [-1, 0]]
-    assert conf[0, 1] == conf[1, 0] > 0
-    # no overlap window: no relation
-    order2, _ = colour_order(image, [v0, v1], [[None, None], [None, None]])
-    assert not order2.any()

@@ -31,9 +31,10 @@ class SceneConfig:
     boxes: str = "amodal"  # what the given boxes are: "amodal" or "visible"
     # image-resolution refinement of the visible masks (measured +0.10 mIoU on COCO persons); None: off
     refine: RefineConfig | None = field(default_factory=RefineConfig)
-    # what decides which of two overlapping objects is in front: "pixels" (the paper: who wins more of the
-    # conflict) or "colour" (the conflict looks like the rest of the front object; needs the image)
-    order_cue: str = "pixels"
+    # the reasoning's per-pixel competition (occseg.reasoning.orm): "colour" (refined masks, colour models at
+    # image resolution), "foreground" (the paper: the model's likelihoods on 16-px cells), "margin" (the
+    # released code); "auto": colour when the image is given and refine is on, else foreground
+    competition: str = "auto"
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
 
     def __post_init__(self) -> None:
@@ -43,6 +44,8 @@ class SceneConfig:
             raise ValueError(f"boxes must be amodal or visible, not {self.boxes!r}")
         if self.reasoning_iters < 0:
             raise ValueError("reasoning_iters must be >= 0")
+        if self.competition not in ("auto", "colour", "foreground", "margin"):
+            raise ValueError(f"competition must be auto, colour, foreground or margin, not {self.competition!r}")
 
 
 @dataclass
@@ -88,11 +91,14 @@ def explain_scene(
 ) -> SceneResult:
     """Class, masks and order of every object; ``labels`` (per object, or None) fixes the class.
 
-    With ``cfg.refine`` and the ``image``, the visible masks are refined at image resolution afterwards
-    (:mod:`occseg.refine`); with reasoning on, a pixel the reasoning gave to another object stays out."""
+    With ``cfg.refine`` and the ``image``, the masks are refined at image resolution (:mod:`occseg.refine`):
+    without reasoning, each object on its own; with reasoning and the colour competition (the default then),
+    before the reasoning, which then works on the refined masks; with another competition, after it (a pixel
+    the reasoning gave to another object stays out)."""
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
-        refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning != "off")
+        if res.report.get("competition") != "colour":
+            refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning != "off")
     return res
 
 

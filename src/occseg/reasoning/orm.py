@@ -3,11 +3,18 @@
 1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
    (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
 2. conflicts: pixels two objects both claim as visible;
-3. competition: each conflicted pixel goes to the object whose foreground explains it best, i.e. whose
-   chosen mixture gives the cell's features the higher log-likelihood at that position (method.md §B.2), or
-   to the outlier model when it explains the pixel better than both objects do (both then lose it); equal
-   scores leave the pixel with both. ``competition="margin"`` compares the labelling margins instead, as the
-   released code does (§B.3);
+3. competition: each conflicted pixel goes to the object that explains it best. Three competitions:
+
+   - ``colour`` (the default when the image is given and refinement is on): the objects' masks are first
+     refined at image resolution (:mod:`occseg.refine`), and each conflicted pixel goes to the object whose
+     colour model (from the pixels only it claims) gives the pixel's colour the higher density
+     (:mod:`occseg.reasoning.colour`);
+   - ``foreground`` (the paper, on the model's 16-px cells): the object whose chosen mixture gives the
+     cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
+     it explains the pixel better than both objects do (both then lose it);
+   - ``margin``: the labelling margins, as the released code compares them (§B.3);
+
+   equal scores leave the pixel with both;
 4. order: the object holding more of a pair's conflict is in front (a tie gives no order); in ``od`` mode
    the whole conflict goes to the object in front, in ``nod`` mode each pixel stays with its winner;
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
@@ -23,6 +30,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -159,40 +167,19 @@ def claim_maps(
     return to_img[0], to_img[1]
 
 
-def colour_order(image: np.ndarray, visible: Sequence[np.ndarray], windows, *, bins: int = 8, min_pixels: int = 30):
-    """Order of each overlapping pair from colour: the pixels two objects both claim belong to the object in
-    front, so they look like the rest of the front object. Each object's colour histogram is taken from its
-    claimed pixels outside the conflict; the conflict votes by the mean log-likelihood ratio.
-    Returns the order matrix (+1: row in front) and the confidences (|mean log-ratio|)."""
-    n = len(visible)
-    order = np.zeros((n, n), dtype=np.int8)
-    conf = np.zeros((n, n))
-    q = (image.astype(np.int32) * bins) // 256
-    idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
-    nb = bins**3
-    for i in range(n):
-        for j in range(i + 1, n):
-            win = windows[i][j]
-            if win is None:
-                continue
-            vi, vj = visible[i], visible[j]
-            c = vi[win] & vj[win]
-            if int(c.sum()) < min_pixels:
-                continue
-            own_i = vi & ~(vj)
-            own_j = vj & ~(vi)
-            if int(own_i.sum()) < min_pixels or int(own_j.sum()) < min_pixels:
-                continue
-            hi = np.bincount(idx[own_i], minlength=nb) + 1.0
-            hj = np.bincount(idx[own_j], minlength=nb) + 1.0
-            llr = np.log(hi / hi.sum()) - np.log(hj / hj.sum())
-            m = float(llr[idx[win][c]].mean())
-            if m == 0:
-                continue
-            order[i, j] = 1 if m > 0 else -1
-            order[j, i] = -order[i, j]
-            conf[i, j] = conf[j, i] = abs(m)
-    return order, conf
+COMPETITIONS = ("foreground", "margin", "colour")
+
+
+def resolve_competition(cfg, image: np.ndarray | None) -> str:
+    """The competition a scene config asks for: ``cfg.competition``, where ``auto`` means ``colour`` when the
+    image is given and the config refines masks, else ``foreground``."""
+    wanted = getattr(cfg, "competition", "auto")
+    refine = getattr(cfg, "refine", None)
+    if wanted == "auto":
+        return "colour" if image is not None and refine is not None and refine.enabled else "foreground"
+    if wanted not in COMPETITIONS:
+        raise ValueError(f"competition must be auto, {', '.join(COMPETITIONS)}, not {wanted!r}")
+    return wanted
 
 
 def reason(
@@ -209,43 +196,68 @@ def reason(
     """Run the ORM over the objects of one image (see the module docstring); returns a
     :class:`~occseg.inference.scene.SceneResult` (``cfg``: its :class:`~occseg.inference.scene.SceneConfig`).
 
-    ``competition`` (default ``cfg.competition`` if it has one, else ``foreground``) and ``use_outlier``
-    (default ``cfg.use_outlier``, else True) choose the competition's scores (see :func:`claim_maps`);
-    ``known_order`` fixes the pairs' order where it is non-zero (see :func:`resolve_conflicts`).
-    ``report["iterations"]`` holds, per round, the pair counts of the competition and how many objects
-    changed class or mixture in the re-classification.
+    ``competition`` (default: :func:`resolve_competition`) chooses the competition's scores; ``colour`` needs
+    the ``image`` and refines every object's masks with ``cfg.refine`` (its defaults when the config has none)
+    before the competition, so the returned masks are refined. ``use_outlier`` (default ``cfg.use_outlier`` if
+    it has one, else True) lets the outlier model take part in the ``foreground`` competition. ``known_order``
+    fixes the pairs' order where it is non-zero (see :func:`resolve_conflicts`). ``report["iterations"]``
+    holds, per round, the pair counts of the competition and how many objects changed class or mixture in the
+    re-classification; ``report["competition"]`` the competition used.
     """
     from occseg.inference.scene import SceneResult
+    from occseg.reasoning.colour import colour_claims
 
+    competition = competition or resolve_competition(cfg, image)
+    if competition not in COMPETITIONS:
+        raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
+    colour = competition == "colour"
+    if colour and image is None:
+        raise ValueError("the colour competition needs the image")
+    if use_outlier is None:
+        use_outlier = bool(getattr(cfg, "use_outlier", True))
+    rcfg = None
+    if colour:
+        from occseg.refine import RefineConfig
+
+        rcfg = getattr(cfg, "refine", None) or RefineConfig()
     n = len(states)
     windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
     labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
-    competition = competition or getattr(cfg, "competition", "foreground")
-    if use_outlier is None:
-        use_outlier = bool(getattr(cfg, "use_outlier", True))
-    cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray, np.ndarray | None]] = {}
+    cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray | None, np.ndarray | None]] = {}
 
-    def unreasoned(k: int) -> tuple[ObjectResult, np.ndarray, np.ndarray | None]:
-        """Object k's masks without occlusion prior under its current class and mixture, and its claim maps."""
+    def unreasoned(k: int) -> tuple[ObjectResult, np.ndarray | None, np.ndarray | None]:
+        """Object k's masks without occlusion prior under its current class and mixture (refined for the colour
+        competition), and its claim maps on the model's cells (None for the colour competition)."""
         key = (k, labels[k][0], labels[k][1])
         if key not in cache:
             res = finish_object(model, states[k], *labels[k])
-            cache[key] = (res, *claim_maps(model, res, states[k], competition))
+            if colour:
+                from occseg.refine import refine_object
+
+                res.visible, res.amodal = refine_object(image, res, states[k], rcfg)
+                res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
+                cache[key] = (res, None, None)
+            else:
+                cache[key] = (res, *claim_maps(model, res, states[k], competition))
         return cache[key]
 
     history: list[dict] = []
     lost: list[np.ndarray] = [np.zeros(st.image_size, dtype=bool) for st in states]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n))
-    for it in range(cfg.reasoning_iters):
+    def compete() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
         raw = [unreasoned(k) for k in range(n)]
-        outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
-        vis, strength = [r.visible for r, _, _ in raw], [s for _, s, _ in raw]
-        if image is not None and known_order is None and getattr(cfg, "order_cue", "pixels") == "colour":
-            known_order = colour_order(image, vis, windows)[0]
-        lost, order, conf, counts = resolve_conflicts(
-            vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order
-        )
+        vis = [r.visible for r, _, _ in raw]
+        if colour:
+            strength, outl = colour_claims(image, vis), None
+        else:
+            strength = [s for _, s, _ in raw]
+            outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
+        return resolve_conflicts(vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order)
+
+    changed = 0
+    for it in range(cfg.reasoning_iters):
+        lost, order, conf, counts = compete()
         new_labels = []
         for k, st in enumerate(states):
             occ = {name: occlusion_cells(st, lost[k], name) for name in st.terms}
@@ -255,21 +267,32 @@ def reason(
         labels = new_labels
         if changed == 0:
             break  # the next round would see the same masks and find the same conflicts
+    if colour and changed:
+        # the last re-classification changed masks the competition has not seen: the lost pixels are taken from
+        # the final masks (image-resolution masks are cut by them directly)
+        lost, order, conf, counts = compete()
+        history.append({"iteration": len(history) + 1, "pairs": counts, "reclassified": 0})
     objects = []
     for k, st in enumerate(states):
+        base = unreasoned(k)[0]
         if not lost[k].any():
-            res = unreasoned(k)[0]
+            res = replace(base, extra=dict(base.extra))
+        elif colour:
+            # image-resolution masks: the lost pixels leave the visible mask and are the occluded part
+            res = replace(base, visible=base.visible & ~lost[k], amodal=base.amodal | lost[k], extra=dict(base.extra))
         else:
-            raw_visible = unreasoned(k)[0].visible
+            raw_visible = base.visible
             res = finish_object(model, st, *labels[k], occluded_pixels=lost[k])
             # the occlusion prior works on 16-px cells: the pixels the object still claims and did not lose stay
             # visible, so its visible mask ends exactly where the object in front begins
             res.visible = res.visible | (raw_visible & ~lost[k])
             # the pixels lost to an object in front are this object's occluded part: still inside its amodal mask
             res.amodal = res.amodal | (lost[k] & raw_visible) | res.visible
+        if lost[k].any():
             res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
         res.extra["reasoning"] = {"occluded_pixels": int(np.count_nonzero(lost[k]))}
         objects.append(res)
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
+    rep["competition"] = competition
     return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep)

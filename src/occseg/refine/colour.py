@@ -39,6 +39,24 @@ def _smooth3(h: np.ndarray) -> np.ndarray:
     return h
 
 
+def histogram_log_density(
+    index: np.ndarray, weight: np.ndarray, bins: int, *, smooth: bool = True, prior: float = 1e-3
+) -> np.ndarray:
+    """``log p(colour)`` of every histogram cell, ``(bins^3,)`` float64, from a weighted colour histogram.
+
+    ``index`` from :func:`colour_index`; ``weight``: per-pixel sample weights (``>= 0``, same shape; a boolean
+    mask selects pixels). ``smooth``: a [1, 2, 1] / 4 blur along each colour axis; ``prior``: the share of a
+    uniform distribution mixed in, so colours never seen get a finite, low density. Without any weight the
+    density is uniform.
+    """
+    n = bins**3
+    h = np.bincount(index.ravel(), weights=np.asarray(weight, dtype=np.float64).ravel(), minlength=n)
+    if smooth:
+        h = _smooth3(h.reshape(bins, bins, bins)).ravel()
+    h = (1 - prior) * h / max(h.sum(), 1e-12) + prior / n
+    return np.log(h)
+
+
 def histogram_llr(
     index: np.ndarray,
     fg_weight: np.ndarray,
@@ -55,16 +73,9 @@ def histogram_llr(
     e.g. the object probability and one minus it). ``prior`` is the share of a uniform distribution mixed
     into each histogram (so unseen colours are neutral). Returns ``(H, W)`` float32 clipped to ``+-clip``.
     """
-    n = bins**3
-    flat = index.ravel()
-    hf = np.bincount(flat, weights=fg_weight.ravel().astype(np.float64), minlength=n)
-    hb = np.bincount(flat, weights=bg_weight.ravel().astype(np.float64), minlength=n)
-    if smooth:
-        hf = _smooth3(hf.reshape(bins, bins, bins)).ravel()
-        hb = _smooth3(hb.reshape(bins, bins, bins)).ravel()
-    hf = (1 - prior) * hf / max(hf.sum(), 1e-12) + prior / n
-    hb = (1 - prior) * hb / max(hb.sum(), 1e-12) + prior / n
-    llr = np.clip(np.log(hf) - np.log(hb), -clip, clip).astype(np.float32)
+    lf = histogram_log_density(index, fg_weight, bins, smooth=smooth, prior=prior)
+    lb = histogram_log_density(index, bg_weight, bins, smooth=smooth, prior=prior)
+    llr = np.clip(lf - lb, -clip, clip).astype(np.float32)
     return llr[index]
 
 

@@ -1,0 +1,62 @@
+"""Colour evidence for the reasoning's per-pixel competition, at image resolution.
+
+Where two objects both claim a pixel, the pixel shows whichever of them is in front there, so it looks like
+the rest of that object. Each object's colour model is a smoothed Lab histogram of the pixels that only it
+claims (its visible mask minus every other object's visible mask); a pixel's strength for an object is the
+log-density of the pixel's colour under that object's model. These strengths are on one scale for all
+objects (log-densities over the same colour cells), as :func:`occseg.reasoning.orm.resolve_conflicts` needs.
+
+The refined masks this works on already separate each object from its background (:mod:`occseg.refine`), so
+no outlier model takes part here (measured on the Occlusion Challenge: letting a background colour model take
+conflicted pixels cost the front objects 2 points of visible mIoU and gained nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from occseg.refine.colour import colour_index, histogram_log_density
+
+#: Lab levels per channel of the colour histograms (16^3 cells)
+DEFAULT_BINS = 16
+
+
+def exclusive_pixels(visible: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per object, the pixels of its visible mask that no other object's visible mask holds."""
+    if not visible:
+        return []
+    count = np.zeros(visible[0].shape, dtype=np.int32)
+    for v in visible:
+        count += v
+    return [v & (count == 1) for v in visible]
+
+
+def colour_claims(
+    image: np.ndarray,
+    visible: Sequence[np.ndarray],
+    *,
+    bins: int = DEFAULT_BINS,
+    min_pixels: int = 20,
+) -> list[np.ndarray]:
+    """How well each object's colours explain every pixel: ``log p(colour(x) | object n)``, image-size float32.
+
+    ``image``: ``(H, W, 3)`` uint8 RGB; ``visible``: the objects' boolean visible masks (same size). An object's
+    colour model comes from its exclusive pixels (:func:`exclusive_pixels`); when it has fewer than
+    ``min_pixels`` of them, from its whole visible mask; an object with an empty mask explains no pixel (every
+    colour gets the lowest density, that of the histogram's small uniform prior alone).
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"colour_claims: need an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
+    for v in visible:
+        if v.shape != image.shape[:2]:
+            raise ValueError(f"colour_claims: a mask is {v.shape[1]}x{v.shape[0]}, the image {image.shape[1]}x"
+                             f"{image.shape[0]}")  # fmt: skip
+    index = colour_index(image, bins)
+    out = []
+    for own, v in zip(exclusive_pixels(visible), visible):
+        source = own if int(np.count_nonzero(own)) >= min_pixels else v
+        log_p = histogram_log_density(index, source, bins)
+        out.append(log_p.astype(np.float32)[index])
+    return out
