@@ -10,10 +10,11 @@ weights: their speed does not depend on the weights), in a fresh child process (
    mixtures (everything else: alignment, clustering, EM, re-labelling);
 2. **inference** on a 1242x375 street image (KITTI 000000.png from the shared data when present, else a
    synthetic image of that size) with N = 1, 2, 4, 8, 16 boxes 80-140 px high, in overlapping groups of 4:
-   time per scene without reasoning and with the Occlusion Reasoning Module (OD, ``--rounds`` rounds), split
-   into the backbone (one pass per object, :func:`occseg.features.crops.extract_box_features`) and the rest
-   (likelihood terms, classification, masks, reasoning); objects/s feed-forward (N = 16) and 4-object scenes/s
-   with reasoning;
+   time per scene without reasoning and with the Occlusion Reasoning Module (``--mode``, default NOD, with
+   ``--rounds`` rounds), split into the backbone (one pass per object,
+   :func:`occseg.features.crops.extract_box_features`) and the rest (likelihood terms, classification, masks,
+   image-resolution refinement unless ``--no-refine``, reasoning); objects/s feed-forward (N = 16) and
+   4-object scenes/s with reasoning;
 3. **peak memory**: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the child, and
    ``torch.cuda.max_memory_allocated`` on CUDA.
 
@@ -219,6 +220,8 @@ def time_scene(model: Any, backbone: Any, image: np.ndarray, boxes: list, reason
     s = model.settings
     ccfg = CropConfig(target_height=s.target_height, pad=s.pad, batch_size=batch_size)
     cfg = SceneConfig(reasoning=reasoning, reasoning_iters=args.rounds, boxes="amodal", batch_size=batch_size)
+    if args.no_refine:
+        cfg.refine = None
     size = (image.shape[0], image.shape[1])
     bb, rest, cpu = [], [], []
     for _ in range(args.repeats):
@@ -229,7 +232,7 @@ def time_scene(model: Any, backbone: Any, image: np.ndarray, boxes: list, reason
         _sync(args.device)
         t1 = time.perf_counter()
         states = [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
-        explain_scene(model, states, cfg, labels=[CLASS] * len(states))
+        explain_scene(model, states, cfg, labels=[CLASS] * len(states), image=None if args.no_refine else image)
         _sync(args.device)
         t2 = time.perf_counter()
         cpu.append(time.process_time() - c0)
@@ -260,7 +263,8 @@ def bench_backbone(name: str, args: argparse.Namespace) -> dict[str, Any]:
     model = model.to(args.device)
     image, image_src = street_image(args.data)
     # warm-up (first-call allocations, lazy inits)
-    time_scene(model, backbone, image, street_boxes(4), "od", argparse.Namespace(**{**vars(args), "repeats": 1}), 1)
+    warm = argparse.Namespace(**{**vars(args), "repeats": 1})
+    time_scene(model, backbone, image, street_boxes(4), args.mode, warm, 1)
     scaling: dict[str, dict[str, dict[str, float]]] = {}
     for bs in sorted({1, args.batch_size}):
         scaling[str(bs)] = {}
@@ -268,7 +272,7 @@ def bench_backbone(name: str, args: argparse.Namespace) -> dict[str, Any]:
             boxes = street_boxes(n)
             scaling[str(bs)][str(n)] = {
                 "off": time_scene(model, backbone, image, boxes, "off", args, bs),
-                "od": time_scene(model, backbone, image, boxes, "od", args, bs),
+                "od": time_scene(model, backbone, image, boxes, args.mode, args, bs),
             }
     out: dict[str, Any] = {
         "backbone": name,
@@ -306,7 +310,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], args: argpa
         " (other jobs on the machine inflate every time)",
         f"- model: {args.concepts} concepts, {args.mixtures} mixtures, class {CLASS}; street image "
         f"{results[0]['image'] if results else ''}; times are medians of {args.repeats} runs; "
-        f"reasoning = ORM OD with {args.rounds} rounds",
+        f"reasoning = ORM {args.mode.upper()} with {args.rounds} rounds, "
+        + ("on the model's cells (no refinement)" if args.no_refine else "refined masks, colour competition"),
         "",
         "| backbone | weights | feed-forward objects/s | 4-object scenes/s with reasoning | "
         "4 objects + reasoning: wall s (backbone + rest); CPU s | crop batch | peak RSS MiB |"
@@ -337,7 +342,7 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], args: argpa
             + f" | {_f(sum(per.values()))} |"
         )
     lines += ["", "Time per scene (s) against objects per image, best crop batch size: without reasoning / with "
-              f"reasoning (OD, {args.rounds} rounds); backbone share in brackets:", ""]
+              f"reasoning ({args.mode.upper()}, {args.rounds} rounds); backbone share in brackets:", ""]
     counts = sorted(int(n) for n in next(iter(results[0]["scaling"].values()))) if results else []
     lines.append("| backbone | " + " | ".join(f"N={n}" for n in counts) + " |")
     lines.append("|---|" + "---:|" * len(counts))
@@ -382,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-objects", type=int, default=48, help="at most this many training boxes")
     p.add_argument("--counts", default=",".join(map(str, COUNTS)), help="objects per scene to time, e.g. 4")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", default="nod", choices=["nod", "od"], help="reasoning mode timed (default: the default)")
+    p.add_argument("--no-refine", action="store_true", help="time the scenes without the image-resolution refinement "
+                   "(the reasoning then competes on the model's 16-px cells, the paper's ORM)")
     p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = p.parse_args(argv)

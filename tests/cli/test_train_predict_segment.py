@@ -253,7 +253,7 @@ def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
         assert im.mode == "RGB" and im.height >= 480 and im.width >= 2 * 640  # no reasoning | reasoning panels
     result = json.loads((out / "result.json").read_text())
     assert set(result) == RESULT_KEYS
-    assert result["reasoning"] == "od" and result["image"].endswith(IMAGE_192)
+    assert result["reasoning"] == "nod" and result["image"].endswith(IMAGE_192)
     assert len(result["warnings"]) == 1 and "entry 2" in result["warnings"][0]
     objs = result["objects"]
     assert len(objs) == 3 and all(set(o) == OBJECT_KEYS for o in objs)

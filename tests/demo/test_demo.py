@@ -106,11 +106,11 @@ def _cell(v: float, o: float) -> dict:
 
 
 def test_headline_table_shows_both_runs_per_mask_and_order_accuracy() -> None:
-    text = headline_table({"no_reasoning": _cell(0.5, 0.25), "reasoning_od": _cell(0.625, 0.75)})
+    text = headline_table({"no_reasoning": _cell(0.5, 0.25), "reasoning_nod": _cell(0.625, 0.75)})
     lines = text.splitlines()
     assert lines[0] == "| mask | run | L0 | L1 | L2 | L3 | mean |"
     assert "| visible | no reasoning | 0.500 | 0.500 | 0.500 | 0.500 | 0.500 |" in lines
-    assert "| amodal | reasoning (OD, 2 rounds) | 0.625 | 0.625 | 0.625 | 0.625 | 0.725 |" in lines
+    assert "| amodal | reasoning (NOD, 2 rounds) | 0.625 | 0.625 | 0.625 | 0.625 | 0.725 |" in lines
     assert "| objects | | 3 | 3 | 3 | 3 | |" in lines
     assert any("order accuracy 0.750 over 12 ordered pairs (occluded pairs:   –  )" in ln for ln in lines)
 
@@ -177,7 +177,7 @@ def test_tiny_demo_writes_reports_plots_and_overlays(tiny_demo) -> None:
         pred = json.loads((out / "predictions" / f"{key}.json").read_text())
         assert len(pred["annotations"]) == n_targets
     md = (out / "report.md").read_text()
-    assert "| visible | no reasoning |" in md and "| amodal | reasoning (OD, 2 rounds) |" in md
+    assert "| visible | no reasoning |" in md and "| amodal | reasoning (NOD, 2 rounds) |" in md
 
 
 def test_demo_command_is_registered_and_reports_bad_data_as_an_error(tmp_path: Path) -> None:

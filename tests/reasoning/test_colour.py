@@ -12,7 +12,7 @@ from occseg.reasoning.orm import reason, resolve_competition
 from occseg.refine import RefineConfig
 from occseg.refine.colour import colour_index, histogram_log_density
 
-from .conftest import A, B, COLOURS
+from .conftest import COLOURS, A, B
 
 
 def _masks():

@@ -44,9 +44,9 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 @click.option(
     "--reasoning",
     type=click.Choice(["off", "nod", "od"]),
-    default="od",
+    default="nod",
     show_default=True,
-    help="compnet: occlusion reasoning off, without (nod) or with (od) the all-or-nothing step.",
+    help="compnet: occlusion reasoning off, per-pixel competition only (nod) or with the all-or-nothing step (od).",
 )
 @click.option("--reasoning-iters", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option(

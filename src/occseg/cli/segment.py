@@ -47,7 +47,13 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
-@click.option("--reasoning", type=click.Choice(["off", "nod", "od"]), default="od", show_default=True)
+@click.option(
+    "--reasoning",
+    type=click.Choice(["off", "nod", "od"]),
+    default="nod",
+    show_default=True,
+    help="occlusion reasoning off, per-pixel competition only (nod) or with the all-or-nothing step (od).",
+)
 @click.option("--reasoning-iters", default=2, show_default=True, type=int)
 @click.option("--refine/--no-refine", default=True, show_default=True,
               help="Refine the visible masks at image resolution (colour models + guided filter).")

@@ -10,7 +10,7 @@ Stages (each prints a header; long ones show tqdm bars):
 3. **train**: a CompositionalNet learned from the *boxes* of the challenge's train split only
    (:func:`occseg.compnet.samples.box_samples` + :func:`occseg.compnet.learn.train_compnet`, default backbone);
 4. **predict**: every test object from its GT amodal box, without reasoning and with the Occlusion Reasoning
-   Module (OD, 2 rounds) (:func:`occseg.inference.predict.predict_dataset`);
+   Module (NOD, 2 rounds: the default) (:func:`occseg.inference.predict.predict_dataset`);
 5. **evaluate**: the paper's protocol (:mod:`occseg.evaluation`): visible / amodal / occluded mIoU per
    occlusion level and order accuracy, for both;
 6. **pictures**: overlays (ground truth | without | with reasoning), the mIoU-vs-occlusion plot, the
@@ -23,8 +23,8 @@ Output folder::
     overlay.png                    the most occluded test image: ground truth | no reasoning | reasoning (small)
     overlays/*.png                 the same for the most occluded test images (full size)
     examples.png                   worst and best test objects (visible IoU, with reasoning)
-    eval/{no_reasoning,reasoning_od}/   report.json, report.md, objects.csv, miou_vs_occlusion.png
-    predictions/{no_reasoning,reasoning_od}.json   KINS-style predictions
+    eval/{no_reasoning,reasoning_nod}/   report.json, report.md, objects.csv, miou_vs_occlusion.png
+    predictions/{no_reasoning,reasoning_nod}.json   KINS-style predictions
     model/                         the learned CompositionalNet
     challenge/                     the composed images and their annotations
     source/, backgrounds/          the packaged photos used (written out as files)
@@ -45,7 +45,7 @@ from occseg.io import write_json, write_text
 #: The two runs compared: report key -> (title, reasoning mode).
 RUNS: dict[str, tuple[str, str]] = {
     "no_reasoning": ("no reasoning", "off"),
-    "reasoning_od": ("reasoning (OD, 2 rounds)", "od"),
+    "reasoning_nod": ("reasoning (NOD, 2 rounds)", "nod"),
 }
 LEVELS: tuple[str, ...] = ("L0", "L1", "L2", "L3")
 
@@ -291,7 +291,7 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     for im in most_occluded(predicted, config.classes, 1, targets=2):
         small = overlay_panels(im, panels(im), classes=config.classes, max_height=300)
         files["overlay"] = save_small_png(out / "overlay.png", small)
-    ex_warnings = examples_sheet(evaluations["reasoning_od"], test, config.examples, out / "examples.png")
+    ex_warnings = examples_sheet(evaluations["reasoning_nod"], test, config.examples, out / "examples.png")
     if (out / "examples.png").is_file():
         files["examples"] = out / "examples.png"
     timings["pictures"] = time.perf_counter() - t

@@ -61,7 +61,7 @@ def predict_dataset(
     *,
     boxes: str = "auto",
     given_labels: bool = False,
-    reasoning: str = "od",
+    reasoning: str = "nod",
     reasoning_iters: int = 2,
     refine: bool = True,
     device: str = "cpu",
