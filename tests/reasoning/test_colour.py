@@ -131,3 +131,8 @@ def test_colour_reasoning_leaves_a_lone_object_as_without_reasoning_and_is_permu
             np.testing.assert_array_equal(getattr(res_p.objects[new], which), getattr(res.objects[old], which))
         assert res_p.objects[new].category == res.objects[old].category
     np.testing.assert_array_equal(res_p.order, res.order[np.ix_(perm, perm)])
+
+
+def test_colour_margin_must_not_be_negative():
+    with pytest.raises(ValueError, match="colour_margin"):
+        SceneConfig(colour_margin=-0.1)

@@ -231,3 +231,21 @@ def test_order_from_masks_agrees_with_the_evaluation_except_on_exact_ties():
     twins = [objs[0], SimpleNamespace(visible=objs[0].visible.copy(), amodal=objs[0].amodal.copy())]
     assert order_from_masks(twins).tolist() == [[0, 0], [0, 0]]
     assert order_from_masks([]).shape == (0, 0)
+
+
+def test_a_margin_keeps_close_calls_with_both_in_nod():
+    vis = [np.ones((1, 4), bool), np.ones((1, 4), bool)]
+    s0 = np.array([[0.0, 0.0, 0.0, 0.0]])
+    s1 = np.array([[0.2, 0.6, -0.6, 2.0]])  # object 1 ahead by 0.2, 0.6, behind by 0.6, ahead by 2
+    lost, order, conf, counts = resolve_conflicts(vis, [s0, s1], "nod", margin=0.5)
+    assert lost[0].tolist() == [[False, True, False, True]]  # the 0.2 call stays with both
+    assert lost[1].tolist() == [[False, False, True, False]]
+    # counts and order from the plain winners: object 1 wins 3 of 4
+    assert counts["0-1"] == {"conflict": 4, "won_by_first": 1, "won_by_second": 3, "won_by_outlier": 0}
+    assert order.tolist() == [[0, -1], [1, 0]] and conf[0, 1] == pytest.approx(0.5)
+    lost0, order0, _, counts0 = resolve_conflicts(vis, [s0, s1], "nod")
+    assert lost0[0].tolist() == [[True, True, False, True]] and counts0 == counts
+    lost_od, order_od, _, _ = resolve_conflicts(vis, [s0, s1], "od", margin=0.5)  # no effect on od
+    assert lost_od[0].all() and not lost_od[1].any() and order_od.tolist() == order.tolist()
+    with pytest.raises(ValueError, match="margin"):
+        resolve_conflicts(vis, [s0, s1], "nod", margin=-1)

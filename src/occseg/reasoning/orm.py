@@ -7,8 +7,8 @@
 
    - ``colour`` (the default when the image is given and refinement is on): the objects' masks are first
      refined at image resolution (:mod:`occseg.refine`), and each conflicted pixel goes to the object whose
-     colour model (from the pixels only it claims) gives the pixel's colour the higher density
-     (:mod:`occseg.reasoning.colour`);
+     colour model (from the pixels only it claims) gives the pixel's colour a density higher by more than
+     ``SceneConfig.colour_margin`` nats (closer calls stay with both; :mod:`occseg.reasoning.colour`);
    - ``foreground`` (the paper, on the model's 16-px cells): the object whose chosen mixture gives the
      cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
@@ -62,6 +62,7 @@ def resolve_conflicts(
     *,
     outlier: Sequence[np.ndarray] | None = None,
     known_order: np.ndarray | None = None,
+    margin: float = 0.0,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
 
@@ -72,6 +73,8 @@ def resolve_conflicts(
     overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
     ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
     decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere).
+    ``margin`` (>= 0, ``nod`` only): an object loses a pixel only when the other's strength exceeds its own by
+    more than this (closer calls stay with both); the counts and the order use the plain winners.
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -92,6 +95,8 @@ def resolve_conflicts(
         raise ValueError(f"{n} visible masks but {len(outlier)} outlier maps")
     if known_order is not None and np.shape(known_order) != (n, n):
         raise ValueError(f"known_order has shape {np.shape(known_order)}, expected {(n, n)}")
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, not {margin}")
     full = (slice(None), slice(None))
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -132,6 +137,9 @@ def resolve_conflicts(
                 if front is not None:
                     back = j if front == i else i
                     lost[back][win] |= c
+            elif margin > 0:
+                lost[i][win] |= j_wins & (sj > si + margin)
+                lost[j][win] |= i_wins & (si > sj + margin)
             else:
                 lost[i][win] |= j_wins
                 lost[j][win] |= i_wins
@@ -253,7 +261,10 @@ def reason(
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
-        return resolve_conflicts(vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order)
+        margin = float(getattr(cfg, "colour_margin", 0.0)) if colour else 0.0
+        return resolve_conflicts(
+            vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order, margin=margin
+        )
 
     changed = 0
     for it in range(cfg.reasoning_iters):
