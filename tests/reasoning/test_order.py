@@ -233,19 +233,25 @@ def test_order_from_masks_agrees_with_the_evaluation_except_on_exact_ties():
     assert order_from_masks([]).shape == (0, 0)
 
 
-def test_a_margin_keeps_close_calls_with_both_in_nod():
-    vis = [np.ones((1, 4), bool), np.ones((1, 4), bool)]
-    s0 = np.array([[0.0, 0.0, 0.0, 0.0]])
-    s1 = np.array([[0.2, 0.6, -0.6, 2.0]])  # object 1 ahead by 0.2, 0.6, behind by 0.6, ahead by 2
+def test_a_margin_gives_close_calls_to_the_object_in_front_in_nod():
+    vis = [np.ones((1, 5), bool), np.ones((1, 5), bool)]
+    s0 = np.array([[0.0, 0.0, 0.0, 0.0, 0.0]])
+    s1 = np.array([[0.2, 0.6, -0.6, 2.0, 0.3]])  # object 1 wins 4 of 5 plainly: it is in front
     lost, order, conf, counts = resolve_conflicts(vis, [s0, s1], "nod", margin=0.5)
-    assert lost[0].tolist() == [[False, True, False, True]]  # the 0.2 call stays with both
-    assert lost[1].tolist() == [[False, False, True, False]]
-    # counts and order from the plain winners: object 1 wins 3 of 4
-    assert counts["0-1"] == {"conflict": 4, "won_by_first": 1, "won_by_second": 3, "won_by_outlier": 0}
-    assert order.tolist() == [[0, -1], [1, 0]] and conf[0, 1] == pytest.approx(0.5)
+    assert counts["0-1"] == {"conflict": 5, "won_by_first": 1, "won_by_second": 4, "won_by_outlier": 0}
+    assert order.tolist() == [[0, -1], [1, 0]] and conf[0, 1] == pytest.approx(0.6)
+    # object 0 (behind) keeps only the pixel where it leads by more than 0.5; object 1 takes the rest
+    assert lost[1].tolist() == [[False, False, True, False, False]]
+    assert lost[0].tolist() == [[True, True, False, True, True]]
     lost0, order0, _, counts0 = resolve_conflicts(vis, [s0, s1], "nod")
-    assert lost0[0].tolist() == [[True, True, False, True]] and counts0 == counts
+    assert counts0 == counts and order0.tolist() == order.tolist()
+    assert lost0[0].tolist() == lost[0].tolist() and lost0[1].tolist() == lost[1].tolist()
+    s1b = np.array([[0.2, 0.6, -0.6, 2.0, 0.3]]) - 0.4  # now object 1 leads by -0.2, 0.2, -1, 1.6, -0.1
+    lost, order, _, _ = resolve_conflicts(vis, [s0, s1b], "nod", margin=0.5)
+    assert order.tolist() == [[0, 1], [-1, 0]]  # object 0 wins 3 of 5 plainly
+    assert lost[0].tolist() == [[False, False, False, True, False]]  # object 1 leads by > 0.5 only once
+    assert lost[1].tolist() == [[True, True, True, False, True]]
     lost_od, order_od, _, _ = resolve_conflicts(vis, [s0, s1], "od", margin=0.5)  # no effect on od
-    assert lost_od[0].all() and not lost_od[1].any() and order_od.tolist() == order.tolist()
+    assert lost_od[0].all() and not lost_od[1].any() and order_od.tolist() == [[0, -1], [1, 0]]
     with pytest.raises(ValueError, match="margin"):
         resolve_conflicts(vis, [s0, s1], "nod", margin=-1)

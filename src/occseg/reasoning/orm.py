@@ -7,8 +7,8 @@
 
    - ``colour`` (the default when the image is given and refinement is on): the objects' masks are first
      refined at image resolution (:mod:`occseg.refine`), and each conflicted pixel goes to the object whose
-     colour model (from the pixels only it claims) gives the pixel's colour a density higher by more than
-     ``SceneConfig.colour_margin`` nats (closer calls stay with both; :mod:`occseg.reasoning.colour`);
+     colour model (from the pixels only it claims) gives the pixel's colour the higher density; in ``nod`` the
+     object behind must beat the front one by ``SceneConfig.colour_margin`` nats (:mod:`occseg.reasoning.colour`);
    - ``foreground`` (the paper, on the model's 16-px cells): the object whose chosen mixture gives the
      cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
@@ -73,8 +73,9 @@ def resolve_conflicts(
     overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
     ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
     decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere).
-    ``margin`` (>= 0, ``nod`` only): an object loses a pixel only when the other's strength exceeds its own by
-    more than this (closer calls stay with both); the counts and the order use the plain winners.
+    ``margin`` (>= 0, ``nod`` only): once a pair has an order, the object behind takes a conflicted pixel only
+    when its strength exceeds the front object's by more than this, and the front object takes the rest (close
+    calls show the object in front); the counts and the order use the plain winners.
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -137,9 +138,11 @@ def resolve_conflicts(
                 if front is not None:
                     back = j if front == i else i
                     lost[back][win] |= c
-            elif margin > 0:
-                lost[i][win] |= j_wins & (sj > si + margin)
-                lost[j][win] |= i_wins & (si > sj + margin)
+            elif margin > 0 and front is not None:
+                sf, sb = (si, sj) if front == i else (sj, si)
+                back_takes = c & ~to_outlier & (sb > sf + margin)
+                lost[front][win] |= back_takes
+                lost[j if front == i else i][win] |= c & ~to_outlier & ~back_takes
             else:
                 lost[i][win] |= j_wins
                 lost[j][win] |= i_wins
