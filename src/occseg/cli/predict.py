@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
+from occseg.cli.options import scene_options
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -41,20 +42,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 @click.option(
     "--given-labels", is_flag=True, help="compnet: give the GT class instead of classifying (baselines always do)."
 )
-@click.option(
-    "--reasoning",
-    type=click.Choice(["off", "nod", "od"]),
-    default="nod",
-    show_default=True,
-    help="compnet: occlusion reasoning off, per-pixel competition only (nod) or with the all-or-nothing step (od).",
-)
-@click.option("--reasoning-iters", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option(
-    "--refine/--no-refine",
-    default=True,
-    show_default=True,
-    help="compnet: refine the visible masks at image resolution (colour models + guided filter).",
-)
+@scene_options(prefix="compnet: ")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
 @click.option(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.options import scene_options
+
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
     """A JSON list of ``{"box": [x1, y1, x2, y2], "class": name}`` (class optional); returns boxes, classes
@@ -47,16 +49,7 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
-@click.option(
-    "--reasoning",
-    type=click.Choice(["off", "nod", "od"]),
-    default="nod",
-    show_default=True,
-    help="occlusion reasoning off, per-pixel competition only (nod) or with the all-or-nothing step (od).",
-)
-@click.option("--reasoning-iters", default=2, show_default=True, type=int)
-@click.option("--refine/--no-refine", default=True, show_default=True,
-              help="Refine the visible masks at image resolution (colour models + guided filter).")
+@scene_options()
 @click.option("--device", default="cpu", show_default=True)
 def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, refine, device) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
