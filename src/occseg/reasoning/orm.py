@@ -16,7 +16,8 @@
 
    equal scores leave the pixel with both;
 4. order: the object holding more of a pair's conflict is in front (a tie gives no order); in ``od`` mode
-   the whole conflict goes to the object in front, in ``nod`` mode each pixel stays with its winner;
+   the whole conflict goes to the object in front, in ``nod`` mode each pixel stays with its winner (for the
+   colour competition: the object behind needs the margin, close calls show the object in front);
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
    (class and mixture may change; a given class is kept) and its masks are recomputed (the lost pixels are
    occluded, and stay inside its amodal mask; the pixels it still claims and did not lose stay visible);
@@ -213,7 +214,8 @@ def reason(
     it has one, else True) lets the outlier model take part in the ``foreground`` competition. ``known_order``
     fixes the pairs' order where it is non-zero (see :func:`resolve_conflicts`). ``report["iterations"]``
     holds, per round, the pair counts of the competition and how many objects changed class or mixture in the
-    re-classification; ``report["competition"]`` the competition used.
+    re-classification (with the colour competition, when the last round changed one, a final competition on
+    the final masks adds an entry); ``report["competition"]`` the competition used.
     """
     from occseg.inference.scene import SceneResult
     from occseg.reasoning.colour import colour_claims
@@ -256,6 +258,7 @@ def reason(
     lost: list[np.ndarray] = [np.zeros(st.image_size, dtype=bool) for st in states]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n))
+
     def compete() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
         raw = [unreasoned(k) for k in range(n)]
         vis = [r.visible for r, _, _ in raw]
