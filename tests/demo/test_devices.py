@@ -41,9 +41,9 @@ def test_inference_on_cpu_and_cuda_agrees(tmp_path: Path) -> None:
     results = {}
     for device in ("cpu", "cuda"):
         m, bb = load_model_and_backbone(tmp_path / "model", device=device)
-        for mode in ("off", "od"):
+        for mode in ("off", "nod", "od"):
             results[device, mode] = segment_boxes(m, bb, image, boxes, SceneConfig(reasoning=mode), device=device)
-    for mode in ("off", "od"):
+    for mode in ("off", "nod", "od"):
         a, b = results["cpu", mode], results["cuda", mode]
         for oa, ob in zip(a.objects, b.objects):
             assert oa.category == ob.category
