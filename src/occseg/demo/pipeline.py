@@ -204,7 +204,7 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     from occseg.demo.sources import packaged_backgrounds
     from occseg.evaluation import EvalConfig, build_report, evaluate, write_report
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
-    from occseg.inference.predict import predict_dataset
+    from occseg.inference.predict import predict_dataset_modes
 
     config.validate()
     out = Path(config.out)
@@ -234,16 +234,17 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     test = ch.datasets["test"]
     preds: dict[str, Dataset] = {}
     t = _stage(echo, 4, n_stages, "predict: test objects from their boxes, without and with occlusion reasoning")
+    by_mode = predict_dataset_modes(
+        model_dir,
+        test,
+        modes=[mode for _, mode in RUNS.values()],
+        reasoning_iters=config.reasoning_iters,
+        device=config.device,
+        classes=list(config.classes),
+        progress=config.progress,
+    )  # one backbone pass per object serves both runs
     for key, (_, mode) in RUNS.items():
-        pred = predict_dataset(
-            model_dir,
-            test,
-            reasoning=mode,
-            reasoning_iters=config.reasoning_iters,
-            device=config.device,
-            classes=list(config.classes),
-            progress=config.progress,
-        )
+        pred = by_mode[mode]
         path = out / "predictions" / f"{key}.json"
         write_kins_json(pred, path, image_root=ch.out / "images")
         preds[key] = pred

@@ -75,11 +75,37 @@ def predict_dataset(
     Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol).
     Each prediction keeps its annotation's ``id`` and ``image_id``.
     """
+    return predict_dataset_modes(
+        model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
+        reasoning_iters=reasoning_iters, refine=refine, device=device, classes=classes, min_height=min_height,
+        progress=progress,
+    )[reasoning]  # fmt: skip
+
+
+def predict_dataset_modes(
+    model_dir: str | Path,
+    dataset: Dataset,
+    *,
+    modes: Sequence[str] = ("off", "nod"),
+    boxes: str = "auto",
+    given_labels: bool = False,
+    reasoning_iters: int = 2,
+    refine: bool = True,
+    device: str = "cpu",
+    classes: Sequence[str] | None = None,
+    min_height: float = 0.0,
+    progress: bool = True,
+) -> dict[str, Dataset]:
+    """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
+    ONE backbone pass per object: ``{mode: predictions}``."""
+    modes = list(dict.fromkeys(modes))
+    for mode in modes:
+        SceneConfig(reasoning=mode)  # a clear error for an unknown mode before any work
     model, backbone = load_model_and_backbone(model_dir, device=device)
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
     want = set(classes) if classes else None
-    out_images: list[AnnotatedImage] = []
+    out_images: dict[str, list[AnnotatedImage]] = {mode: [] for mode in modes}
     warnings: list[str] = []
     for im in tqdm(dataset.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
         picked: list[tuple[Instance, str]] = []
@@ -113,49 +139,19 @@ def predict_dataset(
             raise ValueError(
                 f"{im.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says {im.width}x{im.height}"
             )
-        cfg = SceneConfig(
-            reasoning=reasoning,
-            reasoning_iters=reasoning_iters,
-            boxes="amodal" if use_amodal else "visible",
-            refine=RefineConfig() if refine else None,
-        )
         labels = [name if (given_labels and name in model_classes) else None for _, name in kept]
-        scene = segment_boxes(model, backbone, image, given, cfg, labels=labels, device=device)
-        preds = []
-        for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects)):
-            preds.append(
-                Instance(
-                    id=inst.id,
-                    category=obj.category,
-                    box=mask_to_box(obj.visible) or given[k],
-                    mask=LazyMask.from_array(obj.visible),
-                    amodal_box=obj.amodal_box,
-                    amodal_mask=LazyMask.from_array(obj.amodal),
-                    cluster_id=scene.groups[k],
-                    order=scene.layers[k],
-                    extra={
-                        "score": round(obj.confidence, 6),
-                        "mixture": obj.mixture,
-                        "class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()},
-                        "given_box": list(given[k]),
-                    },
-                )
+        states = None
+        for mode in modes:
+            cfg = SceneConfig(
+                reasoning=mode,
+                reasoning_iters=reasoning_iters,
+                boxes="amodal" if use_amodal else "visible",
+                refine=RefineConfig() if refine else None,
             )
-        out_images.append(
-            AnnotatedImage(
-                image_id=im.image_id,
-                path=im.path,
-                width=im.width,
-                height=im.height,
-                instances=preds,
-                extra={
-                    "order_ids": [p.id for p in preds],
-                    "order": scene.order.tolist(),
-                    "reasoning": reasoning,
-                    "broken_cycles": scene.report.get("broken_cycles", []),
-                },
-            )
-        )
+            if states is None:
+                states = prepare_scene(model, backbone, image, given, cfg, device=device)
+            scene = explain_scene(model, states, cfg, labels=labels, image=image)
+            out_images[mode].append(_annotated(im, kept, given, scene, mode))
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + list(model.settings.classes)))
@@ -163,7 +159,49 @@ def predict_dataset(
     for name in cats:
         if name not in ids:
             ids[name] = max(ids.values(), default=0) + 1
-    return Dataset(
-        images=out_images, categories=cats, source=dataset.source, format="kins", warnings=warnings, category_ids=ids
-    )
+    return {
+        mode: Dataset(
+            images=ims, categories=cats, source=dataset.source, format="kins", warnings=list(warnings),
+            category_ids=dict(ids),
+        )  # fmt: skip
+        for mode, ims in out_images.items()
+    }
 
+
+def _annotated(
+    im: AnnotatedImage, kept: list[tuple[Instance, str]], given: list, scene: SceneResult, mode: str
+) -> AnnotatedImage:
+    """One image's predictions (ids of the annotations they answer, the scene's order and layers)."""
+    preds = []
+    for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects)):
+        preds.append(
+            Instance(
+                id=inst.id,
+                category=obj.category,
+                box=mask_to_box(obj.visible) or given[k],
+                mask=LazyMask.from_array(obj.visible),
+                amodal_box=obj.amodal_box,
+                amodal_mask=LazyMask.from_array(obj.amodal),
+                cluster_id=scene.groups[k],
+                order=scene.layers[k],
+                extra={
+                    "score": round(obj.confidence, 6),
+                    "mixture": obj.mixture,
+                    "class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()},
+                    "given_box": list(given[k]),
+                },
+            )
+        )
+    return AnnotatedImage(
+        image_id=im.image_id,
+        path=im.path,
+        width=im.width,
+        height=im.height,
+        instances=preds,
+        extra={
+            "order_ids": [p.id for p in preds],
+            "order": scene.order.tolist(),
+            "reasoning": mode,
+            "broken_cycles": scene.report.get("broken_cycles", []),
+        },
+    )

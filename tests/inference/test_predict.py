@@ -1,0 +1,41 @@
+"""Dataset prediction: several reasoning modes from one backbone pass per object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from occseg.data.readers import read_dataset
+from occseg.inference.predict import predict_dataset, predict_dataset_modes
+from tests.compnet.conftest import write_coco_subset
+
+
+def test_modes_share_one_backbone_pass_and_equal_single_mode_predictions(
+    shared_data: Path, tiny_compnet, tmp_path: Path, monkeypatch
+):
+    data = read_dataset(write_coco_subset(shared_data, tmp_path / "g.json", [192]), images=tiny_compnet.images)
+    import occseg.inference.predict as predict_module
+
+    calls = []
+    real = predict_module.prepare_scene
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "prepare_scene", counting)
+    both = predict_dataset_modes(tiny_compnet.folder, data, modes=["off", "nod", "off"], given_labels=True,
+                                 classes=["person"], progress=False)  # fmt: skip
+    assert list(both) == ["off", "nod"] and calls == [4]  # one image, 4 persons: one pass for both modes
+    for mode in ("off", "nod"):
+        single = predict_dataset(tiny_compnet.folder, data, reasoning=mode, given_labels=True, classes=["person"],
+                                 progress=False)  # fmt: skip
+        (a,), (b,) = both[mode].images, single.images
+        assert a.extra["reasoning"] == b.extra["reasoning"] == mode and a.extra["order"] == b.extra["order"]
+        for x, y in zip(a.instances, b.instances):
+            assert x.id == y.id and np.array_equal(x.mask.decode(), y.mask.decode())
+            assert np.array_equal(x.amodal_mask.decode(), y.amodal_mask.decode())
+    with pytest.raises(ValueError, match="reasoning must be"):
+        predict_dataset_modes(tiny_compnet.folder, data, modes=["sideways"], progress=False)
