@@ -14,6 +14,7 @@ conflicted pixels cost the front objects 2 points of visible mIoU and gained not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,27 @@ from occseg.refine.colour import colour_index, histogram_log_density
 
 #: Lab levels per channel of the colour histograms (16^3 cells)
 DEFAULT_BINS = 16
+
+
+@dataclass(frozen=True)
+class ColourClaim:
+    """``log p(colour(x) | object)`` of every pixel, looked up when asked for: indexing with a region (slices or
+    a mask) gives that region's values, ``np.asarray`` the whole map. Storing one log-density per colour cell
+    instead of one float per pixel keeps many objects on a large photo cheap."""
+
+    index: np.ndarray  # (H, W) colour cell of every pixel (colour_index), shared by the objects of an image
+    log_density: np.ndarray  # (bins^3,) float32
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.index.shape
+
+    def __getitem__(self, region) -> np.ndarray:
+        return self.log_density[self.index[region]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.log_density[self.index]
+        return out if dtype is None else out.astype(dtype)
 
 
 def exclusive_pixels(visible: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -39,8 +61,9 @@ def colour_claims(
     *,
     bins: int = DEFAULT_BINS,
     min_pixels: int = 20,
-) -> list[np.ndarray]:
-    """How well each object's colours explain every pixel: ``log p(colour(x) | object n)``, image-size float32.
+) -> list[ColourClaim]:
+    """How well each object's colours explain every pixel: ``log p(colour(x) | object n)`` as a
+    :class:`ColourClaim` per object (float32 values, indexable like an image-size map).
 
     ``image``: ``(H, W, 3)`` uint8 RGB; ``visible``: the objects' boolean visible masks (same size). An object's
     colour model comes from its exclusive pixels (:func:`exclusive_pixels`); when it has fewer than
@@ -57,6 +80,5 @@ def colour_claims(
     out = []
     for own, v in zip(exclusive_pixels(visible), visible):
         source = own if int(np.count_nonzero(own)) >= min_pixels else v
-        log_p = histogram_log_density(index, source, bins)
-        out.append(log_p.astype(np.float32)[index])
+        out.append(ColourClaim(index, histogram_log_density(index, source, bins).astype(np.float32)))
     return out

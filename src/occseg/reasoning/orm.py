@@ -68,7 +68,8 @@ def resolve_conflicts(
     """Pairwise competition over the pixels two objects both claim as visible.
 
     ``visible[n]``: boolean image masks; ``strength[n]``: how well object n explains each pixel (float maps of
-    the same size, comparable between objects). ``outlier[n]`` (optional): the outlier model's score of each
+    the same size, comparable between objects; anything indexable by the pair windows, e.g.
+    :class:`~occseg.reasoning.colour.ColourClaim`). ``outlier[n]`` (optional): the outlier model's score of each
     pixel on the same scale; a conflicted pixel that neither object explains better than the outlier model
     goes to the outlier model, and both objects lose it. ``windows[i][j]``: the region where i and j can
     overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
