@@ -7,8 +7,9 @@ log-density of the pixel's colour under that object's model. These strengths are
 objects (log-densities over the same colour cells), as :func:`occseg.reasoning.orm.resolve_conflicts` needs.
 
 The refined masks this works on already separate each object from its background (:mod:`occseg.refine`), so
-no outlier model takes part here (measured on the Occlusion Challenge: letting a background colour model take
-conflicted pixels cost the front objects 2 points of visible mIoU and gained nothing).
+no outlier model takes part here (measured on the Occlusion Challenge's train split, the validation set:
+letting a background colour model take conflicted pixels cost unoccluded objects 1.7 points of visible mIoU
+and the mean over levels 0.9).
 """
 
 from __future__ import annotations
