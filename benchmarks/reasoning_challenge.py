@@ -46,12 +46,11 @@ from occseg.compnet.model import CompNetModel, save_model
 from occseg.compnet.samples import box_samples
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance, pairwise_order_matrix
 from occseg.data.images import load_rgb
-from occseg.data.masks import LazyMask
 from occseg.data.readers import read_dataset
 from occseg.evaluation import EvalConfig, aggregate, evaluate
-from occseg.geometry.boxes import mask_to_box, validate_box
+from occseg.geometry.boxes import validate_box
 from occseg.inference.baselines import box_fill
-from occseg.inference.predict import load_model_and_backbone
+from occseg.inference.predict import load_model_and_backbone, object_instance
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene, refine_scene
 from occseg.io import write_json
 from occseg.reasoning.orm import reason
@@ -84,18 +83,6 @@ SHORT = {REASONED: "OD(2)", DEFAULT: "NOD(2)"}
 def _targets(im: AnnotatedImage) -> list[Instance]:
     """The objects a model is asked about: persons that are not unknown occluders or crowd regions."""
     return [i for i in im.instances if i.category == CLASS and not i.extra.get("unknown") and not i.iscrowd]
-
-
-def _prediction(inst: Instance, given_box, obj) -> Instance:
-    return Instance(
-        id=inst.id,
-        category=obj.category,
-        box=mask_to_box(obj.visible) or given_box,
-        mask=LazyMask.from_array(obj.visible),
-        amodal_box=obj.amodal_box,
-        amodal_mask=LazyMask.from_array(obj.amodal),
-        extra={"score": round(obj.confidence, 6), "mixture": obj.mixture},
-    )
 
 
 def predict_variants(
@@ -132,7 +119,7 @@ def predict_variants(
                 if refine and competition != "colour":
                     refine_scene(image, states, scene, cfg.refine, exclusive=True)
             seconds[name] += time.perf_counter() - t0
-            instances = [_prediction(o, b, r) for o, b, r in zip(objs, boxes, scene.objects)]
+            instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
             preds[name].append(
                 AnnotatedImage(im.image_id, im.path, im.width, im.height, instances, extra={"reasoning": mode})
             )

@@ -34,6 +34,7 @@ from occseg.data.readers import read_dataset
 from occseg.evaluation import EvalConfig, aggregate, evaluate
 from occseg.geometry.boxes import validate_box
 from occseg.inference.baselines import box_fill
+from occseg.inference.predict import object_instance
 from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 from occseg.io import write_json
 from occseg.reasoning.orm import reason
@@ -97,7 +98,7 @@ def main() -> int:
             else:
                 scene = explain_scene(model, states, scfg, labels=labels, image=image)
             preds[name].append(replace(im, instances=[
-                _as_instance(i, b, o) for i, b, o in zip(im.instances, boxes, scene.objects)
+                object_instance(i.id, o, b) for i, b, o in zip(im.instances, boxes, scene.objects)
             ]))  # fmt: skip
     results = {}
     for name, ims in preds.items():
@@ -119,18 +120,6 @@ def main() -> int:
     if args.json:
         write_json(Path(args.json), {"seed": args.seed, "samples": len(samples), "results": results}, indent=1)
     return 0
-
-
-def _as_instance(gt_inst, box, obj):
-    from occseg.data.annotation import Instance
-    from occseg.data.masks import LazyMask
-    from occseg.geometry.boxes import mask_to_box
-
-    return Instance(
-        id=gt_inst.id, category=obj.category, box=mask_to_box(obj.visible) or box,
-        mask=LazyMask.from_array(obj.visible), amodal_box=obj.amodal_box,
-        amodal_mask=LazyMask.from_array(obj.amodal), extra={"score": round(obj.confidence, 6)},
-    )  # fmt: skip
 
 
 def _score(gt: Dataset, pred: Dataset) -> dict:

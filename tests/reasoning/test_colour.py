@@ -48,6 +48,8 @@ def test_colour_claims_are_the_log_densities_of_each_objects_own_colours():
     assert np.asarray(c0).dtype == np.float32 and c0.shape == (40, 60)
     red = (image == (200, 30, 30)).all(-1)
     assert (c0[red] > c1[red]).all() and (c1[~red] > c0[~red]).all()
+    for a, b in zip(colour_claims(image, [v0, v1], index=index), (c0, c1)):  # a given index: the same claims
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     win = (slice(5, 20), slice(10, 50))  # a region gives that region's values
     np.testing.assert_array_equal(c0[win], np.asarray(c0)[win])
 
@@ -72,6 +74,8 @@ def test_colour_claims_reject_bad_input():
         colour_claims(np.zeros((40, 60), np.uint8), [v0])
     with pytest.raises(ValueError, match="60x40"):
         colour_claims(np.zeros((30, 60, 3), np.uint8), [v0])
+    with pytest.raises(ValueError, match="index"):
+        colour_claims(np.zeros((40, 60, 3), np.uint8), [v0], index=np.zeros((30, 60), np.int64))
 
 
 def test_the_default_competition_depends_on_the_image_and_refinement():

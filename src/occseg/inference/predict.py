@@ -15,6 +15,7 @@ from occseg.data.images import load_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
+from occseg.inference.single import ObjectResult
 from occseg.refine import RefineConfig
 
 log = logging.getLogger(__name__)
@@ -168,30 +169,34 @@ def predict_dataset_modes(
     }
 
 
+def object_instance(ann_id: int, obj: ObjectResult, given_box, **fields) -> Instance:
+    """One predicted object as an :class:`Instance` answering annotation ``ann_id``: its class, visible box and
+    mask (the given box when the mask is empty), amodal box and mask, ``extra`` score and mixture; ``fields``
+    sets further Instance fields (``extra`` entries are added to the score and mixture)."""
+    extra = {"score": round(obj.confidence, 6), "mixture": obj.mixture, **fields.pop("extra", {})}
+    return Instance(
+        id=ann_id,
+        category=obj.category,
+        box=mask_to_box(obj.visible) or given_box,
+        mask=LazyMask.from_array(obj.visible),
+        amodal_box=obj.amodal_box,
+        amodal_mask=LazyMask.from_array(obj.amodal),
+        extra=extra,
+        **fields,
+    )
+
+
 def _annotated(
     im: AnnotatedImage, kept: list[tuple[Instance, str]], given: list, scene: SceneResult, mode: str
 ) -> AnnotatedImage:
     """One image's predictions (ids of the annotations they answer, the scene's order and layers)."""
-    preds = []
-    for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects)):
-        preds.append(
-            Instance(
-                id=inst.id,
-                category=obj.category,
-                box=mask_to_box(obj.visible) or given[k],
-                mask=LazyMask.from_array(obj.visible),
-                amodal_box=obj.amodal_box,
-                amodal_mask=LazyMask.from_array(obj.amodal),
-                cluster_id=scene.groups[k],
-                order=scene.layers[k],
-                extra={
-                    "score": round(obj.confidence, 6),
-                    "mixture": obj.mixture,
-                    "class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()},
-                    "given_box": list(given[k]),
-                },
-            )
-        )
+    preds = [
+        object_instance(
+            inst.id, obj, given[k], cluster_id=scene.groups[k], order=scene.layers[k],
+            extra={"class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()}, "given_box": list(given[k])},
+        )  # fmt: skip
+        for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects))
+    ]
     return AnnotatedImage(
         image_id=im.image_id,
         path=im.path,

@@ -62,6 +62,7 @@ def colour_claims(
     *,
     bins: int = DEFAULT_BINS,
     min_pixels: int = 20,
+    index: np.ndarray | None = None,
 ) -> list[ColourClaim]:
     """How well each object's colours explain every pixel: ``log p(colour(x) | object n)`` as a
     :class:`ColourClaim` per object (float32 values, indexable like an image-size map).
@@ -69,7 +70,8 @@ def colour_claims(
     ``image``: ``(H, W, 3)`` uint8 RGB; ``visible``: the objects' boolean visible masks (same size). An object's
     colour model comes from its exclusive pixels (:func:`exclusive_pixels`); when it has fewer than
     ``min_pixels`` of them, from its whole visible mask; an object with an empty mask explains no pixel (every
-    colour gets the lowest density, that of the histogram's small uniform prior alone).
+    colour gets the lowest density, that of the histogram's small uniform prior alone). ``index``: the image's
+    :func:`~occseg.refine.colour.colour_index` at ``bins`` when the caller has it (a scene's rounds share one).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"colour_claims: need an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
@@ -77,7 +79,10 @@ def colour_claims(
         if v.shape != image.shape[:2]:
             raise ValueError(f"colour_claims: a mask is {v.shape[1]}x{v.shape[0]}, the image {image.shape[1]}x"
                              f"{image.shape[0]}")  # fmt: skip
-    index = colour_index(image, bins)
+    if index is None:
+        index = colour_index(image, bins)
+    elif index.shape != image.shape[:2]:
+        raise ValueError(f"colour_claims: index is {index.shape}, the image {image.shape[:2]}")
     out = []
     for own, v in zip(exclusive_pixels(visible), visible):
         source = own if int(np.count_nonzero(own)) >= min_pixels else v

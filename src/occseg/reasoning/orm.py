@@ -219,7 +219,8 @@ def reason(
     the final masks adds an entry); ``report["competition"]`` the competition used.
     """
     from occseg.inference.scene import SceneResult
-    from occseg.reasoning.colour import colour_claims
+    from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
+    from occseg.refine.colour import colour_index
 
     competition = competition or resolve_competition(cfg, image)
     if competition not in COMPETITIONS:
@@ -234,6 +235,7 @@ def reason(
         from occseg.refine import RefineConfig
 
         rcfg = getattr(cfg, "refine", None) or RefineConfig()
+    index = colour_index(image, DEFAULT_BINS) if colour else None  # one colour lookup for every round
     n = len(states)
     windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
     labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
@@ -264,7 +266,7 @@ def reason(
         raw = [unreasoned(k) for k in range(n)]
         vis = [r.visible for r, _, _ in raw]
         if colour:
-            strength, outl = colour_claims(image, vis), None
+            strength, outl = colour_claims(image, vis, index=index), None
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
