@@ -25,11 +25,17 @@ for OD (2 rounds) as the issue words them and for the default NOD (2 rounds);
 ``--json`` writes every figure. The default run takes a few minutes on 2 CPU cores (training dominates).
 
     python benchmarks/reasoning_challenge.py [--data ../shared/data] [--images 120] [--seed 0] [--json out.json]
+                                             [--refine box-grabcut | --refine '{"work_height": 128}']
+
+``--refine`` replaces the default :class:`~occseg.refine.RefineConfig` of the refined rows: ``box-grabcut`` is
+OpenCV GrabCut from the box alone (``benchmarks/refine_coco.py``'s ``BOX_GRABCUT``), a JSON object changes
+single settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -86,10 +92,17 @@ def _targets(im: AnnotatedImage) -> list[Instance]:
 
 
 def predict_variants(
-    model: CompNetModel, backbone, test: Dataset, *, device: str = "cpu", progress: bool = True
+    model: CompNetModel,
+    backbone,
+    test: Dataset,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+    refine: RefineConfig | None = None,
 ) -> tuple[dict[str, Dataset], dict[str, float], list[dict]]:
     """Predictions of every variant (one backbone pass per object, shared), time per variant and per-image
-    reasoning reports."""
+    reasoning reports. ``refine``: the refined rows' settings (default :class:`RefineConfig`)."""
+    refine = refine or RefineConfig()
     preds: dict[str, list[AnnotatedImage]] = {v[0]: [] for v in VARIANTS}
     seconds = {"backbone": 0.0, **{v[0]: 0.0 for v in VARIANTS}}
     reports: list[dict] = []
@@ -104,19 +117,19 @@ def predict_variants(
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)
         seconds["backbone"] += time.perf_counter() - t0
         labels = [CLASS] * len(states)
-        for name, mode, rounds, competition, gt_order, refine in VARIANTS:
+        for name, mode, rounds, competition, gt_order, use_refine in VARIANTS:
             t0 = time.perf_counter()
             cfg = SceneConfig(
                 reasoning=mode, reasoning_iters=rounds, boxes="amodal", competition=competition,
-                refine=RefineConfig() if refine else None,
+                refine=refine if use_refine else None,
             )  # fmt: skip
             scene: SceneResult
             if not gt_order:
-                scene = explain_scene(model, states, cfg, labels=labels, image=image if refine else None)
+                scene = explain_scene(model, states, cfg, labels=labels, image=image if use_refine else None)
             else:  # the ORM with the true pairwise order (what its reassignment gives when the order is right)
                 known = pairwise_order_matrix([o.mask for o in objs], [o.amodal_mask for o in objs])
-                scene = reason(model, states, cfg, labels, known_order=known, image=image if refine else None)
-                if refine and competition != "colour":
+                scene = reason(model, states, cfg, labels, known_order=known, image=image if use_refine else None)
+                if use_refine and competition != "colour":
                     refine_scene(image, states, scene, cfg.refine, exclusive=True)
             seconds[name] += time.perf_counter() - t0
             instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
@@ -189,6 +202,25 @@ def check_targets(
     return out
 
 
+def refine_setting(arg: str | None) -> RefineConfig:
+    """``--refine``: ``None`` the defaults, ``box-grabcut`` GrabCut from the box alone, else a JSON object of
+    :class:`RefineConfig` changes."""
+    if arg is None:
+        return RefineConfig()
+    if arg == "box-grabcut":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from refine_coco import BOX_GRABCUT
+
+        return RefineConfig.from_dict(BOX_GRABCUT)
+    try:
+        changes = json.loads(arg)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"neither box-grabcut nor a JSON object: {e}") from None
+    if not isinstance(changes, dict):
+        raise ValueError(f"need a JSON object of RefineConfig settings, got {type(changes).__name__}")
+    return RefineConfig.from_dict(changes)
+
+
 def main() -> int:
     default_data = os.environ.get("OCCSEG_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,9 +234,16 @@ def main() -> int:
                     "have seen the challenge's test source images)")
     ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--refine", default=None, help="the refined rows' settings: box-grabcut, or a JSON object of "
+                    "RefineConfig changes (default: RefineConfig())")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        refine = refine_setting(args.refine)
+    except ValueError as e:
+        print(f"--refine: {e}", file=sys.stderr)
+        return 2
 
     data = Path(args.data)
     source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
@@ -241,7 +280,9 @@ def main() -> int:
     times["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    preds, seconds, reports = predict_variants(model, backbone, test, device=args.device, progress=args.progress)
+    preds, seconds, reports = predict_variants(
+        model, backbone, test, device=args.device, progress=args.progress, refine=refine
+    )
     preds[BASELINE] = box_fill(test, boxes="amodal")
     times["predict"] = time.perf_counter() - t0
 
@@ -255,7 +296,8 @@ def main() -> int:
         f"\n\ntest split: {len(test.images)} images, {n_targets} target persons from {len(ch.split['test_objects'])} "
         f"source persons; CompNet trained from {len(samples)} boxes of coco128-seg images holding no test object"
         f"{' + coco-tiny' if args.plus_coco_tiny else ''} ({model.settings.mixtures[CLASS]} mixtures); "
-        "GT amodal boxes and class given.\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
+        f"GT amodal boxes and class given{'; refined rows with --refine ' + args.refine if args.refine else ''}."
+        "\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
         "wmean = object-weighted mean.\n"
     )
     keys = ["all"] + sorted(k for k in results[REFERENCE] if k != "all")

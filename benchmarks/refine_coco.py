@@ -41,6 +41,14 @@ from occseg.refine import RefineConfig, refine_object  # noqa: E402
 
 # each refinement stage alone and combined, as changes to the default RefineConfig
 _GRABCUT = {"colour": "grabcut", "work_height": 96, "guided_radius": 0.5}  # GrabCut's settings chosen on validation
+#: OpenCV GrabCut from the box alone, as a user would run it: every box pixel probable object, 5 rounds at up
+#: to 256 px box height, no guided filter and no clean-up (``python benchmarks/reasoning_challenge.py --refine
+#: box-grabcut`` uses the same)
+BOX_GRABCUT = {
+    "colour": "grabcut", "score_weight": 0.0, "shape_weight": 0.01, "seed_fg": 0.0, "core": 0.0,
+    "grabcut_iters": 5, "guided": False, "region_pad": 0.15, "min_component": 0.0, "fill_holes": False,
+    "work_height": 256,
+}  # fmt: skip
 VARIANTS: dict[str, dict] = {
     "guided filter only (no colour model)": {"colour": "none"},
     "colour GMMs only (no guided filter)": {"guided": False},
@@ -50,6 +58,7 @@ VARIANTS: dict[str, dict] = {
     "GrabCut seeded by the CompNet + guided filter": _GRABCUT,
     "GrabCut from ellipse prior + core only (no CompNet)": {**_GRABCUT, "score_weight": 0.0},
     "colour GMMs + guided filter, ellipse prior only (no CompNet)": {"score_weight": 0.0},
+    "GrabCut from the box alone (no CompNet, no ellipse, box 256 px)": BOX_GRABCUT,
 }
 CLASS = "person"
 

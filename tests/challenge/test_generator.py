@@ -79,6 +79,21 @@ def test_invariants_levels_and_outputs(tmp_path: Path, source, backgrounds) -> N
     assert "L0" in res.table and "2obj_unknown" in res.table
 
 
+def test_listing_order_does_not_give_the_depth_away(tmp_path: Path, source, backgrounds) -> None:
+    res = generate_challenge(_config(tmp_path / "ch", backgrounds, images=36), source)
+    first_in_front = []
+    for ds in res.datasets.values():
+        for im in ds.images:
+            insts = im.instances
+            for a in range(len(insts)):
+                for b in range(a + 1, len(insts)):
+                    if insts[a].cluster_id == insts[b].cluster_id:  # a pair of one group: one is in front
+                        first_in_front.append(insts[a].order < insts[b].order)
+    # composed front to back, but listed in a drawn order: the first listed is in front about half the time
+    assert len(first_in_front) >= 30
+    assert 0.25 <= sum(first_in_front) / len(first_in_front) <= 0.75, sum(first_in_front) / len(first_in_front)
+
+
 def test_same_seed_same_bytes(tmp_path: Path, source, backgrounds) -> None:
     generate_challenge(_config(tmp_path / "a", backgrounds, images=6), source)
     generate_challenge(_config(tmp_path / "b", backgrounds, images=6), source)

@@ -99,6 +99,14 @@ class TestPairwiseOrder:
         amodal = [cols(0, 6), cols(3, 9)]
         np.testing.assert_array_equal(pairwise_order_matrix(visible, amodal), np.zeros((2, 2), np.int8))
 
+    def test_an_exact_tie_gives_no_order_whatever_the_listing(self):
+        # both visible masks cover 2 columns of the other's amodal mask (masks that overlap unreasoned)
+        visible = [cols(0, 5), cols(3, 8)]
+        amodal = [cols(0, 5), cols(3, 8)]
+        zero = np.zeros((2, 2), np.int8)
+        np.testing.assert_array_equal(pairwise_order_matrix(visible, amodal), zero)
+        np.testing.assert_array_equal(pairwise_order_matrix(visible[::-1], amodal[::-1]), zero)
+
     def test_larger_overlap_wins(self):
         # A covers 3 columns of B's amodal mask; B covers 1 column of A's: A is in front
         visible = [cols(0, 6), cols(5, 9)]

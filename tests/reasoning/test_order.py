@@ -213,7 +213,7 @@ def test_order_from_masks_follows_the_evaluation_rule():
     assert order.tolist() == [[0, 1, 0], [-1, 0, 1], [0, -1, 0]]
 
 
-def test_order_from_masks_agrees_with_the_evaluation_except_on_exact_ties():
+def test_order_from_masks_agrees_with_the_evaluation():
     from occseg.data.annotation import pairwise_order_matrix
     from occseg.data.masks import LazyMask
 
@@ -227,9 +227,12 @@ def test_order_from_masks_agrees_with_the_evaluation_except_on_exact_ties():
     ref = pairwise_order_matrix([LazyMask.from_array(o.visible) for o in objs],
                                 [LazyMask.from_array(o.amodal) for o in objs])  # fmt: skip
     assert ours.any() and np.array_equal(ours, ref)
-    # an exact tie: two identical objects claim each other equally -> no order (the evaluation says "behind")
+    # an exact tie: two identical objects claim each other equally -> no order, in both
     twins = [objs[0], SimpleNamespace(visible=objs[0].visible.copy(), amodal=objs[0].amodal.copy())]
     assert order_from_masks(twins).tolist() == [[0, 0], [0, 0]]
+    ref = pairwise_order_matrix([LazyMask.from_array(o.visible) for o in twins],
+                                [LazyMask.from_array(o.amodal) for o in twins])  # fmt: skip
+    assert ref.tolist() == [[0, 0], [0, 0]]
     assert order_from_masks([]).shape == (0, 0)
 
 

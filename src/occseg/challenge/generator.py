@@ -10,7 +10,10 @@ Output folder ``OUT``::
     contact_sheet.png                    a grid of composed images with masks and depth order drawn
 
 All randomness comes from one ``numpy.random.Generator(PCG64(seed))`` consumed in a fixed order, so the same
-seed and inputs give identical bytes. Splits are by source object: the whole objects (targets and, separately,
+seed and inputs give identical bytes. The objects of an image are listed in an order drawn from a second
+generator (``PCG64([seed, 1])``): the composition places them front to back, and listing them that way would
+give the depth order away to any method that looks at the listing (the depth is in each object's
+``cluster_id`` / ``order``). Splits are by source object: the whole objects (targets and, separately,
 unknown occluders) are permuted and the first ``round(n * test_fraction)`` go to test; each composed image uses
 objects of one split only.
 """
@@ -215,8 +218,10 @@ def _compose_split(
     rng: np.random.Generator,
     config: ChallengeConfig,
     image_dir: Path,
+    listing: np.random.Generator,
 ) -> tuple[list[AnnotatedImage], dict[str, Any]]:
-    """Compose and save the images of one split; returns their annotations and split statistics."""
+    """Compose and save the images of one split; returns their annotations and split statistics. ``listing``
+    draws the order in which each image's objects are listed (never the front-to-back order of composition)."""
     stats: dict[str, Any] = {"failed_layouts": 0, "synthetic_occluders": 0}
     if n_images == 0:
         return [], stats
@@ -254,7 +259,8 @@ def _compose_split(
         path = (image_dir / name).resolve()
         save_rgb(path, composed.image)
         instances = []
-        for obj in composed.objects:
+        for k in listing.permutation(len(composed.objects)):
+            obj = composed.objects[int(k)]
             instances.append(_instance(obj, ann_id, scenario))
             ann_id += 1
             if not obj.cutout.unknown:
@@ -333,6 +339,7 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
     backgrounds = BackgroundPool(config.size, files, regions)
 
     rng = np.random.Generator(np.random.PCG64(config.seed))
+    listing = np.random.Generator(np.random.PCG64([config.seed, 1]))  # the objects' listing order only
     target_split = split_objects(selection.targets, config.test_fraction, rng)
     unknown_split = split_objects(selection.unknowns, config.test_fraction, rng)
     n_test = int(round(config.images * config.test_fraction))
@@ -357,6 +364,7 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
             rng,
             config,
             image_dir,
+            listing,
         )
         next_image += len(records)
         next_ann += sum(len(r.instances) for r in records)

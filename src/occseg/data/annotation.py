@@ -116,6 +116,11 @@ def pairwise_order_matrix(visible: list[LazyMask], amodal: list[LazyMask]) -> np
     ``order[i, j] = +1`` when i is in front of j, ``-1`` when behind, ``0`` when their amodal masks do not
     overlap or neither visible part covers the other's amodal mask: with ``o_ij = |V_i ∩ A_j|``,
     i is in front when ``o_ij > o_ji``. The matrix is antisymmetric.
+
+    An exact tie ``o_ij == o_ji > 0`` gives ``0`` (no order). The paper's evaluation code calls i behind j
+    there, which makes the result depend on the order the objects are listed in: predictions whose masks
+    overlap without any reasoning (all ties) would score on a listing that happens to put objects behind
+    first, and score 0 on one that puts them in front first. Exact ground-truth masks never tie.
     """
     n = len(visible)
     if len(amodal) != n:
@@ -127,7 +132,7 @@ def pairwise_order_matrix(visible: list[LazyMask], amodal: list[LazyMask]) -> np
                 continue
             o_ij = rle_intersection_area(visible[i].rle, amodal[j].rle)
             o_ji = rle_intersection_area(visible[j].rle, amodal[i].rle)
-            if o_ij == 0 and o_ji == 0:
+            if o_ij == o_ji:  # neither covers the other's amodal mask, or both equally: no order
                 continue
             order[i, j] = 1 if o_ij > o_ji else -1
             order[j, i] = -order[i, j]

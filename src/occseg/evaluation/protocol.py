@@ -25,7 +25,9 @@ Decisions (also written into every ``report.md``):
 * **Order**: per image, over its evaluated objects that have GT amodal masks, the order matrices of
   :func:`occseg.data.annotation.pairwise_order_matrix` from the GT masks and from the predicted visible and
   amodal masks are compared over all ordered pairs ``i != j`` (see :class:`~occseg.evaluation.metrics.OrderCounts`).
-  Per scenario only the pairs whose two objects belong to that scenario count.
+  Per scenario only the pairs whose two objects belong to that scenario count. Deviation from the paper's
+  code: an exact tie (``o_ij == o_ji > 0``, e.g. masks that overlap without reasoning) is "no order", not
+  "i behind j", so the score does not depend on the order the objects are listed in.
 * **Scenarios**: GT objects with ``extra["scenario"]`` are also summarised under that name; ``all`` has
   every evaluated object.
 """
