@@ -62,6 +62,9 @@ from occseg.io import write_json
 from occseg.reasoning.orm import reason
 from occseg.refine import RefineConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from refine_coco import BOX_GRABCUT  # noqa: E402  (one definition of the preset, shared with that benchmark)
+
 LEVELS = ("L0", "L1", "L2", "L3")
 CLASS = "person"
 #: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement). The first five
@@ -208,9 +211,6 @@ def refine_setting(arg: str | None) -> RefineConfig:
     if arg is None:
         return RefineConfig()
     if arg == "box-grabcut":
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from refine_coco import BOX_GRABCUT
-
         return RefineConfig.from_dict(BOX_GRABCUT)
     try:
         changes = json.loads(arg)
