@@ -41,12 +41,13 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from occseg.backbones import get_backbone
-from occseg.challenge import ChallengeConfig, generate_challenge
+from occseg.challenge import ChallengeConfig, ChallengeResult, generate_challenge
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import CompNetModel, save_model
 from occseg.compnet.samples import box_samples
@@ -221,37 +222,45 @@ def refine_setting(arg: str | None) -> RefineConfig:
     return RefineConfig.from_dict(changes)
 
 
-def main() -> int:
+@dataclass
+class Setup:
+    """The challenge, the boxes the model was trained from, the model and its backbone (shared with
+    ``benchmarks/order_limits.py``)."""
+
+    challenge: ChallengeResult
+    samples: list
+    model: CompNetModel
+    backbone: object
+    work: Path
+    backgrounds: Path
+    times: dict[str, float]
+
+
+def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
+    """The command-line options of :func:`build_setup`."""
     default_data = os.environ.get("OCCSEG_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=default_data, help="shared data folder ($OCCSEG_DATA, else ../shared/data)")
     ap.add_argument("--images", type=int, default=120, help="composed challenge images, train and test together")
     ap.add_argument("--seed", type=int, default=0, help="challenge and training seed")
     ap.add_argument("--plus-coco-tiny", action="store_true", help="also train on the coco-tiny persons")
     ap.add_argument("--out", default=None, help="working folder (default: a new temporary folder)")
-    ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
     ap.add_argument("--model", default=None, help="use this trained model folder instead of training one (it must not "
                     "have seen the challenge's test source images)")
     ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--refine", default=None, help="the refined rows' settings: box-grabcut, or a JSON object of "
-                    "RefineConfig changes (default: RefineConfig())")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        refine = refine_setting(args.refine)
-    except ValueError as e:
-        print(f"--refine: {e}", file=sys.stderr)
-        return 2
 
+
+def build_setup(args: argparse.Namespace) -> Setup | None:
+    """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
+    after printing which input is missing."""
     data = Path(args.data)
     source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
     backgrounds = data / "backgrounds"
     for p in (source, backgrounds):
         if not p.exists():
             print(f"not found: {p} (give --data or set OCCSEG_DATA to the folder holding coco128-seg)", file=sys.stderr)
-            return 2
+            return None
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="occseg_reasoning_"))
     times: dict[str, float] = {}
 
@@ -260,7 +269,6 @@ def main() -> int:
         ChallengeConfig(out=work / "challenge", source=source, classes=(CLASS,), backgrounds=backgrounds,
                         images=args.images, seed=args.seed, progress=args.progress)  # fmt: skip
     )
-    test = ch.datasets["test"]
     excluded = set(ch.split["test_source_image_ids"])
     times["challenge"] = time.perf_counter() - t0
 
@@ -278,6 +286,29 @@ def main() -> int:
         if args.save_model:
             save_model(model, args.save_model)
     times["train"] = time.perf_counter() - t0
+    return Setup(ch, samples, model, backbone, work, backgrounds, times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setup_arguments(ap)
+    ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--refine", default=None, help="the refined rows' settings: box-grabcut, or a JSON object of "
+                    "RefineConfig changes (default: RefineConfig())")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        refine = refine_setting(args.refine)
+    except ValueError as e:
+        print(f"--refine: {e}", file=sys.stderr)
+        return 2
+
+    setup = build_setup(args)
+    if setup is None:
+        return 2
+    ch, samples, model, backbone = setup.challenge, setup.samples, setup.model, setup.backbone
+    work, backgrounds, times = setup.work, setup.backgrounds, setup.times
+    test = ch.datasets["test"]
 
     t0 = time.perf_counter()
     preds, seconds, reports = predict_variants(
