@@ -34,7 +34,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,7 @@ class Scene:
     true_visible: list[np.ndarray]
     true_amodal: list[np.ndarray]
     final_order: np.ndarray  # occseg's default pipeline (NOD, 2 rounds)
-    index: np.ndarray = field(default=None)  # type: ignore[assignment]
+    index: np.ndarray  # the image's colour cells (colour_index), shared by every colour rule
 
 
 @dataclass
