@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from occseg.data.annotation import pairwise_order_matrix
 from occseg.data.images import load_rgb
-from occseg.geometry.boxes import validate_box
+from occseg.geometry.boxes import box_to_pixel_mask, validate_box
 from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 from occseg.io import write_json
 from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
@@ -140,13 +140,10 @@ def true_labels_rule(s: Scene, claims: dict, i: int, j: int) -> tuple[int, None]
 
 
 def box_intersection_rule(s: Scene, claims: dict, i: int, j: int) -> tuple[int, None]:
-    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = s.boxes[i], s.boxes[j]
-    x1, y1 = int(np.floor(max(ax1, bx1))), int(np.floor(max(ay1, by1)))
-    x2, y2 = int(np.ceil(min(ax2, bx2))), int(np.ceil(min(ay2, by2)))
-    if x2 <= x1 or y2 <= y1:
-        return 0, None
-    win = (slice(y1, y2), slice(x1, x2))
-    return _sign(int(np.count_nonzero(s.true_visible[i][win])) - int(np.count_nonzero(s.true_visible[j][win]))), None
+    h, w = s.image.shape[:2]
+    both = box_to_pixel_mask(s.boxes[i], h, w) & box_to_pixel_mask(s.boxes[j], h, w)
+    in_i, in_j = (int(np.count_nonzero(s.true_visible[k] & both)) for k in (i, j))
+    return _sign(in_i - in_j), None
 
 
 def final_rule(s: Scene, claims: dict, i: int, j: int) -> tuple[int, None]:
