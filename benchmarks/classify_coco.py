@@ -36,8 +36,13 @@ def split(ds: Dataset) -> tuple[Dataset, Dataset]:
     test = set(ids[3::4])
 
     def sub(keep):
-        return Dataset(images=[im for im in ds.images if keep(im.image_id)], categories=ds.categories,
-                       source=ds.source, format=ds.format, category_ids=ds.category_ids)
+        return Dataset(
+            images=[im for im in ds.images if keep(im.image_id)],
+            categories=ds.categories,
+            source=ds.source,
+            format=ds.format,
+            category_ids=ds.category_ids,
+        )
 
     return sub(lambda i: i not in test), sub(lambda i: i in test)
 
@@ -52,8 +57,10 @@ def main() -> int:
     ap.add_argument("--load-model", default=None, help="skip training: use this model folder")
     args = ap.parse_args()
     data = Path(args.data)
-    sets = [read_dataset(data / "coco128-seg/annotations/instances_train2017.json"),
-            read_dataset(data / "coco-tiny/annotations/instances_train2017.json")]
+    sets = [
+        read_dataset(data / "coco128-seg/annotations/instances_train2017.json"),
+        read_dataset(data / "coco-tiny/annotations/instances_train2017.json"),
+    ]
     samples, tests = [], []
     for ds in sets:
         tr, te = split(ds)
@@ -74,15 +81,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         save_model(model, tmp)
         for te in tests:
-            pred = predict_dataset(tmp, te, given_labels=False, reasoning=args.reasoning, min_height=30,
-                                   progress=False)
+            pred = predict_dataset(tmp, te, given_labels=False, reasoning=args.reasoning, min_height=30, progress=False)
             gt = {(im.image_id, i.id): CLASS_MAP.get(i.category, i.category) for im in te.images for i in im.instances}
             for im in pred.images:
                 for p in im.instances:
                     confusion[(gt[(im.image_id, p.id)], p.category)] += 1
     train_counts = Counter(s.category for s in samples)
-    print(f"trained on {len(samples)} boxes {dict(train_counts)} in {t_train:.0f} s; reasoning {args.reasoning}; "
-          f"class score {model.settings.class_score}")
+    print(
+        f"trained on {len(samples)} boxes {dict(train_counts)} in {t_train:.0f} s; reasoning {args.reasoning}; "
+        f"class score {model.settings.class_score}"
+    )
     print("| true \\ predicted | " + " | ".join(CLASSES) + " | n | accuracy |")
     print("|---" * (len(CLASSES) + 3) + "|")
     total = correct = 0

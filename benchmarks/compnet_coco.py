@@ -114,8 +114,13 @@ def main() -> int:
         refined = predict_dataset(tmp, test, refine=True, **kw)
     by_id = {(im.image_id, p.id): p for im in pred.images for p in im.instances}
     by_id_ref = {(im.image_id, p.id): p for im in refined.images for p in im.instances}
-    rows: dict[str, list[float]] = {"box-fill": [], "ellipse": [], "compnet": [], "compnet + refinement": [],
-                                    "ceiling (16-px cells)": []}
+    rows: dict[str, list[float]] = {
+        "box-fill": [],
+        "ellipse": [],
+        "compnet": [],
+        "compnet + refinement": [],
+        "ceiling (16-px cells)": [],
+    }
     for im in test.images:
         for inst in im.instances:
             if inst.category != "person" or inst.iscrowd or box_height(inst.box) < 30:

@@ -180,12 +180,14 @@ def scenes(model, backbone, dataset, *, device: str, progress: bool) -> list[Sce
         nod = explain_scene(model, states, SceneConfig(), labels=labels, image=image)
         out.append(
             Scene(
-                image=image, boxes=list(boxes),
+                image=image,
+                boxes=list(boxes),
                 gt_order=pairwise_order_matrix([o.mask for o in objs], [o.amodal_mask for o in objs]),
                 visible=[r.visible for r in off.objects],
                 true_visible=[o.mask.decode().astype(bool) for o in objs],
                 true_amodal=[o.amodal_mask.decode().astype(bool) for o in objs],
-                final_order=order_from_masks(nod.objects), index=colour_index(image, DEFAULT_BINS),
+                final_order=order_from_masks(nod.objects),
+                index=colour_index(image, DEFAULT_BINS),
             )  # fmt: skip
         )
     return out

@@ -144,7 +144,10 @@ def predict_variants(
                 reports.append({"image_id": im.image_id, "order": scene.order.tolist(), **scene.report})
     out = {
         name: Dataset(
-            images=ims, categories=list(test.categories), source=test.source, format="kins",
+            images=ims,
+            categories=list(test.categories),
+            source=test.source,
+            format="kins",
             category_ids=dict(test.category_ids),
         )  # fmt: skip
         for name, ims in preds.items()
@@ -244,8 +247,12 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=0, help="challenge and training seed")
     ap.add_argument("--plus-coco-tiny", action="store_true", help="also train on the coco-tiny persons")
     ap.add_argument("--out", default=None, help="working folder (default: a new temporary folder)")
-    ap.add_argument("--model", default=None, help="use this trained model folder instead of training one (it must not "
-                    "have seen the challenge's test source images)")
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="use this trained model folder instead of training one (it must not "
+        "have seen the challenge's test source images)",
+    )
     ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
@@ -266,8 +273,15 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
 
     t0 = time.perf_counter()
     ch = generate_challenge(
-        ChallengeConfig(out=work / "challenge", source=source, classes=(CLASS,), backgrounds=backgrounds,
-                        images=args.images, seed=args.seed, progress=args.progress)  # fmt: skip
+        ChallengeConfig(
+            out=work / "challenge",
+            source=source,
+            classes=(CLASS,),
+            backgrounds=backgrounds,
+            images=args.images,
+            seed=args.seed,
+            progress=args.progress,
+        )  # fmt: skip
     )
     excluded = set(ch.split["test_source_image_ids"])
     times["challenge"] = time.perf_counter() - t0
@@ -293,8 +307,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
-    ap.add_argument("--refine", default=None, help="the refined rows' settings: box-grabcut, or a JSON object of "
-                    "RefineConfig changes (default: RefineConfig())")
+    ap.add_argument(
+        "--refine",
+        default=None,
+        help="the refined rows' settings: box-grabcut, or a JSON object of "
+        "RefineConfig changes (default: RefineConfig())",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

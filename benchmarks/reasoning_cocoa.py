@@ -108,10 +108,12 @@ def main() -> int:
 
     n = results[VARIANTS[0][0]]["visible"]["n"]
     order = results[VARIANTS[0][0]]["order_accuracy"]
-    print(f"## COCOA sample ({len(gt.images)} images, {n['total']} things; per level "
-          f"{', '.join(f'{lv} {n[lv]}' for lv in LEVELS)}; {order['pairs_occluded']} GT-occluded ordered pairs)\n"
-          f"\nclass-agnostic CompNet from {len(samples)} coco128-seg boxes "
-          f"({model.settings.mixtures[CLASS]} mixtures); amodal boxes given; mIoU and order accuracy in %\n")
+    print(
+        f"## COCOA sample ({len(gt.images)} images, {n['total']} things; per level "
+        f"{', '.join(f'{lv} {n[lv]}' for lv in LEVELS)}; {order['pairs_occluded']} GT-occluded ordered pairs)\n"
+        f"\nclass-agnostic CompNet from {len(samples)} coco128-seg boxes "
+        f"({model.settings.mixtures[CLASS]} mixtures); amodal boxes given; mIoU and order accuracy in %\n"
+    )
     head = [f"vis {lv}" for lv in (*LEVELS, "mean")] + [f"amo {lv}" for lv in (*LEVELS, "mean")] + ["order occl"]
     print("| method | " + " | ".join(head) + " |\n|---|" + "---:|" * len(head))
     for name, r in results.items():

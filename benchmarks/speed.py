@@ -125,8 +125,15 @@ def training_boxes(workdir: Path, images: int, seed: int):
     ds = packaged_dataset(workdir / "source")
     packaged_backgrounds(workdir / "backgrounds")
     cfg = ChallengeConfig(
-        out=workdir / "challenge", classes=(CLASS,), backgrounds=workdir / "backgrounds", images=images,
-        seed=seed, test_fraction=0.0, selection=PACKAGED_SELECTION, contact_sheet_images=0, progress=False,
+        out=workdir / "challenge",
+        classes=(CLASS,),
+        backgrounds=workdir / "backgrounds",
+        images=images,
+        seed=seed,
+        test_fraction=0.0,
+        selection=PACKAGED_SELECTION,
+        contact_sheet_images=0,
+        progress=False,
     )
     ch = generate_challenge(cfg, dataset=ds)
     return box_samples(ch.datasets["train"], [CLASS]), sorted((workdir / "backgrounds").iterdir())
@@ -181,8 +188,12 @@ def time_training(backbone: Any, samples: list, backgrounds: list[Path], args: a
     from occseg.compnet import learn
 
     cfg = learn.TrainConfig(
-        backbone=backbone.spec.name, num_concepts=args.concepts, num_mixtures=args.mixtures, min_per_mixture=1,
-        seed=args.seed, device=args.device,
+        backbone=backbone.spec.name,
+        num_concepts=args.concepts,
+        num_mixtures=args.mixtures,
+        min_per_mixture=1,
+        seed=args.seed,
+        device=args.device,
     )
     clock = StageClock(args.device)
     clock.wrap(learn, "extract_training_crops", "features")
@@ -192,8 +203,9 @@ def time_training(backbone: Any, samples: list, backgrounds: list[Path], args: a
     _sync(args.device)
     t = time.perf_counter()
     try:
-        model = learn.train_compnet(samples, [CLASS], cfg, background_images=backgrounds, progress=False,
-                                    backbone=backbone)
+        model = learn.train_compnet(
+            samples, [CLASS], cfg, background_images=backgrounds, progress=False, backbone=backbone
+        )
     finally:
         _sync(args.device)
         total = time.perf_counter() - t
@@ -210,8 +222,9 @@ def time_training(backbone: Any, samples: list, backgrounds: list[Path], args: a
     }
 
 
-def time_scene(model: Any, backbone: Any, image: np.ndarray, boxes: list, reasoning: str, args: argparse.Namespace,
-               batch_size: int) -> dict[str, float]:
+def time_scene(
+    model: Any, backbone: Any, image: np.ndarray, boxes: list, reasoning: str, args: argparse.Namespace, batch_size: int
+) -> dict[str, float]:
     """One scene: backbone time, rest time (terms + classification + masks [+ reasoning]), median of repeats."""
     from occseg.features.crops import CropConfig, extract_box_features
     from occseg.inference.scene import SceneConfig, explain_scene
@@ -338,11 +351,16 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], args: argpa
         t = r["training"]
         per = t["per_100_objects_s"]
         lines.append(
-            f"| {r['backbone']} | {t['objects']} | " + " | ".join(_f(per[s]) for s in STAGES)
+            f"| {r['backbone']} | {t['objects']} | "
+            + " | ".join(_f(per[s]) for s in STAGES)
             + f" | {_f(sum(per.values()))} |"
         )
-    lines += ["", "Time per scene (s) against objects per image, best crop batch size: without reasoning / with "
-              f"reasoning ({args.mode.upper()}, {args.rounds} rounds); backbone share in brackets:", ""]
+    lines += [
+        "",
+        "Time per scene (s) against objects per image, best crop batch size: without reasoning / with "
+        f"reasoning ({args.mode.upper()}, {args.rounds} rounds); backbone share in brackets:",
+        "",
+    ]
     counts = sorted(int(n) for n in next(iter(results[0]["scaling"].values()))) if results else []
     lines.append("| backbone | " + " | ".join(f"N={n}" for n in counts) + " |")
     lines.append("|---|" + "---:|" * len(counts))
@@ -388,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--counts", default=",".join(map(str, COUNTS)), help="objects per scene to time, e.g. 4")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", default="nod", choices=["nod", "od"], help="reasoning mode timed (default: the default)")
-    p.add_argument("--no-refine", action="store_true", help="time the scenes without the image-resolution refinement "
-                   "(the reasoning then competes on the model's 16-px cells, the paper's ORM)")
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="time the scenes without the image-resolution refinement "
+        "(the reasoning then competes on the model's 16-px cells, the paper's ORM)",
+    )
     p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = p.parse_args(argv)
@@ -421,8 +443,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         from occseg.io import write_json
 
-        write_json(args.json, {"machine": machine, "settings": args_dict | {"data": str(args.data)},
-                               "results": results}, indent=2)
+        write_json(
+            args.json,
+            {"machine": machine, "settings": args_dict | {"data": str(args.data)}, "results": results},
+            indent=2,
+        )
     return 0
 
 

@@ -37,9 +37,7 @@ def test_covered_counts_matches_brute_force() -> None:
     mask = rng.random((7, 5)) < 0.6
     counts = covered_counts(front, mask)
     assert counts.shape == (23 - 7 + 1, 31 - 5 + 1)
-    brute = np.array(
-        [[np.count_nonzero(front[y : y + 7, x : x + 5] & mask) for x in range(27)] for y in range(17)]
-    )
+    brute = np.array([[np.count_nonzero(front[y : y + 7, x : x + 5] & mask) for x in range(27)] for y in range(17)])
     assert np.array_equal(counts, brute)
     assert covered_counts(np.zeros((10, 10), bool), mask).max() == 0
     assert covered_counts(front, np.ones((40, 5), bool)).size == 0  # does not fit

@@ -81,8 +81,13 @@ def _image(image_id: int, fractions: list[float], category: str = "person") -> A
         hidden = np.argwhere(amodal)[: round(100 * f)]
         visible[hidden[:, 0], hidden[:, 1]] = False
         insts.append(
-            Instance(id=10 * image_id + k, category=category, box=(0, 0, 1, 1), mask=LazyMask.from_array(visible),
-                     amodal_mask=LazyMask.from_array(amodal))
+            Instance(
+                id=10 * image_id + k,
+                category=category,
+                box=(0, 0, 1, 1),
+                mask=LazyMask.from_array(visible),
+                amodal_mask=LazyMask.from_array(amodal),
+            )
         )
     return AnnotatedImage(image_id=image_id, path=Path(f"/x/{image_id}.png"), width=40, height=20, instances=insts)
 
@@ -146,8 +151,15 @@ def test_tiny_demo_writes_reports_plots_and_overlays(tiny_demo) -> None:
         "[5/6] evaluate: mIoU per occlusion level and order accuracy (method.md §E)",
         "[6/6] pictures: overlays, mIoU-vs-occlusion plot, worst/best examples",
     ]
-    for name in ("report.json", "report.md", "miou_vs_occlusion.png", "overlay.png", "examples.png",
-                 "model/model.json", "challenge/annotations/test.json"):
+    for name in (
+        "report.json",
+        "report.md",
+        "miou_vs_occlusion.png",
+        "overlay.png",
+        "examples.png",
+        "model/model.json",
+        "challenge/annotations/test.json",
+    ):
         assert (out / name).is_file(), name
     assert len(list((out / "overlays").glob("*.png"))) == 1
     report = json.loads((out / "report.json").read_text())

@@ -27,13 +27,24 @@ def test_inference_on_cpu_and_cuda_agrees(tmp_path: Path) -> None:
 
     packaged_backgrounds(tmp_path / "bg")
     ch = generate_challenge(
-        ChallengeConfig(out=tmp_path / "ch", classes=("person",), backgrounds=tmp_path / "bg", images=6,
-                        selection=PACKAGED_SELECTION, contact_sheet_images=0, progress=False),
+        ChallengeConfig(
+            out=tmp_path / "ch",
+            classes=("person",),
+            backgrounds=tmp_path / "bg",
+            images=6,
+            selection=PACKAGED_SELECTION,
+            contact_sheet_images=0,
+            progress=False,
+        ),
         dataset=packaged_dataset(tmp_path / "src"),
     )
     samples = box_samples(ch.datasets["train"], ["person"])
-    model = train_compnet(samples, ["person"], TrainConfig(num_concepts=16, num_mixtures=2, min_per_mixture=2,
-                                                           target_height=112, pad=32), progress=False)
+    model = train_compnet(
+        samples,
+        ["person"],
+        TrainConfig(num_concepts=16, num_mixtures=2, min_per_mixture=2, target_height=112, pad=32),
+        progress=False,
+    )
     save_model(model, tmp_path / "model")
     im = max(ch.datasets["test"].images, key=lambda a: len(a.instances))
     image = load_rgb(im.path)

@@ -33,8 +33,9 @@ def photo() -> np.ndarray:
 
 def _ramp_image(height: int, width: int) -> torch.Tensor:
     """Channel 0 holds each pixel's column index, channel 1 its row index."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     return torch.stack([xs, ys, torch.zeros_like(xs)])
 
 
@@ -88,7 +89,7 @@ def test_box_features_shape_cells_and_round_trip(lite0, photo):
     # box in crop pixels: x 17.92..129.92, y 17.92..241.92 -> cells with centres inside: rows 1..14, cols 1..7
     assert f.box_cells() == (1, 1, 15, 8)
     r1, c1, r2, c2 = f.box_cells()
-    inside = ((centres[..., 0] >= 100) & (centres[..., 0] < 150) & (centres[..., 1] >= 50) & (centres[..., 1] < 150))
+    inside = (centres[..., 0] >= 100) & (centres[..., 0] < 150) & (centres[..., 1] >= 50) & (centres[..., 1] < 150)
     expected = np.zeros((17, 10), bool)
     expected[r1:r2, c1:c2] = True
     np.testing.assert_array_equal(inside, expected)

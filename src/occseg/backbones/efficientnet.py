@@ -66,8 +66,9 @@ def efficientnet_lite0_classifier(
     model = _full_model()
     if weights is None or str(weights) != RANDOM:
         path = packaged_weights_file() if weights is None else Path(weights)
-        load_into(model, load_state_dict_file(path, what="efficientnet_lite0"), source=str(path),
-                  what="efficientnet_lite0")
+        load_into(
+            model, load_state_dict_file(path, what="efficientnet_lite0"), source=str(path), what="efficientnet_lite0"
+        )
     return model.to(device).eval()
 
 

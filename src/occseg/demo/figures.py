@@ -114,8 +114,15 @@ def plot_reasoning_comparison(
             cell = rep["all"][m]
             y = np.array([np.nan if cell[lv] is None else cell[lv] for lv in LEVELS], dtype=float)
             mean = "–" if cell["mean"] is None else f"{cell['mean']:.3f}"
-            ax.plot(x, y, _STYLES[k % len(_STYLES)], marker="o", color=_COLOURS.get(m, "k"),
-                    alpha=0.55 if k == 0 and len(reports) > 1 else 1.0, label=f"{label} (mean {mean})")
+            ax.plot(
+                x,
+                y,
+                _STYLES[k % len(_STYLES)],
+                marker="o",
+                color=_COLOURS.get(m, "k"),
+                alpha=0.55 if k == 0 and len(reports) > 1 else 1.0,
+                label=f"{label} (mean {mean})",
+            )
         ax.set_xticks(x, [f"{lv}\nn={first[m]['n'][lv]}" for lv in LEVELS])
         ax.set_ylim(0, 1)
         ax.set_ylabel("mIoU")

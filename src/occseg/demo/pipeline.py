@@ -286,8 +286,9 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
         return {RUNS[k][0]: by_id[k][im.image_id] for k in RUNS}
 
     for rank, im in enumerate(most_occluded(predicted, config.classes, config.overlays)):
-        save_rgb(out / "overlays" / f"{rank:02d}_{im.path.stem}.png",
-                 overlay_panels(im, panels(im), classes=config.classes))
+        save_rgb(
+            out / "overlays" / f"{rank:02d}_{im.path.stem}.png", overlay_panels(im, panels(im), classes=config.classes)
+        )
     # the small overlay (for a README): the most occluded image with two target objects, as in the paper's Fig. 1
     for im in most_occluded(predicted, config.classes, 1, targets=2):
         small = overlay_panels(im, panels(im), classes=config.classes, max_height=300)

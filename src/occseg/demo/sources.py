@@ -144,8 +144,14 @@ def photos_to_dataset(photos: Sequence[PackagedPhoto], folder: str | Path) -> Da
             )
             ann_id += 1
         images.append(
-            AnnotatedImage(image_id=image_id, path=path, width=w, height=h, instances=instances,
-                           extra={"package": OBJECTS_PACKAGE, "photo": photo.name})
+            AnnotatedImage(
+                image_id=image_id,
+                path=path,
+                width=w,
+                height=h,
+                instances=instances,
+                extra={"package": OBJECTS_PACKAGE, "photo": photo.name},
+            )
         )
     return Dataset(
         images=images,

@@ -141,8 +141,14 @@ def render_crop(image: torch.Tensor, win: CropWindow) -> torch.Tensor:
     rh, rw = region.shape[1:]
     oh, ow = math.floor(rh * s), math.floor(rw * s)
     if oh >= 1 and ow >= 1:
-        out = F.interpolate(region[None], scale_factor=(s, s), mode="bilinear", align_corners=False,
-                            antialias=s < 1.0, recompute_scale_factor=False)[0]
+        out = F.interpolate(
+            region[None],
+            scale_factor=(s, s),
+            mode="bilinear",
+            align_corners=False,
+            antialias=s < 1.0,
+            recompute_scale_factor=False,
+        )[0]
     else:  # a sliver thinner than one crop pixel
         out = F.interpolate(region[None], size=(max(1, oh), max(1, ow)), mode="bilinear", align_corners=False)[0]
     out = out[:, :ch, :cw]

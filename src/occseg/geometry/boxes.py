@@ -182,9 +182,7 @@ def crop_window(
     return CropWindow(window=(wx1, wy1, wx2, wy2), scale=scale, size=(ch, cw))
 
 
-def place_crop_map(
-    values: np.ndarray, win: CropWindow, height: int, width: int, fill: float = 0.0
-) -> np.ndarray:
+def place_crop_map(values: np.ndarray, win: CropWindow, height: int, width: int, fill: float = 0.0) -> np.ndarray:
     """Place a map defined on the resized crop (any resolution covering it) back into image pixels.
 
     ``values`` has shape ``(h, w)`` and covers the resized crop of size ``win.size``; each image pixel

@@ -162,7 +162,11 @@ def predict_dataset_modes(
             ids[name] = max(ids.values(), default=0) + 1
     return {
         mode: Dataset(
-            images=ims, categories=cats, source=dataset.source, format="kins", warnings=list(warnings),
+            images=ims,
+            categories=cats,
+            source=dataset.source,
+            format="kins",
+            warnings=list(warnings),
             category_ids=dict(ids),
         )  # fmt: skip
         for mode, ims in out_images.items()
@@ -192,7 +196,11 @@ def _annotated(
     """One image's predictions (ids of the annotations they answer, the scene's order and layers)."""
     preds = [
         object_instance(
-            inst.id, obj, given[k], cluster_id=scene.groups[k], order=scene.layers[k],
+            inst.id,
+            obj,
+            given[k],
+            cluster_id=scene.groups[k],
+            order=scene.layers[k],
             extra={"class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()}, "given_box": list(given[k])},
         )  # fmt: skip
         for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects))

@@ -33,8 +33,10 @@ def _smooth3(h: np.ndarray) -> np.ndarray:
     for ax in range(3):
         p = np.concatenate([np.take(h, [0], ax), h, np.take(h, [-1], ax)], axis=ax)
         n = h.shape[ax]
-        h = 0.25 * np.take(p, range(0, n), ax) + 0.5 * np.take(p, range(1, n + 1), ax) + 0.25 * np.take(
-            p, range(2, n + 2), ax
+        h = (
+            0.25 * np.take(p, range(0, n), ax)
+            + 0.5 * np.take(p, range(1, n + 1), ax)
+            + 0.25 * np.take(p, range(2, n + 2), ax)
         )
     return h
 

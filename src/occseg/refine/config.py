@@ -86,8 +86,9 @@ class RefineConfig:
         if not 2 <= self.colour_bins <= 64:
             errors.append(f"colour_bins must be in [2, 64], got {self.colour_bins}")
         if self.gmm_components < 1 or self.gmm_samples < 10:
-            errors.append(f"gmm_components must be >= 1 and gmm_samples >= 10, got {self.gmm_components}, "
-                          f"{self.gmm_samples}")
+            errors.append(
+                f"gmm_components must be >= 1 and gmm_samples >= 10, got {self.gmm_components}, {self.gmm_samples}"
+            )
         for name in ("colour_iters", "grabcut_iters", "mean_field_iters"):
             if getattr(self, name) < 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
