@@ -227,3 +227,39 @@ def test_safetensors_and_wrapped_state_dicts(tmp_path):
     with torch.inference_mode():
         for path in (st, wrapped):
             torch.testing.assert_close(get_backbone("resnext50", weights=path)(x), ref(x))
+
+
+def test_random_weights_come_from_their_seed_and_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a = get_backbone("vgg16", weights="random")
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b = get_backbone("vgg16", weights="random")
+    c = get_backbone("vgg16", weights="random", seed=1)
+    for (ka, ta), (kb, tb) in zip(a.body.state_dict().items(), b.body.state_dict().items()):
+        assert ka == kb and torch.equal(ta, tb)
+    assert not torch.equal(a.body.state_dict()["0.weight"], c.body.state_dict()["0.weight"])
+
+
+def test_fingerprint_follows_the_weights_not_their_file(tmp_path):
+    from safetensors.torch import save_file
+
+    ref = get_backbone("resnext50", weights="random")
+    st = tmp_path / "r.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.body.state_dict().items()}, str(st))
+    fp = ref.fingerprint()
+    assert len(fp) == 64 and int(fp, 16) >= 0  # SHA-256 hex
+    assert get_backbone("resnext50", weights=st).fingerprint() == fp  # same weights from another file format
+    assert get_backbone("resnext50", weights="random", seed=1).fingerprint() != fp
+    changed = get_backbone("resnext50", weights="random")
+    with torch.no_grad():
+        next(changed.body.parameters()).view(-1)[0] += 1e-3
+    assert changed.fingerprint() != fp
+
+
+def test_specs_name_the_layer_the_features_come_from():
+    assert [(s.name, s.layer) for s in list_backbones()] == [
+        ("efficientnet_lite0", f"blocks.{LAST_STRIDE16_BLOCK}"),
+        ("vgg16", "pool4"),
+        ("resnext50", "layer3"),
+    ]

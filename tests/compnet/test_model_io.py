@@ -227,3 +227,20 @@ def test_missing_clutter_tensor_is_a_model_error(saved: Path):
     save_file(tensors, str(saved / "model.safetensors"))
     with pytest.raises(ModelError, match="clutter"):
         load_model(saved)
+
+
+def test_check_backbone_compares_the_weights_fingerprint_when_both_are_known():
+    from dataclasses import replace
+
+    model = random_model()
+    model.check_backbone("efficientnet_lite0", 5, 16, fingerprint="ab" * 32)  # nothing recorded: not checked
+    model.settings = replace(model.settings, backbone_weights="/w/lite0.pth", backbone_fingerprint="ab" * 32)
+    model.check_backbone("efficientnet_lite0", 5, 16, fingerprint="ab" * 32)
+    model.check_backbone("efficientnet_lite0", 5, 16)  # no fingerprint given: not checked
+    with pytest.raises(ModelError) as err:
+        model.check_backbone("efficientnet_lite0", 5, 16, fingerprint="cd" * 32, weights="random")
+    assert str(err.value) == (
+        "model does not match the backbone: backbone weights: learned on /w/lite0.pth (fingerprint abababababab), "
+        "given random (fingerprint cdcdcdcdcdcd); give the weights the model was learned with "
+        "(--backbone-weights FILE)"
+    )

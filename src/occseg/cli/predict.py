@@ -44,6 +44,11 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 )
 @scene_options(prefix="compnet: ")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--backbone-weights",
+    default=None,
+    help="compnet: the weight file the model was learned with, when it was learned on a local file.",
+)
 @click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
@@ -61,6 +66,7 @@ def cmd(
     reasoning_iters: int,
     refine: bool,
     device: str,
+    backbone_weights: str | None,
     classes: str | None,
     min_height: float | None,
 ) -> None:
@@ -95,6 +101,7 @@ def cmd(
             reasoning_iters=reasoning_iters,
             refine=refine,
             device=device,
+            weights=backbone_weights,
             classes=cls,
             min_height=min_height if min_height is not None else 0.0,
         )

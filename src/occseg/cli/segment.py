@@ -51,7 +51,12 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
 @scene_options()
 @click.option("--device", default="cpu", show_default=True)
-def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, refine, device) -> None:
+@click.option(
+    "--backbone-weights", default=None, help="The weight file the model was learned with, when it was learned on one."
+)
+def segment(
+    model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, refine, device, backbone_weights
+) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
     from occseg.data.masks import encode, rle_to_json
@@ -64,7 +69,7 @@ def segment(model_dir, image, boxes_file, out, box_type, reasoning, reasoning_it
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
-    model, backbone = load_model_and_backbone(model_dir, device=device)
+    model, backbone = load_model_and_backbone(model_dir, device=device, weights=backbone_weights)
     labels = []
     for k, c in enumerate(classes):
         if c is not None and c not in model.settings.classes:

@@ -11,7 +11,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class TrainConfig:
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU (fastest there), 8 on CUDA
     smooth_cells: float = 0.0  # Gaussian sigma over cells before upsampling (neutral on validation: off)
     seed: int = 0
-    device: str = "cpu"
+    device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
 
 
 @dataclass
@@ -418,12 +418,13 @@ def train_compnet(
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
     from occseg.backbones import get_backbone
 
-    torch.manual_seed(cfg.seed)
     missing = [c for c in classes if not any(s.category == c for s in samples)]
     if missing:
         raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")
     if backbone is None:
-        backbone = get_backbone(cfg.backbone, weights=cfg.backbone_weights, device=cfg.device)
+        backbone = get_backbone(cfg.backbone, weights=cfg.backbone_weights, device=cfg.device or "cpu")
+    # one concrete device from here on: the one asked for, else the backbone's (a caller's backbone is not moved)
+    cfg = replace(cfg, device=str(torch.device(cfg.device)) if cfg.device else str(backbone.device))
     spec = backbone.spec
     kappa = float(cfg.kappa if cfg.kappa is not None else spec.kappa)
     stride = spec.stride
@@ -485,7 +486,7 @@ def train_compnet(
 
     settings = CompNetSettings(
         backbone=spec.name,
-        layer=getattr(spec, "layer", "stride16"),
+        layer=spec.layer,
         channels=spec.channels,
         stride=stride,
         kappa=kappa,
@@ -502,6 +503,8 @@ def train_compnet(
         fg_bias=cfg.fg_bias,
         smooth_cells=cfg.smooth_cells,
         context=cfg.context,
+        backbone_weights=backbone.weights_source,
+        backbone_fingerprint=backbone.fingerprint(),
         training={
             "seed": cfg.seed,
             "crops_per_class": rec.crops_per_class,

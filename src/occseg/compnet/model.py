@@ -76,6 +76,11 @@ class CompNetSettings:
     class_score: str = "box_mean"  # "box_mean": mean over the box's cells; "sum": the paper's sum over the crop
     test_ring_context: bool = True  # also explain cells by the crop's own ring at test time
     context: str = "per_image"
+    # where the backbone's weights came from when the model was learned (a file path, the packaged / hub
+    # ImageNet file, or "random") and their fingerprint (Backbone.fingerprint; "" in models saved before it was
+    # recorded: not checked)
+    backbone_weights: str = ""
+    backbone_fingerprint: str = ""
     version: str = __version__
     format: str = MODEL_FORMAT
     format_version: int = MODEL_FORMAT_VERSION
@@ -101,8 +106,14 @@ class CompNetModel:
             classes={k: v.to(device) for k, v in self.classes.items()},
         )
 
-    def check_backbone(self, name: str, channels: int, stride: int) -> None:
-        """Raise :class:`ModelError` saying what differs when the model was not learned on this backbone."""
+    def check_backbone(
+        self, name: str, channels: int, stride: int, *, fingerprint: str | None = None, weights: str | None = None
+    ) -> None:
+        """Raise :class:`ModelError` saying what differs when the model was not learned on this backbone.
+
+        ``fingerprint`` (:meth:`~occseg.backbones.registry.Backbone.fingerprint`) is compared with the one the
+        model recorded, when both are known; ``weights`` (where the given backbone's weights came from) only
+        makes the message say which weights were given."""
         diffs = []
         if self.settings.backbone != name:
             diffs.append(f"backbone {self.settings.backbone!r} (model) vs {name!r} (given)")
@@ -110,6 +121,13 @@ class CompNetModel:
             diffs.append(f"feature channels {self.settings.channels} vs {channels}")
         if self.settings.stride != stride:
             diffs.append(f"stride {self.settings.stride} vs {stride}")
+        learned = self.settings.backbone_fingerprint
+        if not diffs and fingerprint and learned and fingerprint != learned:
+            diffs.append(
+                f"backbone weights: learned on {self.settings.backbone_weights or 'unrecorded weights'} (fingerprint "
+                f"{learned[:12]}), given {weights or 'other weights'} (fingerprint {fingerprint[:12]}); "
+                "give the weights the model was learned with (--backbone-weights FILE)"
+            )
         if diffs:
             raise ModelError("model does not match the backbone: " + "; ".join(diffs))
 

@@ -21,14 +21,24 @@ from occseg.refine import RefineConfig
 log = logging.getLogger(__name__)
 
 
-def load_model_and_backbone(model_dir: str | Path, *, device: str = "cpu", weights: str | None = None):
-    """The model and the backbone it was learned on (checked against each other)."""
+def load_model_and_backbone(model_dir: str | Path, *, device: str = "cpu", weights: str | Path | None = None):
+    """The model and the backbone it was learned on, checked against each other (name, channels, stride and
+    the weights' fingerprint: :meth:`CompNetModel.check_backbone`).
+
+    ``weights``: as :func:`~occseg.backbones.get_backbone` takes them; default: the ImageNet weights, or random
+    weights when the model was learned on (seeded) random weights. A model learned on weights from a local
+    file needs that file (the error says so)."""
     from occseg.backbones import get_backbone
+    from occseg.backbones.weights import RANDOM
 
     model = load_model(model_dir, device=device)
+    if weights is None and model.settings.backbone_weights == RANDOM:
+        weights = RANDOM
     backbone = get_backbone(model.settings.backbone, weights=weights, device=device)
     spec = backbone.spec
-    model.check_backbone(spec.name, spec.channels, spec.stride)
+    model.check_backbone(
+        spec.name, spec.channels, spec.stride, fingerprint=backbone.fingerprint(), weights=backbone.weights_source
+    )
     return model, backbone
 
 
@@ -40,9 +50,11 @@ def segment_boxes(
     cfg: SceneConfig,
     *,
     labels: Sequence[str | None] | None = None,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> SceneResult:
-    """Class, visible / amodal / occluded masks, amodal boxes and order for the boxes of one image."""
+    """Class, visible / amodal / occluded masks, amodal boxes and order for the boxes of one image.
+
+    ``device``: where the backbone runs (default: where it already is; a given device moves it there)."""
     states = prepare_scene(model, backbone, image, boxes, cfg, device=device)
     return explain_scene(model, states, cfg, labels=labels, image=image)
 
@@ -69,17 +81,19 @@ def predict_dataset(
     classes: Sequence[str] | None = None,
     min_height: float = 0.0,
     progress: bool = True,
+    weights: str | Path | None = None,
 ) -> Dataset:
     """Predict every annotated object of the target classes (all objects of one image together).
 
     Given boxes: amodal where the data has them (the paper's protocol), else visible; ``boxes`` overrides.
     Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol).
-    Each prediction keeps its annotation's ``id`` and ``image_id``.
+    Each prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the backbone's weights (see
+    :func:`load_model_and_backbone`).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
         reasoning_iters=reasoning_iters, refine=refine, device=device, classes=classes, min_height=min_height,
-        progress=progress,
+        progress=progress, weights=weights,
     )[reasoning]  # fmt: skip
 
 
@@ -96,13 +110,14 @@ def predict_dataset_modes(
     classes: Sequence[str] | None = None,
     min_height: float = 0.0,
     progress: bool = True,
+    weights: str | Path | None = None,
 ) -> dict[str, Dataset]:
     """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
     ONE backbone pass per object: ``{mode: predictions}``."""
     modes = list(dict.fromkeys(modes))
     for mode in modes:
         SceneConfig(reasoning=mode)  # a clear error for an unknown mode before any work
-    model, backbone = load_model_and_backbone(model_dir, device=device)
+    model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights)
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
     want = set(classes) if classes else None

@@ -81,7 +81,9 @@ def prepare_scene(
     if not boxes:
         return []
     ccfg = CropConfig(
-        target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(cfg.batch_size, device or "cpu")
+        target_height=s.target_height,
+        pad=s.pad,
+        batch_size=default_batch_size(cfg.batch_size, device or backbone.device),
     )
     feats = extract_box_features(backbone, image, list(boxes), ccfg, device=device)
     size = (image.shape[0], image.shape[1])
