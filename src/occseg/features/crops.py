@@ -86,7 +86,8 @@ class BoxFeatures:
         return out
 
     def box_cells(self) -> tuple[int, int, int, int]:
-        """``(r1, c1, r2, c2)`` half-open range of the cells whose centres lie inside the box.
+        """``(c1, r1, c2, r2)`` - the box convention ``(x1, y1, x2, y2)`` in cell indices: the half-open range of
+        the cells whose centres lie inside the box.
 
         Same rule as for pixels (:func:`~occseg.geometry.boxes.box_to_pixel_mask`); a box thinner than a
         cell still gets the one cell that holds its centre.
@@ -105,7 +106,7 @@ class BoxFeatures:
 
         r1, r2 = span(y1, y2, h)
         c1, c2 = span(x1, x2, w)
-        return (r1, c1, r2, c2)
+        return (c1, r1, c2, r2)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from occseg.geometry.boxes import mask_to_box
+
 
 def order_from_masks(objects: Sequence) -> np.ndarray:
     """The order matrix of objects with boolean ``visible`` / ``amodal`` image arrays, by the evaluation's rule
@@ -21,14 +23,14 @@ def order_from_masks(objects: Sequence) -> np.ndarray:
     n = len(objects)
     vis = [np.asarray(o.visible, bool) for o in objects]
     amo = [np.asarray(o.amodal, bool) for o in objects]
-    boxes = [_bbox(a | v) for a, v in zip(amo, vis)]
+    boxes = [mask_to_box(a | v) for a, v in zip(amo, vis)]
     order = np.zeros((n, n), dtype=np.int8)
     for i in range(n):
         for j in range(i + 1, n):
             if boxes[i] is None or boxes[j] is None:
                 continue
-            y1, x1 = max(boxes[i][0], boxes[j][0]), max(boxes[i][1], boxes[j][1])
-            y2, x2 = min(boxes[i][2], boxes[j][2]), min(boxes[i][3], boxes[j][3])
+            x1, y1 = int(max(boxes[i][0], boxes[j][0])), int(max(boxes[i][1], boxes[j][1]))
+            x2, y2 = int(min(boxes[i][2], boxes[j][2])), int(min(boxes[i][3], boxes[j][3]))
             if y2 <= y1 or x2 <= x1:
                 continue
             win = (slice(y1, y2), slice(x1, x2))  # only there can the two objects' masks meet
@@ -40,15 +42,6 @@ def order_from_masks(objects: Sequence) -> np.ndarray:
                 order[i, j] = 1 if o_ij > o_ji else -1
                 order[j, i] = -order[i, j]
     return order
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(y1, x1, y2, x2)`` half-open extent of a boolean mask, ``None`` when empty."""
-    rows = np.flatnonzero(mask.any(1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(0))
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def _groups(order: np.ndarray) -> list[int]:

@@ -1,0 +1,58 @@
+"""Atomic writes and JSON reading (src/occseg/io.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from occseg.io import atomic_path, read_json, write_json, write_text
+
+
+def test_write_json_round_trip_with_plain_file_permissions(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    write_json(target, {"a": [1, 2.5, None], "b": "é"}, indent=1)
+    assert read_json(target) == {"a": [1, 2.5, None], "b": "é"}
+    assert target.read_text(encoding="utf-8").endswith("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.json"]  # no temporary file left
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "report.json"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError, match="half-way"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new, half-written")
+            raise RuntimeError("failed half-way")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    with pytest.raises(TypeError):
+        write_json(target, {"not serialisable": object()})
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "x.txt"
+    write_text(target, "one")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".x.txt.") and tmp.name.endswith(".tmp")
+        tmp.write_text("two")
+        assert target.read_text() == "one"  # not replaced before the block ends
+    assert target.read_text() == "two"
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"boxes file not found: .*missing.json"):
+        read_json(tmp_path / "missing.json", what="boxes file")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": 1,\n "b": }')
+    with pytest.raises(ValueError, match=r"bad.json: not valid JSON \(Expecting value at line 2, column 7\)"):
+        read_json(bad)
+    binary = tmp_path / "img.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=r"img.json: not a UTF-8 text file, so not JSON"):
+        read_json(binary)
