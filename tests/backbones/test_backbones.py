@@ -263,3 +263,11 @@ def test_specs_name_the_layer_the_features_come_from():
         ("vgg16", "pool4"),
         ("resnext50", "layer3"),
     ]
+
+
+@pytest.mark.parametrize("content", [b"junk\n", b"", b"PK\x03\x04broken zip"])
+def test_unreadable_weight_files_are_named(tmp_path, content):
+    bad = tmp_path / "junk.pth"
+    bad.write_bytes(content)
+    with pytest.raises(WeightsError, match=f"resnext50: cannot read weights file {bad} as a plain state dict"):
+        get_backbone("resnext50", weights=bad)

@@ -302,7 +302,7 @@ def segment_inputs(tmp_path_factory) -> tuple[Path, Path]:
         ('[{"box": [10, 10, 50, 50]}, {"class": "person"}]', r'boxes.json: entry 1 has no "box"'),
         (
             '[{"box": [100, 100, 50, 150]}]',
-            r"boxes.json: boxes.json entry 0: inverted box \[100.0, 100.0, 50.0, 150.0\]",
+            r"occseg: error: \S*boxes.json entry 0: inverted box \[100.0, 100.0, 50.0, 150.0\] \(x2 < x1 or y2 < y1\)$",
         ),
         ('[{"box": [10, 10, 10, 50]}]', r"boxes.json entry 0: zero-area box"),
         (
@@ -310,7 +310,9 @@ def segment_inputs(tmp_path_factory) -> tuple[Path, Path]:
             r"boxes.json entry 0: box \[700.0, 10.0, 800.0, 100.0\] lies outside the 640x480",
         ),
         ('[{"box": [10, 10, 50, 50], "class": 3}]', r"boxes.json: entry 0 has a non-string class 3"),
-        ('[{"box": [10, 10, 50]}]', r"boxes.json: .*a box needs 4 numbers"),
+        ('[{"box": [10, 10, 50]}]', r"boxes.json entry 0: a box needs 4 numbers"),
+        ('[{"box": [true, 100, 200, 300]}]', r"boxes.json entry 0: box values must be numbers, got \[True, 100"),
+        ('[{"box": ["100", 10, 200, 300]}]', r"boxes.json entry 0: box values must be numbers, got \['100', 10"),
         ('[\n  {"box": [10, 10, 50, 50]},\n  oops\n]', r"boxes.json: not valid JSON \(.* at line 3, column 3\)"),
     ],
 )
@@ -357,3 +359,34 @@ def test_segment_box_that_is_not_a_list(segment_inputs, tmp_path: Path):
     boxes.write_text('[{"box": 5}]')
     res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", tmp_path / "seg")
     assert res.exit_code == 2 and len(error_lines(res)) == 1 and "entry 0" in error_lines(res)[0]
+
+
+def test_segment_with_unreadable_or_other_backbone_weights(train_json: Path, shared_data: Path, tmp_path: Path):
+    assert _train(train_json, shared_data, tmp_path / "m", "--classes", "person").exit_code == 0
+    image = shared_data / COCO128_IMAGES / "000000000036.jpg"
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"box": [10, 10, 200, 300]}]')
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"junk\n")
+    args = ("segment", "--model", tmp_path / "m", "--image", image, "--boxes", boxes, "--out", tmp_path / "seg")
+    res = run(*args, "--backbone-weights", junk)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    (err,) = error_lines(res)
+    assert f"cannot read weights file {junk} as a plain state dict" in err
+    res = run(*args, "--backbone-weights", "random")
+    assert res.exit_code == 2
+    (err,) = error_lines(res)
+    assert "model does not match the backbone: backbone weights: learned on" in err and "given random" in err
+    assert not (tmp_path / "seg").exists()
+    assert run(*args).exit_code == 0  # the weights it was learned with
+
+
+def test_predict_and_evaluate_check_their_output_paths_first(tmp_path: Path, train_json: Path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    res = run("predict", "--data", train_json, "--method", "box-fill", "--out", folder)
+    assert res.exit_code == 2 and "'--out': File" in res.output and "is a directory" in res.output
+    a_file = tmp_path / "afile"
+    a_file.write_text("keep")
+    res = run("evaluate", "--gt", train_json, "--pred", train_json, "--out", a_file)
+    assert res.exit_code == 2 and "is a file" in res.output and a_file.read_text() == "keep"

@@ -171,9 +171,62 @@ def test_concept_shape_mismatch_says_both_shapes(saved: Path):
         load_model(saved)
 
 
-def test_class_tensors_missing(saved: Path):
+def test_settings_and_tensors_of_different_models(saved: Path):
     _edit_json(saved, classes=["person", "vehicle", "dog"])
-    with pytest.raises(ModelError, match=r"tensors of class 'dog' are missing \(class2.alpha\)"):
+    with pytest.raises(ModelError, match=r"model.json lists the classes \['person', 'vehicle', 'dog'\], but .*"
+                       r"model.safetensors holds the tensors of \['person', 'vehicle'\]: the two files do not "
+                       r"belong together"):  # fmt: skip
+        load_model(saved)
+    _edit_json(saved, classes=["vehicle", "person"])  # same classes, swapped: outputs would be relabelled
+    with pytest.raises(ModelError, match=r"lists the classes \['vehicle', 'person'\], but"):
+        load_model(saved)
+
+
+def test_class_tensors_missing(saved: Path):
+    from safetensors.torch import load_file, save_file
+
+    t = saved / "model.safetensors"
+    tensors = load_file(str(t))
+    del tensors["class1.alpha"]
+    save_file(tensors, str(t))  # no metadata: the classes cannot be compared, the tensors still are
+    with pytest.raises(ModelError, match=r"tensors of class 'vehicle' are missing \(class1.alpha\)"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[]", r"model.json: not an occseg CompNet model \(a JSON list, not an object\)"),
+        (b"\xff\xfe{}", r"model.json: not a UTF-8 text file, so not a model's settings"),
+    ],
+)
+def test_settings_file_of_the_wrong_kind(saved: Path, content: bytes, message: str):
+    (saved / "model.json").write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format_version": None}, r"format_version must be an integer, not None"),
+        ({"format_version": "abc"}, r"format_version must be an integer, not 'abc'"),
+        ({"stride": "16"}, r"setting 'stride' must be an int, not '16'"),
+        ({"kappa": True}, r"setting 'kappa' must be a float, not True"),
+        ({"backbone": 3}, r"setting 'backbone' must be a str, not 3"),
+        ({"classes": "person"}, r"'classes' must be a list of class names, not 'person'"),
+        ({"classes": ["person", "person"]}, r"'classes' lists a class twice"),
+        ({"mixtures": {"dog": 2}}, r"'mixtures' must map the model's classes to counts"),
+        ({"mixtures": {"person": 5, "vehicle": 2}}, r"class 'person' has 5 mixtures, but .*model.safetensors holds 2"),
+        ({"context": "weird"}, r"'context' must be per_image or global, not 'weird'"),
+        ({"class_score": "max"}, r"'class_score' must be box_mean or sum, not 'max'"),
+    ],
+)
+def test_wrong_settings_name_the_file_and_the_setting(saved: Path, changes: dict, message: str):
+    raw = json.loads((saved / "model.json").read_text())
+    raw.update(changes)
+    (saved / "model.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match=r"model.json.*" + message):
         load_model(saved)
 
 

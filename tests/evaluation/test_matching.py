@@ -126,3 +126,15 @@ def test_predictions_round_trip_through_the_writer(tmp_path: Path, build) -> Non
     m = match_predictions(gt, pred)
     assert len(m.pairs) == 4 and m.missing == []
     assert all(r.iou_visible == 1.0 for r in evaluate(gt, pred, EvalConfig(progress=False)).records)
+
+
+def test_predictions_without_visible_mask_or_with_foreign_classes_warn(build) -> None:
+    gt = _gt(build)
+    pred = _gt(build)
+    pred.images[0].instances[0].mask = None  # only an amodal mask: visible IoU 0
+    pred.images[1].instances[1].category = "vehicle"  # a class the ground truth does not have
+    m = match_predictions(gt, pred)
+    assert len(m.warnings) == 2
+    assert "1 prediction(s) have no visible mask ('i_segm') and score visible IoU 0" in m.warnings[0]
+    assert "(1, 10)" in m.warnings[0]
+    assert "1 prediction(s) have classes the ground truth" in m.warnings[1] and "('vehicle')" in m.warnings[1]

@@ -36,6 +36,7 @@ class TestConversions:
     @pytest.mark.parametrize(
         ("values", "match"),
         [([1, 2, 3], "4 numbers"), ([1, 2, 3, 4, 5], "4 numbers"), ([1, "a", 3, 4], "numbers"),
+         (["1", 2, 3, 4], "numbers"), ([True, 2, 3, 4], "numbers"), ([np.bool_(True), 2, 3, 4], "numbers"),
          ([0, 0, math.inf, 1], "finite"), ([0, math.nan, 1, 1], "finite")],
     )  # fmt: skip
     def test_as_box_rejects(self, values, match):

@@ -49,7 +49,9 @@ def _fmt(v: float | None) -> str:
 @click.option(
     "--pred", "pred_path", required=True, type=click.Path(path_type=Path), help="predictions.json (occseg predict)."
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the report."
+)
 @click.option("--classes", default=None, help="Comma-separated GT classes to evaluate (default: all).")
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Minimum GT visible-box height in pixels."

@@ -21,7 +21,11 @@ class _ErrorsAsMessages(click.Group):
         except (FileNotFoundError, ValueError, OSError, KeyError) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            if isinstance(exc, KeyError):  # nothing raises KeyError on purpose: say it is unexpected
+                key = exc.args[0] if exc.args else ""
+                msg = f"unexpected missing key {key!r} (run with --debug for the traceback)"
+            else:
+                msg = str(exc)
             click.echo(f"occseg: error: {msg}", err=True)
             sys.exit(2)
 

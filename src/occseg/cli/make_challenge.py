@@ -40,7 +40,9 @@ def _parse_list(value: str) -> tuple[str, ...]:
     default=None,
     help="Also use object-free regions of the source images (default: only when --backgrounds is not given).",
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
 @click.option("--images", "n_images", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--min-height", type=click.IntRange(min=1), default=40, show_default=True, help="Object mask height.")

@@ -22,7 +22,13 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="Format of --data (default: detected).",
 )
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="predictions.json to write.")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="predictions.json to write.",
+)
 @click.option(
     "--method",
     type=click.Choice(METHODS),

@@ -24,9 +24,9 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
         if not isinstance(entry, dict) or "box" not in entry:
             raise ValueError(f'{p}: entry {k} has no "box": {entry!r}')
         try:
-            b, warn = validate_box(entry["box"], width, height, what=f"{p.name} entry {k}")
+            b, warn = validate_box(entry["box"], width, height, what=f"{p} entry {k}")
         except BoxError as exc:
-            raise ValueError(f"{p}: {exc}") from exc
+            raise ValueError(str(exc)) from exc
         if warn:
             warnings.append(warn)
         boxes.append(b)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from occseg import __version__
@@ -160,6 +161,32 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
     write_json(out / "model.json", asdict(model.settings), indent=2)
 
 
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_settings(settings: CompNetSettings, jpath: Path) -> None:
+    """Every setting of a plain type has that type (``true`` is no number, ``"16"`` no integer); the lists and
+    choices hold what the code expects. Raises :class:`ModelError` naming the file and the setting."""
+    for name, f in CompNetSettings.__dataclass_fields__.items():
+        value = getattr(settings, name)
+        want = _FIELD_TYPES.get(str(f.type))
+        if want is None:
+            continue
+        if not isinstance(value, want) or (bool not in want and isinstance(value, bool)):
+            article = "an" if str(f.type) == "int" else "a"
+            raise ModelError(f"{jpath}: setting {name!r} must be {article} {f.type}, not {value!r}")
+    if not isinstance(settings.classes, list) or not all(isinstance(c, str) for c in settings.classes):
+        raise ModelError(f"{jpath}: 'classes' must be a list of class names, not {settings.classes!r}")
+    if len(set(settings.classes)) != len(settings.classes):
+        raise ModelError(f"{jpath}: 'classes' lists a class twice: {settings.classes}")
+    if not isinstance(settings.mixtures, dict) or set(settings.mixtures) - set(settings.classes):
+        raise ModelError(f"{jpath}: 'mixtures' must map the model's classes to counts, not {settings.mixtures!r}")
+    if settings.context not in ("per_image", "global"):
+        raise ModelError(f"{jpath}: 'context' must be per_image or global, not {settings.context!r}")
+    if settings.class_score not in ("box_mean", "sum"):
+        raise ModelError(f"{jpath}: 'class_score' must be box_mean or sum, not {settings.class_score!r}")
+
+
 def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
     """Read a model folder written by :func:`save_model`; errors say which file and what is wrong."""
     root = Path(folder)
@@ -171,22 +198,42 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
         raw = json.loads(jpath.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{jpath}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{jpath}: not a UTF-8 text file, so not a model's settings") from exc
+    if not isinstance(raw, dict):
+        raise ModelError(f"{jpath}: not an occseg CompNet model (a JSON {type(raw).__name__}, not an object)")
     if raw.get("format") != MODEL_FORMAT:
         raise ModelError(f"{jpath}: not an occseg CompNet model (format {raw.get('format')!r})")
-    if int(raw.get("format_version", -1)) > MODEL_FORMAT_VERSION:
+    version = raw.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{jpath}: format_version must be an integer, not {version!r}")
+    if version > MODEL_FORMAT_VERSION:
         raise ModelError(
-            f"{jpath}: model format version {raw.get('format_version')} is newer than this occseg "
-            f"({MODEL_FORMAT_VERSION}); upgrade occseg"
+            f"{jpath}: model format version {version} is newer than this occseg ({MODEL_FORMAT_VERSION}); "
+            "upgrade occseg"
         )
     known = set(CompNetSettings.__dataclass_fields__)
     try:
         settings = CompNetSettings(**{k: v for k, v in raw.items() if k in known})
     except TypeError as exc:
         raise ModelError(f"{jpath}: missing settings ({exc})") from exc
+    _check_settings(settings, jpath)
     try:
         tensors = load_file(str(tpath), device=str(device))
+        with safe_open(str(tpath), framework="pt") as fh:
+            meta = fh.metadata() or {}
     except Exception as exc:
         raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
+    if "classes" in meta:
+        try:
+            stored = json.loads(meta["classes"])
+        except json.JSONDecodeError:
+            stored = meta["classes"]
+        if stored != settings.classes:
+            raise ModelError(
+                f"{jpath} lists the classes {settings.classes}, but {tpath} holds the tensors of {stored}: "
+                "the two files do not belong together"
+            )
     concepts = tensors.get("concepts")
     if concepts is None or tuple(concepts.shape) != (settings.num_concepts, settings.channels):
         got = None if concepts is None else tuple(concepts.shape)
@@ -203,6 +250,10 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
             raise ModelError(
                 f"{tpath}: class {name!r} tensors disagree: alpha {tuple(cm.alpha.shape)}, chi {tuple(cm.chi.shape)}, "
                 f"prior_fg {tuple(cm.prior_fg.shape)}"
+            )
+        if settings.mixtures.get(name, cm.num_mixtures) != cm.num_mixtures:
+            raise ModelError(
+                f"{jpath}: class {name!r} has {settings.mixtures[name]} mixtures, but {tpath} holds {cm.num_mixtures}"
             )
         if cm.alpha.shape[-1] != settings.num_concepts:
             raise ModelError(

@@ -160,4 +160,19 @@ def match_predictions(gt: Dataset, pred: Dataset, *, keys: list[Key] | None = No
             f"{len(missing)} of {len(wanted)} evaluated GT object(s) have no prediction and count as IoU 0 with a "
             f"wrong class; (image_id, id): {_first(missing)}"
         )
+    scored = [pairs[k] for k in wanted if k in pairs]
+    no_visible = [k for k in wanted if k in pairs and pairs[k].mask is None]
+    if no_visible:
+        warnings.append(
+            f"{pred.source}: {len(no_visible)} prediction(s) have no visible mask ('i_segm') and score visible IoU 0 "
+            f"(their amodal mask is scored); (image_id, id): {_first(no_visible)}"
+        )
+    gt_classes = set(gt.categories) | {inst.category for im in gt.images for inst in im.instances}
+    foreign = sorted({inst.category for inst in scored} - gt_classes)
+    if foreign:
+        n = sum(inst.category in foreign for inst in scored)
+        warnings.append(
+            f"{pred.source}: {n} prediction(s) have classes the ground truth {gt.source} does not have "
+            f"({', '.join(map(repr, foreign))}); their class counts as wrong"
+        )
     return Matching(pairs=pairs, missing=missing, warnings=warnings)

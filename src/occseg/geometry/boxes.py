@@ -26,6 +26,8 @@ def as_box(values: Sequence[float]) -> Box:
         raise BoxError(f"a box must be a list of 4 numbers (x1, y1, x2, y2), got {values!r}")
     if len(values) != 4:
         raise BoxError(f"a box needs 4 numbers (x1, y1, x2, y2), got {len(values)}: {list(values)!r}")
+    if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in values):  # float() would accept "100" and True
+        raise BoxError(f"box values must be numbers, got {list(values)!r}")
     try:
         box = tuple(float(v) for v in values)
     except (TypeError, ValueError) as exc:

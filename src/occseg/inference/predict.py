@@ -35,6 +35,8 @@ def load_model_and_backbone(model_dir: str | Path, *, device: str = "cpu", weigh
     if weights is None and model.settings.backbone_weights == RANDOM:
         weights = RANDOM
     backbone = get_backbone(model.settings.backbone, weights=weights, device=device)
+    if not model.settings.backbone_fingerprint:
+        log.warning("%s was saved before occseg recorded its backbone's weights: they are not checked", model_dir)
     spec = backbone.spec
     model.check_backbone(
         spec.name, spec.channels, spec.stride, fingerprint=backbone.fingerprint(), weights=backbone.weights_source
