@@ -16,11 +16,21 @@ give the depth order away to any method that looks at the listing (the depth is 
 ``cluster_id`` / ``order``). Splits are by source object: the whole objects (targets and, separately,
 unknown occluders) are permuted and the first ``round(n * test_fraction)`` go to test; each composed image uses
 objects of one split only.
+
+A run builds everything in a temporary folder beside ``OUT`` (``.OUT.tmp-XXXXXXXX``, same filesystem) and only
+when all of it succeeded moves these outputs into ``OUT``, each by a rename that replaces the old file; images
+and the contact sheet of an earlier run that this run does not make are then removed. Other files in ``OUT``
+are left alone. A run that fails removes its temporary folder and leaves ``OUT`` as it was (only when the
+selection keeps no object and ``OUT`` holds no earlier challenge is ``selection.json`` written there, to
+explain the error).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +60,8 @@ from occseg.io import write_json
 SPLITS: tuple[str, ...] = ("train", "test")
 SYNTHETIC_CATEGORY = "unknown_occluder"
 _IMAGE_NAME = re.compile(r"^(train|test)_\d{6}\.png$")
+_FILES: tuple[str, ...] = ("selection.json", "split.json", "summary.json", "contact_sheet.png")  # besides these:
+_ANNOTATIONS: tuple[str, ...] = tuple(f"{split}.json" for split in SPLITS)  # annotations/ and images/ above
 
 
 @dataclass
@@ -305,10 +317,38 @@ def _remove_stale_images(image_dir: Path, keep: set[str]) -> None:
             f.unlink()
 
 
-def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) -> ChallengeResult:
-    """Build the Occlusion Challenge described by ``config`` (reading ``config.source`` unless given ``dataset``)."""
-    from occseg.data.writers import write_kins_json
+def _has_outputs(out: Path) -> bool:
+    """Whether ``out`` holds any output of an earlier run."""
+    if any((out / name).exists() for name in _FILES) or any((out / "annotations" / a).exists() for a in _ANNOTATIONS):
+        return True
+    images = out / "images"
+    return images.is_dir() and any(_IMAGE_NAME.match(f.name) for f in images.iterdir())
 
+
+def _install(staging: Path, out: Path, images: set[str]) -> None:
+    """Move the outputs built in ``staging`` into ``out``, replacing the old ones file by file (renames on one
+    filesystem); then remove the images and contact sheet of an earlier run that this run did not make."""
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "annotations"):
+        src, dst = staging / sub, out / sub
+        if not dst.exists():
+            os.replace(src, dst)
+            continue
+        for f in sorted(src.iterdir()):
+            os.replace(f, dst / f.name)
+    for name in _FILES:
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)
+        elif name == "contact_sheet.png" and (out / name).is_file():
+            (out / name).unlink()  # this run makes none: the old one would show images that are gone
+    _remove_stale_images(out / "images", images)
+
+
+def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) -> ChallengeResult:
+    """Build the Occlusion Challenge described by ``config`` (reading ``config.source`` unless given ``dataset``).
+
+    Everything is built in a temporary folder beside ``config.out`` and moved into it only when the whole run
+    succeeded; the returned datasets point at the images in ``config.out``."""
     config.validate()
     if dataset is None:
         if config.source is None:
@@ -324,9 +364,49 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
 
     selection = select_objects(dataset, classes, unknown_classes=unknown_classes, config=config.selection)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "selection.json", {"source": str(source_name), **selection.to_json()}, indent=1)
-    check_selection(selection, classes, source_name)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} exists and is not a folder")
+    selection_json = {"source": str(source_name), **selection.to_json()}
+    try:
+        check_selection(selection, classes, source_name)
+    except ValueError:
+        if not _has_outputs(out):  # nothing to lose: leave the report that explains it
+            write_json(out / "selection.json", selection_json, indent=1)
+        raise
+
+    final = out.resolve()  # the temporary folder goes beside the real folder, on its filesystem
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name or 'out'}.tmp-", dir=final.parent))
+    try:
+        result = _build(config, dataset, selection, selection_json, classes, unknown_classes, files, staging)
+        images = {im.path.name for ds in result.datasets.values() for im in ds.images}
+        _install(staging, final, images)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    # the datasets point at the installed files, not at the (removed) temporary folder
+    for split, ds in result.datasets.items():
+        ds.source = final / "annotations" / f"{split}.json"
+        for im in ds.images:
+            im.path = final / "images" / im.path.name
+    result.out = out
+    return result
+
+
+def _build(
+    config: ChallengeConfig,
+    dataset: Dataset,
+    selection: Selection,
+    selection_json: dict[str, Any],
+    classes: tuple[str, ...],
+    unknown_classes: list[str],
+    files: list[Path],
+    out: Path,
+) -> ChallengeResult:
+    """Compose and write every output into ``out`` (the temporary folder)."""
+    from occseg.data.writers import write_kins_json
+
+    source_name = Path(dataset.source)
+    write_json(out / "selection.json", selection_json, indent=1)
 
     use_regions = config.source_backgrounds if config.source_backgrounds is not None else not files
     regions = free_regions(dataset, config.size, min_height=config.min_region_height) if use_regions else []
@@ -383,7 +463,6 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
         )
         write_kins_json(ds, out / "annotations" / f"{split}.json", image_root=image_dir.resolve())
         datasets[split] = ds
-    _remove_stale_images(image_dir, {im.path.name for ds in datasets.values() for im in ds.images})
 
     counts = {split: level_counts(datasets[split].images, config.scenarios) for split in SPLITS}
     total = _empty_counts(config.scenarios)
