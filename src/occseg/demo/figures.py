@@ -7,21 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from occseg.data.annotation import AnnotatedImage, Instance
+from occseg.data.images import load_rgb
+from occseg.data.masks import rle_intersection_area
+from occseg.evaluation.plots import MASK_COLOURS, new_figure
+from occseg.evaluation.protocol import LEVELS
+from occseg.io import atomic_path
+from occseg.viz.overlay import draw_objects, side_by_side
 
-from occseg.data.annotation import AnnotatedImage, Instance  # noqa: E402
-from occseg.data.images import load_rgb  # noqa: E402
-from occseg.data.masks import rle_intersection_area  # noqa: E402
-from occseg.io import atomic_path  # noqa: E402
-from occseg.viz.overlay import draw_objects, side_by_side  # noqa: E402
-
-LEVELS: tuple[str, ...] = ("L0", "L1", "L2", "L3")
 _STYLES = ("--", "-", ":", "-.")
-_COLOURS = {"visible": "tab:blue", "amodal": "tab:orange", "occluded": "tab:green"}
 
 
 def _masks(inst: Instance, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +102,7 @@ def plot_reasoning_comparison(
 
     Empty levels are gaps; the x labels give the number of objects per level.
     """
-    fig, axes = plt.subplots(1, len(mask_types), figsize=(4.6 * len(mask_types), 3.6), squeeze=False)
+    fig, axes = new_figure(1, len(mask_types), figsize=(4.6 * len(mask_types), 3.6))
     x = np.arange(len(LEVELS))
     first = next(iter(reports.values()))["all"]
     for ax, m in zip(axes.flat, mask_types):
@@ -119,7 +115,7 @@ def plot_reasoning_comparison(
                 y,
                 _STYLES[k % len(_STYLES)],
                 marker="o",
-                color=_COLOURS.get(m, "k"),
+                color=MASK_COLOURS.get(m, "k"),
                 alpha=0.55 if k == 0 and len(reports) > 1 else 1.0,
                 label=f"{label} (mean {mean})",
             )
@@ -133,7 +129,6 @@ def plot_reasoning_comparison(
     p = Path(path)
     with atomic_path(p) as tmp:
         fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return p
 
 

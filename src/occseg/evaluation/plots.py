@@ -6,26 +6,33 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import ndimage  # noqa: E402
+# Figures are drawn with the object-oriented API on their own Agg canvas: no pyplot, so importing occseg never
+# changes matplotlib's global backend or keeps figures alive in pyplot's registry.
+from matplotlib.figure import Figure
+from scipy import ndimage
 
-from occseg.data.annotation import AnnotatedImage, Dataset, Instance  # noqa: E402
-from occseg.data.images import ImageError, load_rgb  # noqa: E402
-from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, Evaluation, ObjectRecord  # noqa: E402
-from occseg.geometry.boxes import mask_to_box  # noqa: E402
-from occseg.io import atomic_path  # noqa: E402
+from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.images import ImageError, load_rgb
+from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, Evaluation, ObjectRecord
+from occseg.geometry.boxes import mask_to_box
+from occseg.io import atomic_path
 
-_COLOURS = {"visible": "tab:blue", "amodal": "tab:orange", "occluded": "tab:green"}
+
+def new_figure(rows: int, cols: int, *, figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure with a ``(rows, cols)`` array of axes, not registered with pyplot (nothing to close)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+#: plot colour of each mask type
+MASK_COLOURS = {"visible": "tab:blue", "amodal": "tab:orange", "occluded": "tab:green"}
 
 
 def _save(fig: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_miou_vs_occlusion(report: dict[str, Any], path: str | Path) -> Path:
@@ -33,7 +40,7 @@ def plot_miou_vs_occlusion(report: dict[str, Any], path: str | Path) -> Path:
     keys = [ALL] + [k for k in report if k not in (ALL, "settings")]
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(4.5 * cols, 3.6 * rows))
     x = np.arange(len(LEVELS))
     for ax, key in zip(axes.flat, keys):
         cell = report[key]
@@ -42,7 +49,7 @@ def plot_miou_vs_occlusion(report: dict[str, Any], path: str | Path) -> Path:
             y = np.array([np.nan if cell[m][lv] is None else cell[m][lv] for lv in LEVELS], dtype=float)
             if np.all(np.isnan(y)):
                 continue
-            ax.plot(x, y, marker="o", color=_COLOURS[m], label=f"{m} (mean {cell[m]['mean']:.3f})")
+            ax.plot(x, y, marker="o", color=MASK_COLOURS[m], label=f"{m} (mean {cell[m]['mean']:.3f})")
             drawn = True
         ax.set_xticks(x, [f"{lv}\nn={cell['visible']['n'][lv]}" for lv in LEVELS])
         ax.set_ylim(0, 1)
@@ -137,7 +144,7 @@ def examples_sheet(evaluation: Evaluation, gt: Dataset, n: int, path: str | Path
         return render_example(img, gm, pm, box)
 
     rows = [("worst", worst), ("best", best)] if best else [("worst", worst)]
-    fig, axes = plt.subplots(len(rows), n, figsize=(2.6 * n, 2.9 * len(rows)), squeeze=False)
+    fig, axes = new_figure(len(rows), n, figsize=(2.6 * n, 2.9 * len(rows)))
     shown = 0
     for row, (label, recs) in enumerate(rows):
         for col in range(n):
@@ -162,7 +169,6 @@ def examples_sheet(evaluation: Evaluation, gt: Dataset, n: int, path: str | Path
             f"examples: {len(missing)} image(s) missing or unreadable, left blank: {', '.join(missing[:5])}"
         )
     if shown == 0:
-        plt.close(fig)
         warnings.append("examples: no image of the chosen objects could be read; examples.png not written")
         return warnings
     fig.suptitle("visible masks: prediction red, GT outline green", fontsize=9)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import mask_to_box, resample_cells_to_image
 from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
 from occseg.reasoning.order import scene_layers
+
+if TYPE_CHECKING:
+    from occseg.inference.scene import SceneConfig
 
 MODES = ("nod", "od")
 
@@ -183,11 +187,11 @@ def claim_maps(
 COMPETITIONS = ("foreground", "margin", "colour")
 
 
-def resolve_competition(cfg, image: np.ndarray | None) -> str:
+def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
     """The competition a scene config asks for: ``cfg.competition``, where ``auto`` means ``colour`` when the
     image is given and the config refines masks, else ``foreground``."""
-    wanted = getattr(cfg, "competition", "auto")
-    refine = getattr(cfg, "refine", None)
+    wanted = cfg.competition
+    refine = cfg.refine
     if wanted == "auto":
         return "colour" if image is not None and refine is not None and refine.enabled else "foreground"
     if wanted not in COMPETITIONS:
@@ -198,11 +202,11 @@ def resolve_competition(cfg, image: np.ndarray | None) -> str:
 def reason(
     model: CompNetModel,
     states: list[ObjectState],
-    cfg,
+    cfg: SceneConfig,
     given: Sequence[str | None],
     *,
     competition: str | None = None,
-    use_outlier: bool | None = None,
+    use_outlier: bool = True,
     known_order: np.ndarray | None = None,
     image: np.ndarray | None = None,
 ):
@@ -211,12 +215,12 @@ def reason(
 
     ``competition`` (default: :func:`resolve_competition`) chooses the competition's scores; ``colour`` needs
     the ``image`` and refines every object's masks with ``cfg.refine`` (its defaults when the config has none)
-    before the competition, so the returned masks are refined. ``use_outlier`` (default ``cfg.use_outlier`` if
-    it has one, else True) lets the outlier model take part in the ``foreground`` competition. ``known_order``
-    fixes the pairs' order where it is non-zero (see :func:`resolve_conflicts`). ``report["iterations"]``
-    holds, per round, the pair counts of the competition and how many objects changed class or mixture in the
-    re-classification (with the colour competition, when the last round changed one, a final competition on
-    the final masks adds an entry); ``report["competition"]`` the competition used.
+    before the competition, so the returned masks are refined. ``use_outlier`` lets the outlier model take part
+    in the ``foreground`` competition. ``known_order`` fixes the pairs' order where it is non-zero (see
+    :func:`resolve_conflicts`). ``report["iterations"]`` holds, per round, the pair counts of the competition
+    and how many objects changed class or mixture in the re-classification (with the colour competition, when
+    the last round changed one, a final competition on the final masks adds an entry);
+    ``report["competition"]`` the competition used.
     """
     from occseg.inference.scene import SceneResult
     from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
@@ -228,13 +232,11 @@ def reason(
     colour = competition == "colour"
     if colour and image is None:
         raise ValueError("the colour competition needs the image")
-    if use_outlier is None:
-        use_outlier = bool(getattr(cfg, "use_outlier", True))
     rcfg = None
     if colour:
         from occseg.refine import RefineConfig
 
-        rcfg = getattr(cfg, "refine", None) or RefineConfig()
+        rcfg = cfg.refine or RefineConfig()
     index = colour_index(image, DEFAULT_BINS) if colour else None  # one colour lookup for every round
     n = len(states)
     windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
@@ -270,7 +272,7 @@ def reason(
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
-        margin = float(getattr(cfg, "colour_margin", 0.0)) if colour else 0.0
+        margin = cfg.colour_margin if colour else 0.0
         return resolve_conflicts(
             vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order, margin=margin
         )
