@@ -202,12 +202,15 @@ def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> 
     return int(min(max_width, math.ceil(w) + 2 * ring))
 
 
-def box_mask_on_grid(grid: tuple[int, int], offset: tuple[int, int], box_cells) -> torch.Tensor:
-    """Grid cells whose centre lies inside the box (box given in crop-cell coordinates)."""
+def box_mask_on_grid(
+    grid: tuple[int, int], offset: tuple[int, int], box_cells, *, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Grid cells whose centre lies inside the box ``(x1, y1, x2, y2)`` in crop-cell coordinates; grid cell
+    ``(r, c)`` is crop cell ``(r - offset[0], c - offset[1])`` (offset ``(0, 0)``: the crop's own cells)."""
     gh, gw = grid
     dr, dc = offset
-    rows = torch.arange(gh, dtype=torch.float32) + 0.5 - dr
-    cols = torch.arange(gw, dtype=torch.float32) + 0.5 - dc
+    rows = torch.arange(gh, dtype=torch.float32, device=device) + 0.5 - dr
+    cols = torch.arange(gw, dtype=torch.float32, device=device) + 0.5 - dc
     x1, y1, x2, y2 = box_cells
     return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
 
@@ -456,10 +459,7 @@ def train_compnet(
                 if cs.category != c:
                     continue
                 f = F.normalize(cs.features, dim=0)
-                x1, y1, x2, y2 = cs.box_cells
-                rows = torch.arange(f.shape[1]).float() + 0.5
-                cols = torch.arange(f.shape[2]).float() + 0.5
-                inside = ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+                inside = box_mask_on_grid((f.shape[1], f.shape[2]), (0, 0), cs.box_cells)
                 ring_feats.append(f[:, ~inside].T)
             rf = torch.cat(ring_feats)
             kk = min(cfg.global_context_clusters, rf.shape[0])

@@ -108,9 +108,7 @@ def prepare_object(
     use_ring = (s.context == "per_image") if per_image_context is None else per_image_context
     ring_dist = None
     if use_ring:
-        rows = torch.arange(h, device=dev, dtype=torch.float32) + 0.5
-        cols = torch.arange(w, device=dev, dtype=torch.float32) + 0.5
-        inside = ((rows >= bc[1]) & (rows < bc[3]))[:, None] & ((cols >= bc[0]) & (cols < bc[2]))[None, :]
+        inside = box_mask_on_grid((h, w), (0, 0), bc, device=dev)
         if bool((~inside).any()):
             ring_dist = concept_distribution(la)[:, ~inside].mean(1)  # (K,)
     terms: dict[str, ClassTerms] = {}

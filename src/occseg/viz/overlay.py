@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from occseg.geometry.boxes import Box
+from occseg.geometry.boxes import Box, box_to_pixel_mask
 
 VISIBLE = (40, 120, 255)  # blue
 OCCLUDED = (255, 60, 60)  # red
@@ -35,10 +35,7 @@ def draw_objects(
     out = image.copy()
     h, w = out.shape[:2]
     for a, b in zip(amodal, boxes):
-        ctx = np.zeros((h, w), bool)
-        x1, y1, x2, y2 = (int(round(c)) for c in b)
-        ctx[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = True
-        _blend(out, ctx & ~a, CONTEXT, 0.25)
+        _blend(out, box_to_pixel_mask(b, h, w) & ~a, CONTEXT, 0.25)
     for v, a in zip(visible, amodal):
         _blend(out, v, VISIBLE, 0.5)
         _blend(out, a & ~v, OCCLUDED, 0.5)
