@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.options import device_option
+
 
 @click.command("demo")
 @click.option(
@@ -32,7 +34,7 @@ import click
 )
 @click.option("--classes", default="person", show_default=True, help="Comma-separated target classes.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@device_option()
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def cmd(out: Path, data: Path | None, images: int, classes: str, seed: int, device: str, progress: bool) -> None:
     """Run the whole method offline on real photos shipped with the installed packages (a few minutes on CPU)."""

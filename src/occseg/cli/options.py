@@ -1,4 +1,5 @@
-"""Command-line options shared by the commands that explain scenes (``predict``, ``segment``)."""
+"""Command-line options shared by several commands: the scene options of ``predict`` / ``segment`` and the
+``--device`` of every command that runs the backbone."""
 
 from __future__ import annotations
 
@@ -45,3 +46,27 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
         return f
 
     return decorate
+
+
+def check_device(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
+    """A ``--device`` value torch can use here: a device name torch parses, and for CUDA a visible GPU with that
+    index; otherwise a usage error saying what is wrong (before any work starts)."""
+    import torch
+
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise click.BadParameter(f"{value!r} is not a torch device (cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise click.BadParameter(f"{value!r}: CUDA is not available on this machine (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise click.BadParameter(f"{value!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise click.BadParameter(f"{value!r}: occseg runs on cpu or cuda")
+    return value
+
+
+def device_option(help: str = "torch device: cpu, cuda or cuda:N.") -> Callable[[F], F]:
+    """``--device`` (default ``cpu``), checked by :func:`check_device`."""
+    return click.option("--device", default="cpu", show_default=True, callback=check_device, help=help)

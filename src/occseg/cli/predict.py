@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
-from occseg.cli.options import scene_options
+from occseg.cli.options import device_option, scene_options
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -49,7 +49,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--given-labels", is_flag=True, help="compnet: give the GT class instead of classifying (baselines always do)."
 )
 @scene_options(prefix="compnet: ")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@device_option("compnet: torch device: cpu, cuda or cuda:N.")
 @click.option(
     "--backbone-weights",
     default=None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import scene_options
+from occseg.cli.options import device_option, scene_options
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -50,7 +50,7 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
 @scene_options()
-@click.option("--device", default="cpu", show_default=True)
+@device_option()
 @click.option(
     "--backbone-weights", default=None, help="The weight file the model was learned with, when it was learned on one."
 )

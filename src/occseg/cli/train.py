@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.options import device_option
+
 
 def parse_class_map(path: str | None) -> dict[str, str]:
     """A class map file: JSON ``{"truck": "vehicle", ...}`` or lines ``truck vehicle`` / ``truck: vehicle``."""
@@ -60,7 +62,7 @@ def parse_class_map(path: str | None) -> dict[str, str]:
     default=None,
     help="Folder of object-free photos for the outlier model.",
 )
-@click.option("--device", default="cpu", show_default=True)
+@device_option()
 def train(
     data,
     images,
