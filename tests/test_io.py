@@ -52,6 +52,12 @@ def test_read_json_errors_name_the_file(tmp_path):
     bad.write_text('{"a": 1,\n "b": }')
     with pytest.raises(ValueError, match=r"bad.json: not valid JSON \(Expecting value at line 2, column 7\)"):
         read_json(bad)
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"a": "unterminated')
+    with pytest.raises(
+        ValueError, match=r"cut.json: not valid JSON \(Unterminated string starting at line 1, column 7\)"
+    ):
+        read_json(cut)
     binary = tmp_path / "img.json"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match=r"img.json: not a UTF-8 text file, so not JSON"):

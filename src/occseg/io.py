@@ -64,6 +64,8 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         with open(p, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+        where = f"line {exc.lineno}, column {exc.colno}"
+        text = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"  # "starting at"
+        raise ValueError(f"{p}: not valid JSON ({text})") from exc
     except UnicodeDecodeError as exc:
         raise ValueError(f"{p}: not a UTF-8 text file, so not JSON") from exc

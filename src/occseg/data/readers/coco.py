@@ -8,19 +8,24 @@ that refer to unknown image or category ids, raise :class:`DatasetFormatError` n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.masks import RleBatch
 from occseg.data.readers.common import (
     DatasetFormatError,
     abs_path,
+    as_flag,
     as_int,
+    check_queued_rles,
     checked_box,
     find_image_dir,
     header_size,
+    json_kind,
     load_json_object,
     make_mask,
     missing_images_warning,
@@ -38,12 +43,14 @@ COCO_ANNOTATION_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segm
 
 @dataclass
 class JsonContext:
-    """What an annotation converter needs: the file, the images by id, category names and the warnings."""
+    """What an annotation converter needs: the file, the images by id, category names, the warnings, and the
+    RLE strings to check once all annotations are read (pass ``rles`` to :func:`make_mask`)."""
 
     path: Path
     images: dict[int, AnnotatedImage]
     category_names: dict[int, str]
     warnings: list[str] = field(default_factory=list)
+    rles: RleBatch = field(default_factory=RleBatch)
 
 
 #: ``convert(annotation, image, ctx, what) -> Instance | None`` (``None``: skipped, warning recorded).
@@ -94,6 +101,11 @@ def _image_root(obj: dict[str, Any], path: Path, images: str | Path | None, file
     return find_image_dir(path, file_names)
 
 
+def _positive_size(value: Any) -> bool:
+    """A declared image width or height: a positive finite number (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 1
+
+
 def build_json_dataset(
     obj: dict[str, Any], path: Path, *, images: str | Path | None, fmt: str, convert: Converter
 ) -> Dataset:
@@ -124,13 +136,24 @@ def build_json_dataset(
             raise DatasetFormatError(f"{path}: image id {image_id} appears twice in 'images'")
         img_path = abs_path(root / im["file_name"])
         w, h = im.get("width"), im.get("height")
-        if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
-            size: tuple[int, int] | None = (int(w), int(h))
+        declared = (
+            "no width/height"
+            if w is None and h is None
+            else f"width {w!r} and height {h!r} (not both positive numbers)"
+        )
+        size: tuple[int, int] | None = None
+        if _positive_size(w) and _positive_size(h):
+            size = (int(w), int(h))
         else:
             size = header_size(img_path)
+            if size is not None and (w is not None or h is not None):
+                warnings.append(
+                    f"{path.name}: image {image_id} ({im['file_name']}) has {declared}, so its size "
+                    f"{size[0]}x{size[1]} is read from the image file"
+                )
         if size is None:
             warnings.append(
-                f"{path.name}: image {image_id} ({im['file_name']}) has no width/height and its file {img_path} "
+                f"{path.name}: image {image_id} ({im['file_name']}) has {declared} and its file {img_path} "
                 "cannot be read; image and its annotations skipped"
             )
             skipped.add(image_id)
@@ -144,7 +167,7 @@ def build_json_dataset(
     ctx = JsonContext(path, by_id, cats, warnings)
     for k, ann in enumerate(ann_list):
         if not isinstance(ann, dict):
-            raise DatasetFormatError(f"{path}: annotations[{k}] is a {type(ann).__name__}, not an object")
+            raise DatasetFormatError(f"{path}: annotations[{k}] is {json_kind(ann)}, not an object")
         for key in ("id", "image_id", "category_id"):
             if key not in ann:
                 raise DatasetFormatError(f"{path}: annotations[{k}] (id {ann.get('id')}) has no '{key}'")
@@ -162,6 +185,7 @@ def build_json_dataset(
         inst = convert(ann, image, ctx, what)
         if inst is not None:
             image.instances.append(inst)
+    check_queued_rles(ctx.rles)
 
     ordered = sorted(cats)
     names = [cats[c] for c in ordered]
@@ -196,16 +220,16 @@ def instance_box(box_value: Any, segm: Any, image: AnnotatedImage, what: str, wa
 def convert_coco_annotation(ann: dict[str, Any], image: AnnotatedImage, ctx: JsonContext, what: str) -> Instance | None:
     """One COCO annotation as an :class:`Instance` (visible box and mask), ``None`` when skipped."""
     segm = ann.get("segmentation")
+    mask = make_mask(segm, image.height, image.width, what, ctx.rles)  # first: a broken mask is an error, not a skip
     box = instance_box(ann.get("bbox"), segm, image, what, ctx.warnings)
     if box is None:
         return None
-    mask = make_mask(segm, image.height, image.width, what)
     extra = {k: v for k, v in ann.items() if k not in COCO_ANNOTATION_KEYS}
     return Instance(
         id=as_int(ann["id"], what),
         category=ctx.category_names[as_int(ann["category_id"], what)],
         box=box,
         mask=mask,
-        iscrowd=bool(ann.get("iscrowd", 0)),
+        iscrowd=as_flag(ann.get("iscrowd", 0), f"{what} iscrowd"),
         extra=extra,
     )

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.masks import RleBatch
 from occseg.data.readers.common import (
     IMAGE_EXTENSIONS,
     DatasetFormatError,
     abs_path,
     as_int,
+    check_queued_rles,
     checked_box,
     find_image_dir,
     header_size,
+    json_kind,
     load_json_object,
     make_mask,
     polygon_extent,
@@ -33,14 +36,26 @@ from occseg.data.readers.common import (
 REGION_MASK_KEYS = frozenset({"segmentation", "visible_mask", "invisible_mask"})
 
 
-def class_name(name: Any) -> str:
-    """A COCOA free-text name as a class name: surrounding and repeated whitespace removed."""
-    text = " ".join(str(name).split())
+def class_name(name: Any, what: str = "region") -> str:
+    """A COCOA free-text name as a class name: surrounding and repeated whitespace removed.
+
+    A missing (``None``) or blank name is ``"unnamed"``; a name that is not text (a number, a list, ...) is a
+    :class:`DatasetFormatError` naming ``what``.
+    """
+    if name is None:
+        return "unnamed"
+    if not isinstance(name, str):
+        raise DatasetFormatError(f"{what}: 'name' must be text, got {json_kind(name)}: {name!r:.60}")
+    text = " ".join(name.split())
     return text or "unnamed"
 
 
 def is_cocoa_image_file(obj: Any) -> bool:
-    return isinstance(obj, dict) and isinstance(obj.get("regions"), list)
+    """A per-image COCOA file: a top-level ``regions`` list (or, without ``annotations``, any ``regions``
+    entry, so that a broken one is reported as such rather than as a file of another format)."""
+    if not isinstance(obj, dict) or "regions" not in obj:
+        return False
+    return isinstance(obj["regions"], list) or "annotations" not in obj
 
 
 def is_cocoa_collection(obj: Any) -> bool:
@@ -73,8 +88,9 @@ def _rle_size(regions: Any) -> tuple[int, int] | None:
     for r in regions if isinstance(regions, list) else []:
         for key in ("visible_mask", "invisible_mask"):
             rle = r.get(key) if isinstance(r, dict) else None
-            if isinstance(rle, dict) and isinstance(rle.get("size"), list) and len(rle["size"]) == 2:
-                return int(rle["size"][1]), int(rle["size"][0])
+            size = rle.get("size") if isinstance(rle, dict) else None
+            if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+                return int(size[1]), int(size[0])
     return None
 
 
@@ -87,13 +103,14 @@ def _regions_to_instances(
     regions: list[Any], image: AnnotatedImage, first_id: int, where: str, warnings: list[str]
 ) -> list[Instance]:
     out: list[Instance] = []
+    rles = RleBatch()  # the RLE strings of the image, checked together at the end
     for k, r in enumerate(regions):
         what = f"{where}, region {k}"
         if not isinstance(r, dict) or "segmentation" not in r:
             raise DatasetFormatError(f"{what}: a COCOA region needs a 'segmentation' (amodal polygon)")
         segm = r["segmentation"]
         polys = polygon_list(segm)
-        amodal_mask = make_mask(segm, image.height, image.width, f"{what} (segmentation)")
+        amodal_mask = make_mask(segm, image.height, image.width, f"{what} (segmentation)", rles)
         if amodal_mask is None:
             warnings.append(f"{what}: empty amodal segmentation; region skipped")
             continue
@@ -109,7 +126,7 @@ def _regions_to_instances(
             continue
         vis_segm = r.get("visible_mask")
         if vis_segm is not None:
-            mask = make_mask(vis_segm, image.height, image.width, f"{what} (visible_mask)")
+            mask = make_mask(vis_segm, image.height, image.width, f"{what} (visible_mask)", rles)
             raw_box = segm_box(vis_segm, image.height, image.width)
             if mask is None or raw_box is None:
                 warnings.append(f"{what}: empty visible mask (fully occluded); region skipped")
@@ -120,18 +137,23 @@ def _regions_to_instances(
         else:
             mask, box = amodal_mask, amodal_box
         order = r.get("order")
+        if order is not None:
+            order = as_int(order, f"{what} order")
+            if order < 1:
+                raise DatasetFormatError(f"{what}: 'order' must be 1 or more (1 = front), got {order}")
         out.append(
             Instance(
                 id=first_id + len(out),
-                category=class_name(r.get("name", "")),
+                category=class_name(r.get("name"), what),
                 box=box,
                 mask=mask,
                 amodal_box=amodal_box,
                 amodal_mask=amodal_mask,
-                order=None if order is None else as_int(order, f"{what} order") - 1,
+                order=None if order is None else order - 1,
                 extra={"region_index": k, **{key: v for key, v in r.items() if key not in REGION_MASK_KEYS}},
             )
         )
+    check_queued_rles(rles)
     return out
 
 
@@ -156,6 +178,9 @@ def _image_from_object(
 ) -> AnnotatedImage | None:
     if not is_cocoa_image_file(obj):
         raise DatasetFormatError(f"{json_path}: not a COCOA per-image file: no top-level 'regions' list")
+    if not isinstance(obj["regions"], list):
+        kind = json_kind(obj["regions"])
+        raise DatasetFormatError(f"{json_path}: not a COCOA per-image file: 'regions' is {kind}, not a list")
     img_path = abs_path(_image_file(json_path, images))
     size = _image_size(obj, img_path, obj.get("regions"))
     if size is None:
@@ -225,8 +250,8 @@ def _read_collection(obj: dict[str, Any], path: Path, img_dir: Path | None, warn
     root = img_dir or find_image_dir(path, names) or path.parent
     by_id: dict[int, dict[str, Any]] = {}
     for k, im in enumerate(image_list):
-        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
-            raise DatasetFormatError(f"{path}: images[{k}] needs 'id' and 'file_name'")
+        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
+            raise DatasetFormatError(f"{path}: images[{k}] needs 'id' and 'file_name', got {str(im)[:120]}")
         by_id[as_int(im["id"], f"{path}: images[{k}] id")] = im
     out: list[AnnotatedImage] = []
     next_id = 1

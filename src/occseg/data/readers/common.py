@@ -11,7 +11,7 @@ from typing import Any
 from pycocotools import mask as mask_utils
 
 from occseg.data.images import ImageError, image_size
-from occseg.data.masks import LazyMask
+from occseg.data.masks import LazyMask, MaskError, RleBatch, check_rle
 from occseg.geometry.boxes import Box, BoxError, validate_box, xywh_to_xyxy
 from occseg.io import read_json
 
@@ -23,22 +23,58 @@ class DatasetFormatError(ValueError):
     """A file that is not the format it was declared (or detected) to be, or is inconsistent."""
 
 
+def a_or_an(noun: str) -> str:
+    """``noun`` with its indefinite article: ``"a COCO instances JSON"``, ``"an annotation JSON"``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' and noun[:1] else 'a'} {noun}"
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, with its article, in JSON's words: ``"null"``, ``"a string"``, ``"an object"``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return a_or_an(type(value).__name__)
+
+
 def load_json_object(path: Path, *, what: str) -> dict[str, Any]:
     """A JSON file whose top level must be an object; errors name the file (and line for syntax errors)."""
     obj = read_json(path, what=what)
     if not isinstance(obj, dict):
-        raise DatasetFormatError(f"{path}: not a {what}: the top level is a {type(obj).__name__}, not an object")
+        kind = json_kind(obj)
+        raise DatasetFormatError(f"{path}: not {a_or_an(what)}: the top level is {kind}, not an object")
     return obj
+
+
+def read_text_file(path: Path, *, what: str) -> str:
+    """A UTF-8 text file (a byte-order mark is dropped); a file in another encoding is a
+    :class:`DatasetFormatError` naming it, like :func:`occseg.io.read_json` does for JSON files."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        raise DatasetFormatError(
+            f"{path}: not a UTF-8 text file (byte 0x{byte:02x} at position {exc.start}), so not {a_or_an(what)}"
+        ) from None
 
 
 def require_list(obj: dict[str, Any], key: str, path: Path, fmt: str) -> list[Any]:
     """``obj[key]`` as a list, or a :class:`DatasetFormatError` naming the file and the missing key."""
     if key not in obj:
         keys = ", ".join(sorted(obj)[:8]) or "none"
-        raise DatasetFormatError(f"{path}: not a {fmt} file: no top-level '{key}' list (keys: {keys})")
+        raise DatasetFormatError(f"{path}: not {a_or_an(fmt)} file: no top-level '{key}' list (keys: {keys})")
     value = obj[key]
     if not isinstance(value, list):
-        raise DatasetFormatError(f"{path}: not a {fmt} file: '{key}' is a {type(value).__name__}, not a list")
+        raise DatasetFormatError(f"{path}: not {a_or_an(fmt)} file: '{key}' is {json_kind(value)}, not a list")
     return value
 
 
@@ -53,6 +89,15 @@ def as_int(value: Any, what: str) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     raise DatasetFormatError(f"{what}: expected an integer, got {value!r}")
+
+
+def as_flag(value: Any, what: str) -> bool:
+    """A 0/1 flag such as ``iscrowd`` (0, 1, false, true; null is 0), or :class:`DatasetFormatError`."""
+    if value is None:
+        return False
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return bool(value)
+    raise DatasetFormatError(f"{what}: expected 0 or 1, got {value!r}")
 
 
 def checked_box(box: Sequence[float], width: int, height: int, what: str, warnings: list[str]) -> Box | None:
@@ -119,11 +164,13 @@ def segm_box(segm: Any, height: int, width: int) -> Box | None:
     return None
 
 
-def make_mask(segm: Any, height: int, width: int, what: str) -> LazyMask | None:
+def make_mask(segm: Any, height: int, width: int, what: str, rles: RleBatch | None = None) -> LazyMask | None:
     """A :class:`LazyMask` of a COCO segmentation (polygons or RLE), ``None`` when there is none.
 
-    Only cheap checks are done here (no rasterisation): the segmentation type, polygon lengths and
-    the RLE size. Problems raise :class:`DatasetFormatError` naming ``what``.
+    Only cheap checks are done here (no rasterisation): the segmentation type, polygon lengths, and the
+    RLE size and run lengths (:func:`~occseg.data.masks.check_rle`). Problems raise
+    :class:`DatasetFormatError` naming ``what``. With ``rles``, compressed RLE strings are queued there
+    and checked by :func:`check_queued_rles` once the file is read (one vectorised pass for all masks).
     """
     if segm is None or (isinstance(segm, list) and not segm):
         return None
@@ -136,13 +183,20 @@ def make_mask(segm: Any, height: int, width: int, what: str) -> LazyMask | None:
             return None
         return LazyMask(polys, height, width)
     if isinstance(segm, dict):
-        if "counts" not in segm or "size" not in segm:
-            raise DatasetFormatError(f"{what}: an RLE needs 'size' and 'counts', got keys {sorted(segm)}")
-        size = segm["size"]
-        if not isinstance(size, list) or len(size) != 2 or [int(size[0]), int(size[1])] != [height, width]:
-            raise DatasetFormatError(f"{what}: RLE size {size} does not match the image size [{height}, {width}]")
+        try:
+            check_rle(segm, height, width, batch=rles, label=what)
+        except MaskError as exc:
+            raise DatasetFormatError(f"{what}: {exc}") from None
         return LazyMask(segm, height, width)
     raise DatasetFormatError(f"{what}: unknown segmentation type {type(segm).__name__}")
+
+
+def check_queued_rles(rles: RleBatch) -> None:
+    """Check the RLE strings :func:`make_mask` queued; the first invalid one is a :class:`DatasetFormatError`."""
+    try:
+        rles.check()
+    except MaskError as exc:
+        raise DatasetFormatError(str(exc)) from None
 
 
 def find_image_dir(json_path: Path, file_names: Sequence[str], extra: Sequence[Path] = ()) -> Path | None:

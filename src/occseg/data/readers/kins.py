@@ -18,7 +18,7 @@ from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.readers.coco import JsonContext, build_json_dataset, instance_box
-from occseg.data.readers.common import DatasetFormatError, abs_path, as_int, load_json_object, make_mask
+from occseg.data.readers.common import DatasetFormatError, abs_path, as_flag, as_int, load_json_object, make_mask
 
 #: (visible box, visible segm, amodal box, amodal segm, area keys) of each key style.
 KEY_STYLES: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
@@ -66,11 +66,14 @@ def read_kins_object(obj: dict[str, Any], p: Path, *, images: str | Path | None 
 
     def convert(ann: dict[str, Any], image: AnnotatedImage, ctx: JsonContext, what: str) -> Instance | None:
         vis_segm = ann.get(vis_segm_key)
+        am_segm = ann.get(am_segm_key)
+        # the masks first: a broken mask is an error, not a skipped annotation
+        mask = make_mask(vis_segm, image.height, image.width, f"{what} ({vis_segm_key})", ctx.rles)
+        amodal_mask = make_mask(am_segm, image.height, image.width, f"{what} ({am_segm_key})", ctx.rles)
         box = instance_box(ann.get(vis_box_key), vis_segm, image, f"{what} (visible box)", ctx.warnings)
         if box is None:
             return None
         amodal_box = None
-        am_segm = ann.get(am_segm_key)
         if ann.get(am_box_key) is not None or am_segm:
             amodal_box = instance_box(ann.get(am_box_key), am_segm, image, f"{what} (amodal box)", ctx.warnings)
             if amodal_box is None:
@@ -80,12 +83,12 @@ def read_kins_object(obj: dict[str, Any], p: Path, *, images: str | Path | None 
             id=as_int(ann["id"], what),
             category=ctx.category_names[as_int(ann["category_id"], what)],
             box=box,
-            mask=make_mask(vis_segm, image.height, image.width, f"{what} ({vis_segm_key})"),
+            mask=mask,
             amodal_box=amodal_box,
-            amodal_mask=make_mask(am_segm, image.height, image.width, f"{what} ({am_segm_key})"),
+            amodal_mask=amodal_mask,
             cluster_id=None if oco is None else as_int(oco, f"{what} oco_id"),
             order=None if ico is None else as_int(ico, f"{what} ico_id"),
-            iscrowd=bool(ann.get("iscrowd", 0)),
+            iscrowd=as_flag(ann.get("iscrowd", 0), f"{what} iscrowd"),
             extra={k: v for k, v in ann.items() if k not in consumed},
         )
 

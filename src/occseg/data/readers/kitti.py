@@ -2,7 +2,9 @@
 
 A line is ``type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]``. ``DontCare`` lines are
 skipped; class names are kept as in the file (``Car``, ``Pedestrian``, ...). Truncation, the occlusion flag
-(0 fully visible, 1 partly, 2 largely occluded, 3 unknown) and the 3-D fields go to :attr:`Instance.extra`.
+(0 fully visible, 1 partly, 2 largely occluded, 3 unknown) and the 3-D fields go to :attr:`Instance.extra`;
+a truncation outside [0, 1] or another flag is an error naming the file and line (-1, the devkit's value for
+"not given" in result files, is accepted for both).
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from occseg.data.readers.common import (
     checked_box,
     header_size,
     image_ids_from_stems,
+    read_text_file,
     sorted_files,
 )
 from occseg.data.readers.names import KITTI_NAMES
 
 IGNORED_TYPES = frozenset({"DontCare"})
+#: The KITTI occlusion flags: 0 fully visible, 1 partly occluded, 2 largely occluded, 3 unknown; -1 (like a
+#: truncation of -1) where the field is not given, as in detection results.
+OCCLUSION_FLAGS = frozenset({-1.0, 0.0, 1.0, 2.0, 3.0})
 
 
 def _folders(root: Path, images: str | Path | None) -> tuple[Path, Path]:
@@ -59,7 +65,7 @@ def read_kitti(path: str | Path, *, images: str | Path | None = None) -> Dataset
             warnings.append(f"{lf.name}: no readable image {lf.stem}.* in {img_dir}; label file skipped")
             continue
         image = AnnotatedImage(image_id, abs_path(ip), size[0], size[1])
-        for lineno, line in enumerate(lf.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(read_text_file(lf, what="KITTI label file").splitlines(), start=1):
             parts = line.split()
             if not parts or parts[0] in IGNORED_TYPES:
                 continue
@@ -71,6 +77,15 @@ def read_kitti(path: str | Path, *, images: str | Path | None = None) -> Dataset
                 v = [float(x) for x in parts[1:]]
             except ValueError as exc:
                 raise DatasetFormatError(f"{lf} line {lineno}: not a KITTI label line ({exc})") from exc
+            if not (0.0 <= v[0] <= 1.0 or v[0] == -1.0):
+                raise DatasetFormatError(
+                    f"{lf} line {lineno}: truncation {parts[1]} is not in [0, 1] (or -1 where not given, as in results)"
+                )
+            if v[1] not in OCCLUSION_FLAGS:
+                raise DatasetFormatError(
+                    f"{lf} line {lineno}: occlusion flag {parts[2]} is not 0 (fully visible), 1 (partly occluded), "
+                    "2 (largely occluded), 3 (unknown) or -1 (not given, as in results)"
+                )
             what = f"{lf.name} line {lineno} (image {ip.name})"
             box = checked_box(v[3:7], image.width, image.height, what, warnings)
             if box is None:

@@ -26,6 +26,7 @@ from occseg.data.readers.common import (
     header_size,
     image_ids_from_stems,
     polygon_extent,
+    read_text_file,
     sorted_files,
 )
 from occseg.data.readers.names import COCO80_NAMES
@@ -85,7 +86,7 @@ def read_names_file(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"names file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    text = read_text_file(p, what="class names file")
     if p.suffix.lower() in (".yaml", ".yml"):
         names = parse_yaml_names(text, source=str(p))
         if names is None:
@@ -176,7 +177,7 @@ def _read_label_file(
 ) -> list[Instance]:
     w, h = image.width, image.height
     out: list[Instance] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text_file(path, what="YOLO label file").splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
