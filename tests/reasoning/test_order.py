@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from occseg.reasoning.order import order_from_masks, scene_layers
+from occseg.reasoning.order import connected_groups, order_from_masks, scene_layers
 from occseg.reasoning.orm import resolve_conflicts
 
 
@@ -258,3 +258,13 @@ def test_a_margin_gives_close_calls_to_the_object_in_front_in_nod():
     assert lost_od[0].all() and not lost_od[1].any() and order_od.tolist() == [[0, -1], [1, 0]]
     with pytest.raises(ValueError, match="margin"):
         resolve_conflicts(vis, [s0, s1], "nod", margin=-1)
+
+
+def test_connected_groups_are_numbered_by_their_first_node():
+    linked = np.zeros((6, 6), dtype=np.int8)
+    linked[1, 4] = 1  # one direction is enough
+    linked[5, 3] = -1
+    linked[3, 0] = 1
+    assert connected_groups(linked) == [0, 1, 2, 0, 1, 0]
+    assert connected_groups(np.zeros((3, 3))) == [0, 1, 2]
+    assert connected_groups(np.zeros((0, 0))) == []

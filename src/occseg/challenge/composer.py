@@ -28,6 +28,7 @@ from scipy.signal import correlate
 
 from occseg.challenge.objects import CutOut
 from occseg.data.annotation import OCCLUSION_LEVELS
+from occseg.reasoning.order import connected_groups
 
 SCENARIOS: tuple[str, ...] = ("2obj", "4obj", "2obj_unknown")
 LEVELS: tuple[str, ...] = tuple(OCCLUSION_LEVELS)
@@ -241,30 +242,14 @@ def _draw_size(
 def clusters_and_orders(amodal: Sequence[np.ndarray]) -> tuple[list[int], list[int]]:
     """Cluster id (1-based, numbered by front-most member) and rank inside the cluster for masks in depth order."""
     n = len(amodal)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(n):
-        for j in range(i + 1, n):
-            if np.any(amodal[i] & amodal[j]):
-                parent[find(j)] = find(i)
-    roots: dict[int, int] = {}
-    clusters: list[int] = []
-    orders: list[int] = []
+    overlap = np.array([[i != j and bool(np.any(amodal[i] & amodal[j])) for j in range(n)] for i in range(n)])
+    groups = connected_groups(overlap.reshape(n, n))  # numbered by each group's first (front-most) member
+    clusters = [g + 1 for g in groups]
     members: dict[int, int] = {}
-    for i in range(n):  # depth order: the first member seen is the front-most
-        r = find(i)
-        if r not in roots:
-            roots[r] = len(roots) + 1
-            members[r] = 0
-        clusters.append(roots[r])
-        orders.append(members[r])
-        members[r] += 1
+    orders: list[int] = []
+    for g in groups:  # depth order: the first member seen is the front-most
+        orders.append(members.get(g, 0))
+        members[g] = orders[-1] + 1
     return clusters, orders
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from occseg.geometry.boxes import mask_to_box
 
@@ -44,23 +46,19 @@ def order_from_masks(objects: Sequence) -> np.ndarray:
     return order
 
 
+def connected_groups(linked: np.ndarray) -> list[int]:
+    """Group id of every node of an ``(N, N)`` graph (non-zero = linked, either direction), numbered 0, 1, ...
+    in the order of each group's first node."""
+    n = linked.shape[0]
+    if n == 0:
+        return []
+    _, labels = connected_components(csr_matrix(np.asarray(linked) != 0), directed=False)
+    relabel = {int(r): k for k, r in enumerate(dict.fromkeys(labels.tolist()))}
+    return [relabel[int(r)] for r in labels]
+
+
 def _groups(order: np.ndarray) -> list[int]:
-    n = order.shape[0]
-    group = list(range(n))
-
-    def find(a: int) -> int:
-        while group[a] != a:
-            group[a] = group[group[a]]
-            a = group[a]
-        return a
-
-    for i, j in zip(*np.nonzero(order)):
-        a, b = find(int(i)), find(int(j))
-        if a != b:
-            group[max(a, b)] = min(a, b)
-    roots = [find(i) for i in range(n)]
-    relabel = {r: k for k, r in enumerate(dict.fromkeys(roots))}
-    return [relabel[r] for r in roots]
+    return connected_groups(order)
 
 
 def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], list[int], dict]:
