@@ -98,9 +98,11 @@ def test_reasoning_leaves_no_pixel_visible_in_two_objects(tiny_compnet, states, 
         assert res.order[0, 1] != 0 and res.order[0, 3] != 0
 
 
-def test_visible_boxes_are_completed_to_amodal_boxes(tiny_compnet, lite0_backbone, image):
+@pytest.mark.parametrize("refined", [False, True])
+def test_visible_boxes_are_completed_to_amodal_boxes(tiny_compnet, lite0_backbone, image, refined):
     own = prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig())
-    res = explain_scene(tiny_compnet.model, own, SceneConfig(reasoning="off", boxes="visible"))
+    cfg = SceneConfig(reasoning="off", boxes="visible")
+    res = explain_scene(tiny_compnet.model, own, cfg, image=image if refined else None)
     for o, box in zip(res.objects, BOXES):
         x1, y1, x2, y2 = o.amodal_box
         assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]  # contains the visible box
@@ -128,8 +130,35 @@ def test_no_boxes_no_objects(tiny_compnet, lite0_backbone, image):
         ({"reasoning": "full"}, "reasoning must be off, nod or od, not 'full'"),
         ({"boxes": "tight"}, "boxes must be amodal or visible, not 'tight'"),
         ({"reasoning_iters": -1}, "reasoning_iters must be >= 0"),
+        ({"reasoning_iters": 1.5}, "reasoning_iters must be an integer, not 1.5"),
+        ({"reasoning_iters": None}, "reasoning_iters must be an integer, not None"),
+        ({"batch_size": 0}, r"batch_size must be None \(automatic\) or at least 1, not 0"),
     ],
 )
 def test_scene_config_is_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SceneConfig(**kwargs)
+
+
+def test_labels_must_be_one_per_box(tiny_compnet, states):
+    for labels, got in ((["person"], "1 labels"), (["person"] * 5, "5 labels"), ("person", "'person'")):
+        with pytest.raises(ValueError, match=f"labels: need one class name \\(or None\\) per box, 4 in all; got {got}"):
+            explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), labels=labels)
+
+
+def test_images_of_other_kinds_and_array_boxes_give_the_same_result(tiny_compnet, lite0_backbone, image):
+    gray = image.mean(axis=2).round().astype(np.uint8)
+    as_rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    cfg = SceneConfig()  # refinement and the colour competition: they see the image too
+    with torch_threads(1):
+        ref = explain_scene(
+            tiny_compnet.model, prepare_scene(tiny_compnet.model, lite0_backbone, as_rgb, BOXES, cfg), cfg, image=as_rgb
+        )
+        for other in (gray, gray[:, :, None], gray.astype(np.float32) / 255.0, gray.astype(np.uint16) * 257):
+            boxes = np.array(BOXES)  # an (N, 4) array works as well as a list
+            st = prepare_scene(tiny_compnet.model, lite0_backbone, other, boxes, cfg)
+            res = explain_scene(tiny_compnet.model, st, cfg, image=other)
+            assert [o.category for o in res.objects] == [o.category for o in ref.objects]
+            for a, b in zip(res.objects, ref.objects):
+                assert np.array_equal(a.visible, b.visible) and np.array_equal(a.amodal, b.amodal)
+            assert np.array_equal(res.order, ref.order)

@@ -268,3 +268,27 @@ def test_connected_groups_are_numbered_by_their_first_node():
     assert connected_groups(linked) == [0, 1, 2, 0, 1, 0]
     assert connected_groups(np.zeros((3, 3))) == [0, 1, 2]
     assert connected_groups(np.zeros((0, 0))) == []
+
+
+def test_layers_do_not_depend_on_the_numbering_when_cycles_are_broken():
+    rng = np.random.default_rng(0)
+    tested = 0
+    for _ in range(300):
+        n = 5
+        order = np.zeros((n, n), np.int8)
+        conf = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                if rng.random() < 0.8:
+                    s = rng.choice([-1, 1])
+                    order[i, j], order[j, i] = s, -s
+                    conf[i, j] = conf[j, i] = rng.uniform(0.05, 1)  # distinct: no ties to fall back on indices
+        layers, _, rep = scene_layers(order, conf)
+        tested += bool(rep["broken_cycles"])
+        p = rng.permutation(n)
+        layers_p, _, rep_p = scene_layers(order[np.ix_(p, p)], conf[np.ix_(p, p)])
+        assert [layers[k] for k in p] == layers_p
+        assert sorted((int(p[a]), int(p[b])) for a, b, _ in rep_p["broken_cycles"]) == sorted(
+            (a, b) for a, b, _ in rep["broken_cycles"]
+        )
+    assert tested > 50  # many of the random graphs had cycles

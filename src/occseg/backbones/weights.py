@@ -94,14 +94,14 @@ def find_or_download(name: str, urls: Sequence[str], *, allow_download: bool = F
     looked = " or ".join(files)
     how = (
         f"Download it elsewhere (from {urls[0]}) and pass it with weights='path/to/{files[0]}' "
-        f"(CLI: --weights path/to/{files[0]}), or copy it into {folder}; "
+        f"(CLI: --backbone-weights path/to/{files[0]}), or copy it into {folder}; "
         f"weights='random' gives random initialisation (for speed tests only)."
     )
     if not allow_download:
         raise WeightsError(
             f"{name}: ImageNet weights file {looked} not found in the torch hub cache {folder} "
             f"(set TORCH_HOME to use another cache). It cannot be downloaded because downloads are off "
-            f"(pass allow_download=True to let torchvision fetch it). {how}"
+            f"(pass allow_download=True, CLI --download-weights, to let torchvision fetch it). {how}"
         )
     dst = folder / files[0]
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")

@@ -70,3 +70,13 @@ def check_device(ctx: click.Context | None, param: click.Parameter | None, value
 def device_option(help: str = "torch device: cpu, cuda or cuda:N.") -> Callable[[F], F]:
     """``--device`` (default ``cpu``), checked by :func:`check_device`."""
     return click.option("--device", default="cpu", show_default=True, callback=check_device, help=help)
+
+
+def download_option() -> Callable[[F], F]:
+    """``--download-weights``: let torchvision download a backbone's ImageNet weights (off by default)."""
+    return click.option(
+        "--download-weights",
+        is_flag=True,
+        help="vgg16 / resnext50: download the ImageNet weights into torch's hub cache when they are not there "
+        "(needs internet; without it a missing file is an error saying where it was looked for).",
+    )

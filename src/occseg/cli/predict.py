@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
-from occseg.cli.options import device_option, scene_options
+from occseg.cli.options import device_option, download_option, scene_options
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -55,6 +55,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="compnet: the weight file the model was learned with, when it was learned on a local file.",
 )
+@download_option()
 @click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
@@ -73,6 +74,7 @@ def cmd(
     refine: bool,
     device: str,
     backbone_weights: str | None,
+    download_weights: bool,
     classes: str | None,
     min_height: float | None,
 ) -> None:
@@ -108,6 +110,7 @@ def cmd(
             refine=refine,
             device=device,
             weights=backbone_weights,
+            allow_download=download_weights,
             classes=cls,
             min_height=min_height if min_height is not None else 0.0,
         )

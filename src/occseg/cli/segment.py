@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import device_option, scene_options
+from occseg.cli.options import device_option, download_option, scene_options
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -54,8 +54,19 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 @click.option(
     "--backbone-weights", default=None, help="The weight file the model was learned with, when it was learned on one."
 )
+@download_option()
 def segment(
-    model_dir, image, boxes_file, out, box_type, reasoning, reasoning_iters, refine, device, backbone_weights
+    model_dir,
+    image,
+    boxes_file,
+    out,
+    box_type,
+    reasoning,
+    reasoning_iters,
+    refine,
+    device,
+    backbone_weights,
+    download_weights,
 ) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
@@ -69,7 +80,9 @@ def segment(
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
-    model, backbone = load_model_and_backbone(model_dir, device=device, weights=backbone_weights)
+    model, backbone = load_model_and_backbone(
+        model_dir, device=device, weights=backbone_weights, allow_download=download_weights
+    )
     labels = []
     for k, c in enumerate(classes):
         if c is not None and c not in model.settings.classes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import device_option
+from occseg.cli.options import device_option, download_option
 
 
 def parse_class_map(path: str | None) -> dict[str, str]:
@@ -49,7 +49,10 @@ def parse_class_map(path: str | None) -> dict[str, str]:
     help="Map dataset classes to model classes (JSON object or 'truck vehicle' lines).",
 )
 @click.option("--backbone", default="efficientnet_lite0", show_default=True)
-@click.option("--backbone-weights", default=None, help="Local weight file for vgg16/resnext50.")
+@click.option(
+    "--backbone-weights", default=None, help="Local weight file for the backbone (vgg16 / resnext50), or 'random'."
+)
+@download_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--concepts", "num_concepts", default=512, show_default=True, type=int, help="Visual concepts.")
@@ -71,6 +74,7 @@ def train(
     class_map,
     backbone,
     backbone_weights,
+    download_weights,
     out,
     seed,
     num_concepts,
@@ -105,6 +109,7 @@ def train(
     cfg = TrainConfig(
         backbone=backbone,
         backbone_weights=backbone_weights,
+        allow_download=download_weights,
         num_concepts=num_concepts,
         num_mixtures=num_mixtures,
         context=context,

@@ -32,6 +32,7 @@ class TrainConfig:
 
     backbone: str = "efficientnet_lite0"
     backbone_weights: str | None = None
+    allow_download: bool = False  # vgg16 / resnext50: let torchvision download the ImageNet weights
     num_concepts: int = 512
     kappa: float | None = None
     num_mixtures: int = 8
@@ -425,7 +426,9 @@ def train_compnet(
     if missing:
         raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")
     if backbone is None:
-        backbone = get_backbone(cfg.backbone, weights=cfg.backbone_weights, device=cfg.device or "cpu")
+        backbone = get_backbone(
+            cfg.backbone, weights=cfg.backbone_weights, device=cfg.device or "cpu", allow_download=cfg.allow_download
+        )
     # one concrete device from here on: the one asked for, else the backbone's (a caller's backbone is not moved)
     cfg = replace(cfg, device=str(torch.device(cfg.device)) if cfg.device else str(backbone.device))
     spec = backbone.spec

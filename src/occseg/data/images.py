@@ -19,7 +19,11 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
         raise ImageError(f"{name}: unsupported image shape {a.shape}")
-    if a.dtype == np.uint16:
+    if a.dtype.kind not in "uifb":
+        raise ImageError(f"{name}: unsupported pixel type {a.dtype} (need integers, floats or booleans)")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif a.dtype.kind == "f":
         scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0

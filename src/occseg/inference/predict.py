@@ -21,20 +21,23 @@ from occseg.refine import RefineConfig
 log = logging.getLogger(__name__)
 
 
-def load_model_and_backbone(model_dir: str | Path, *, device: str = "cpu", weights: str | Path | None = None):
+def load_model_and_backbone(
+    model_dir: str | Path, *, device: str = "cpu", weights: str | Path | None = None, allow_download: bool = False
+):
     """The model and the backbone it was learned on, checked against each other (name, channels, stride and
     the weights' fingerprint: :meth:`CompNetModel.check_backbone`).
 
     ``weights``: as :func:`~occseg.backbones.get_backbone` takes them; default: the ImageNet weights, or random
     weights when the model was learned on (seeded) random weights. A model learned on weights from a local
-    file needs that file (the error says so)."""
+    file needs that file (the error says so). ``allow_download``: let torchvision download ImageNet weights that
+    are not in its cache (vgg16, resnext50)."""
     from occseg.backbones import get_backbone
     from occseg.backbones.weights import RANDOM
 
     model = load_model(model_dir, device=device)
     if weights is None and model.settings.backbone_weights == RANDOM:
         weights = RANDOM
-    backbone = get_backbone(model.settings.backbone, weights=weights, device=device)
+    backbone = get_backbone(model.settings.backbone, weights=weights, device=device, allow_download=allow_download)
     if not model.settings.backbone_fingerprint:
         log.warning("%s was saved before occseg recorded its backbone's weights: they are not checked", model_dir)
     spec = backbone.spec
@@ -84,6 +87,7 @@ def predict_dataset(
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
+    allow_download: bool = False,
 ) -> Dataset:
     """Predict every annotated object of the target classes (all objects of one image together).
 
@@ -95,7 +99,7 @@ def predict_dataset(
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
         reasoning_iters=reasoning_iters, refine=refine, device=device, classes=classes, min_height=min_height,
-        progress=progress, weights=weights,
+        progress=progress, weights=weights, allow_download=allow_download,
     )[reasoning]  # fmt: skip
 
 
@@ -113,13 +117,14 @@ def predict_dataset_modes(
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
+    allow_download: bool = False,
 ) -> dict[str, Dataset]:
     """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
     ONE backbone pass per object: ``{mode: predictions}``."""
     modes = list(dict.fromkeys(modes))
     for mode in modes:
         SceneConfig(reasoning=mode)  # a clear error for an unknown mode before any work
-    model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights)
+    model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights, allow_download=allow_download)
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
     want = set(classes) if classes else None

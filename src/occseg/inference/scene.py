@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
+from occseg.data.images import to_rgb_uint8
 from occseg.geometry.boxes import Box, mask_to_box
 from occseg.inference.single import (
     ObjectResult,
@@ -47,8 +48,12 @@ class SceneConfig:
             raise ValueError(f"reasoning must be off, nod or od, not {self.reasoning!r}")
         if self.boxes not in ("amodal", "visible"):
             raise ValueError(f"boxes must be amodal or visible, not {self.boxes!r}")
+        if isinstance(self.reasoning_iters, bool) or not isinstance(self.reasoning_iters, int):
+            raise ValueError(f"reasoning_iters must be an integer, not {self.reasoning_iters!r}")
         if self.reasoning_iters < 0:
             raise ValueError("reasoning_iters must be >= 0")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be None (automatic) or at least 1, not {self.batch_size!r}")
         if not self.colour_margin >= 0:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         if self.competition not in ("auto", "colour", "foreground", "margin"):
@@ -78,14 +83,14 @@ def prepare_scene(
     from occseg.features.crops import CropConfig, extract_box_features
 
     s = model.settings
-    if not boxes:
+    if len(boxes) == 0:  # a list, or an (N, 4) array
         return []
     ccfg = CropConfig(
         target_height=s.target_height,
         pad=s.pad,
         batch_size=default_batch_size(cfg.batch_size, device or backbone.device),
     )
-    feats = extract_box_features(backbone, image, list(boxes), ccfg, device=device)
+    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device)
     size = (image.shape[0], image.shape[1])
     return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
 
@@ -104,10 +109,16 @@ def explain_scene(
     without reasoning, each object on its own; with reasoning and the colour competition (the default then),
     before the reasoning, which then works on the refined masks; with another competition, after it (a pixel
     the reasoning gave to another object stays out)."""
+    if labels is not None and (isinstance(labels, str) or len(labels) != len(states)):
+        got = repr(labels) if isinstance(labels, str) else f"{len(labels)} labels"
+        raise ValueError(f"labels: need one class name (or None) per box, {len(states)} in all; got {got}")
+    if image is not None:
+        image = to_rgb_uint8(image, name="image")  # grayscale, RGBA, 16-bit, float: as the features saw it
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
         if res.report.get("competition") != "colour":
             refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning != "off")
+            _apply_visible_boxes(model, states, res.objects, cfg)  # the completed amodal boxes again
     return res
 
 

@@ -1,8 +1,9 @@
 """Scene order: pairwise relations -> depth layers per group of overlapping objects.
 
 ``order[i, j] = +1`` means object i is in front of object j, ``-1`` behind, ``0`` unrelated.
-Layers come from a topological sort of the "in front of" graph inside each connected group; a cycle is
-broken at its least confident relation, and the broken relations are reported.
+Layers come from a topological sort of the "in front of" graph inside each connected group. Cycles are broken
+by dropping, one at a time, the least confident relation that lies on any cycle (so the result does not depend
+on how the objects are numbered), and the dropped relations are reported.
 """
 
 from __future__ import annotations
@@ -68,10 +69,12 @@ def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], 
     edges = {(int(i), int(j)): float(confidence[i, j]) for i, j in zip(*np.nonzero(order > 0))}
     broken: list[list[float]] = []
     while True:
-        cycle = _find_cycle(n, edges)
-        if cycle is None:
+        cyclic = _edges_on_cycles(n, edges)
+        if not cyclic:
             break
-        weakest = min(cycle, key=lambda e: (edges[e], e))
+        # the least confident relation on any cycle: which one that is does not depend on how the objects are
+        # numbered (only exact ties fall back to the indices)
+        weakest = min(cyclic, key=lambda e: (edges[e], e))
         broken.append([weakest[0], weakest[1], edges.pop(weakest)])
     layers = [0] * n
     # longest path from a source: an object is one layer behind the deepest object in front of it
@@ -90,34 +93,11 @@ def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], 
     return layers, _groups(order), {"broken_cycles": broken}
 
 
-def _find_cycle(n: int, edges: dict[tuple[int, int], float]) -> list[tuple[int, int]] | None:
-    adj: dict[int, list[int]] = {i: [] for i in range(n)}
-    for a, b in sorted(edges):
-        adj[a].append(b)
-    color = [0] * n
-    parent: dict[int, int] = {}
-
-    def dfs(u: int) -> list[tuple[int, int]] | None:
-        color[u] = 1
-        for v in adj[u]:
-            if color[v] == 0:
-                parent[v] = u
-                found = dfs(v)
-                if found:
-                    return found
-            elif color[v] == 1:
-                cyc = [(u, v)]
-                w = u
-                while w != v:
-                    cyc.append((parent[w], w))
-                    w = parent[w]
-                return cyc
-        color[u] = 2
-        return None
-
-    for s in range(n):
-        if color[s] == 0:
-            found = dfs(s)
-            if found:
-                return found
-    return None
+def _edges_on_cycles(n: int, edges: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """The relations that lie on a cycle: both ends in one strongly connected component."""
+    if not edges:
+        return []
+    rows, cols = zip(*edges)
+    graph = csr_matrix((np.ones(len(edges)), (rows, cols)), shape=(n, n))
+    _, comp = connected_components(graph, directed=True, connection="strong")
+    return [(a, b) for a, b in edges if comp[a] == comp[b]]
