@@ -40,7 +40,7 @@ def load_state_dict_file(path: str | Path, *, what: str = "weights") -> dict[str
             obj: object = load_file(str(p), device="cpu")
         else:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - whatever the reader trips on, the file is not usable weights
+    except Exception as exc:  # whatever the reader trips on, the file is not usable weights
         raise WeightsError(
             f"{what}: cannot read weights file {p} as a plain state dict (only tensors are loaded, "
             f"weights_only=True): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from occseg import __version__
 from occseg.io import atomic_path, write_json
@@ -219,9 +219,9 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
         raise ModelError(f"{jpath}: missing settings ({exc})") from exc
     _check_settings(settings, jpath)
     try:
-        tensors = load_file(str(tpath), device=str(device))
-        with safe_open(str(tpath), framework="pt") as fh:
+        with safe_open(str(tpath), framework="pt", device=str(device)) as fh:  # one read: tensors and metadata
             meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:
         raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
     if "classes" in meta:

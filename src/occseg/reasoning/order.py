@@ -58,10 +58,6 @@ def connected_groups(linked: np.ndarray) -> list[int]:
     return [relabel[int(r)] for r in labels]
 
 
-def _groups(order: np.ndarray) -> list[int]:
-    return connected_groups(order)
-
-
 def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], list[int], dict]:
     """Depth layer (0 = front) of every object within its connected group, the group ids, and a report
     with the relations dropped to break cycles (``broken``: list of ``[front, behind, confidence]``)."""
@@ -90,7 +86,7 @@ def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], 
                 indeg[b] -= 1
                 if indeg[b] == 0:
                     ready.append(b)
-    return layers, _groups(order), {"broken_cycles": broken}
+    return layers, connected_groups(order), {"broken_cycles": broken}
 
 
 def _edges_on_cycles(n: int, edges: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
