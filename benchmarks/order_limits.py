@@ -7,7 +7,8 @@ object claims) and the region where it competes (the pixels both masks claim). F
 of target persons, on the challenge's train split (validation) and test split, the competition is run again
 with these inputs replaced by the truth, one at a time:
 
-- ``occseg``: colour models and region from the refined masks (the first round, without the NOD margin);
+- ``pixel counts``: colour models and region from the refined masks (the first round of the paper's counting
+  rule, without the NOD margin);
 - ``true colour models``: colour models from the true visible masks, region from the refined masks;
 - ``... without background`` / ``... without other persons``: colour models from the refined masks less the
   pixels that truly show the background (or an unknown occluder) / another target person;
@@ -18,6 +19,8 @@ with these inputs replaced by the truth, one at a time:
   perfect per-pixel competition on occseg's region);
 - ``true masks, box intersection``: no colour; the object with more true visible pixels in the boxes'
   intersection is in front (how far the counting rule itself goes);
+- ``part-position vote``: no mask and no colour; the model's part-position classifier on the cells where the
+  two boxes meet (:mod:`occseg.reasoning.position_order`, what the default pipeline decides the order by);
 - ``occseg NOD (2 rounds)``: the final order of the default pipeline, as ``occseg evaluate`` scores it.
 
 The pair is right when the rule puts the true front object in front; a tie (no order) counts as wrong.
@@ -52,6 +55,7 @@ from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 from occseg.io import write_json
 from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
 from occseg.reasoning.order import order_from_masks
+from occseg.reasoning.orm import state_position_order
 from occseg.refine import RefineConfig
 from occseg.refine.colour import colour_index
 
@@ -70,6 +74,7 @@ class Scene:
     true_visible: list[np.ndarray]
     true_amodal: list[np.ndarray]
     final_order: np.ndarray  # occseg's default pipeline (NOD, 2 rounds)
+    position_order: np.ndarray  # the part-position vote (occseg.reasoning.position_order)
     index: np.ndarray  # the image's colour cells (colour_index), shared by every colour rule
 
 
@@ -156,8 +161,12 @@ def final_rule(s: Scene, claims: dict, i: int, j: int) -> tuple[int, None]:
     return int(s.final_order[i, j]), None
 
 
+def position_rule(s: Scene, claims: dict, i: int, j: int) -> tuple[int, None]:
+    return int(s.position_order[i, j]), None
+
+
 RULES: tuple[tuple[str, Callable], ...] = (
-    ("occseg (first round)", colour_rule("pred", "pred")),
+    ("pixel counts (refined masks, first round)", colour_rule("pred", "pred")),
     ("true colour models", colour_rule("true", "pred")),
     ("colour models without background", colour_rule("no-background", "pred")),
     ("colour models without other persons", colour_rule("no-others", "pred")),
@@ -165,6 +174,7 @@ RULES: tuple[tuple[str, Callable], ...] = (
     ("true models and region", colour_rule("true", "true")),
     ("true pixel labels", true_labels_rule),
     ("true masks, box intersection", box_intersection_rule),
+    ("part-position vote", position_rule),
     ("occseg NOD (2 rounds), final", final_rule),
 )
 
@@ -194,6 +204,7 @@ def scenes(model, backbone, dataset, *, device: str, progress: bool, refine: Ref
                 true_visible=[o.mask.decode().astype(bool) for o in objs],
                 true_amodal=[o.amodal_mask.decode().astype(bool) for o in objs],
                 final_order=order_from_masks(nod.objects),
+                position_order=state_position_order(model, states)[0],
                 index=colour_index(image, DEFAULT_BINS),
             )  # fmt: skip
         )

@@ -68,21 +68,24 @@ from refine_coco import BOX_GRABCUT  # noqa: E402  (one definition of the preset
 
 LEVELS = ("L0", "L1", "L2", "L3")
 CLASS = "person"
-#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement). The first five
-#: rows are occseg's default pipeline (refined masks; the ORM's colour competition at image resolution); the
-#: "cells" rows are the paper's ORM on the model's 16-px cells, without refinement.
-VARIANTS: tuple[tuple[str, str, int, str, bool, bool], ...] = (
-    ("no reasoning", "off", 0, "colour", False, True),
-    ("ORM NOD (2 rounds)", "nod", 2, "colour", False, True),
-    ("ORM OD (1 round)", "od", 1, "colour", False, True),
-    ("ORM OD (2 rounds)", "od", 2, "colour", False, True),
-    ("ORM OD (2), GT order given (diagnostic)", "od", 2, "colour", True, True),
-    ("cells: no reasoning", "off", 0, "foreground", False, False),
-    ("cells: ORM NOD (2)", "nod", 2, "foreground", False, False),
-    ("cells: ORM OD (2)", "od", 2, "foreground", False, False),
-    ("cells: ORM OD (2), released margin competition", "od", 2, "margin", False, False),
-    ("cells: ORM OD (2), GT order given (diagnostic)", "od", 2, "foreground", True, False),
-    ("cells: ORM OD (2), then refined", "od", 2, "foreground", False, True),
+#: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement, order cue). The
+#: first rows are occseg's default pipeline (refined masks; the ORM's colour competition at image resolution; who
+#: is in front from the model's part-position classifier); "pixel counts" rows decide the order as the paper
+#: does; the "cells" rows are the paper's ORM on the model's 16-px cells, without refinement.
+VARIANTS: tuple[tuple[str, str, int, str, bool, bool, str], ...] = (
+    ("no reasoning", "off", 0, "colour", False, True, "auto"),
+    ("ORM NOD (2 rounds)", "nod", 2, "colour", False, True, "auto"),
+    ("ORM OD (1 round)", "od", 1, "colour", False, True, "auto"),
+    ("ORM OD (2 rounds)", "od", 2, "colour", False, True, "auto"),
+    ("ORM NOD (2), order by pixel counts", "nod", 2, "colour", False, True, "counts"),
+    ("ORM OD (2), order by pixel counts", "od", 2, "colour", False, True, "counts"),
+    ("ORM OD (2), GT order given (diagnostic)", "od", 2, "colour", True, True, "auto"),
+    ("cells: no reasoning", "off", 0, "foreground", False, False, "counts"),
+    ("cells: ORM NOD (2)", "nod", 2, "foreground", False, False, "counts"),
+    ("cells: ORM OD (2)", "od", 2, "foreground", False, False, "counts"),
+    ("cells: ORM OD (2), released margin competition", "od", 2, "margin", False, False, "counts"),
+    ("cells: ORM OD (2), GT order given (diagnostic)", "od", 2, "foreground", True, False, "counts"),
+    ("cells: ORM OD (2), then refined", "od", 2, "foreground", False, True, "counts"),
 )
 BASELINE = "box-fill"
 #: the reference (no reasoning), the issue's OD (2 rounds) and occseg's default NOD (2 rounds)
@@ -121,11 +124,11 @@ def predict_variants(
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)
         seconds["backbone"] += time.perf_counter() - t0
         labels = [CLASS] * len(states)
-        for name, mode, rounds, competition, gt_order, use_refine in VARIANTS:
+        for name, mode, rounds, competition, gt_order, use_refine, cue in VARIANTS:
             t0 = time.perf_counter()
             cfg = SceneConfig(
                 reasoning=mode, reasoning_iters=rounds, boxes="amodal", competition=competition,
-                refine=refine if use_refine else None,
+                refine=refine if use_refine else None, order=cue,
             )  # fmt: skip
             scene: SceneResult
             if not gt_order:

@@ -7,7 +7,8 @@ each other, with human amodal masks and depth order. Protocol:
    (box supervision only; no COCOA image is among them);
 2. on the COCOA images, every region that is not stuff is a target: its amodal box and the class ``object``
    are given; all targets of an image are explained together (one backbone pass per object);
-3. variants: no reasoning, NOD (2 rounds, the default), OD (2 rounds), OD with the GT order given (diagnostic),
+3. variants: no reasoning, NOD (2 rounds, the default), OD (2 rounds), both with the order decided by pixel
+   counts (the paper) instead of the model's part-position vote, OD with the GT order given (diagnostic),
    and box-fill; scored with :mod:`occseg.evaluation` (visible / amodal mIoU per occlusion level, order
    accuracy over GT-occluded pairs).
 
@@ -41,12 +42,14 @@ from occseg.reasoning.orm import reason
 
 CLASS = "object"
 LEVELS = ("L0", "L1", "L2", "L3")
-#: (row name, reasoning mode, GT order given)
+#: (row name, reasoning mode, GT order given, order cue: SceneConfig.order)
 VARIANTS = (
-    ("no reasoning", "off", False),
-    ("ORM NOD (2 rounds, default)", "nod", False),
-    ("ORM OD (2 rounds)", "od", False),
-    ("ORM OD (2), GT order given (diagnostic)", "od", True),
+    ("no reasoning", "off", False, "auto"),
+    ("ORM NOD (2 rounds, default)", "nod", False, "auto"),
+    ("ORM OD (2 rounds)", "od", False, "auto"),
+    ("ORM NOD (2), order by pixel counts", "nod", False, "counts"),
+    ("ORM OD (2), order by pixel counts", "od", False, "counts"),
+    ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto"),
 )
 
 
@@ -90,8 +93,8 @@ def main() -> int:
         image = load_rgb(im.path)
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(), device=args.device)
         labels = [CLASS] * len(states)
-        for name, mode, gt_order in VARIANTS:
-            scfg = SceneConfig(reasoning=mode)
+        for name, mode, gt_order, cue in VARIANTS:
+            scfg = SceneConfig(reasoning=mode, order=cue)
             if gt_order:
                 known = pairwise_order_matrix([i.mask for i in im.instances], [i.amodal_mask for i in im.instances])
                 scene = reason(model, states, scfg, labels, known_order=known, image=image)

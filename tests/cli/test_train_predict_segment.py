@@ -202,6 +202,38 @@ def test_predict_reasoning_modes(tiny_compnet, one_image_json: Path, tmp_path: P
         assert overlap == 0  # the reasoning gives each pixel to one object
 
 
+def test_predict_and_segment_order_cue(tiny_compnet, one_image_json: Path, tmp_path: Path):
+    import shutil
+
+    for cue in ("counts", "position"):
+        out = tmp_path / f"{cue}.json"
+        res = run(
+            "predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+            "--given-labels", "--classes", "person", "--order-cue", cue, "--out", out,
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert len(read_dataset(out).images[0].instances) == 4
+    # a model saved before the classifier existed: no position vote, counts still work
+    old = tmp_path / "old"
+    shutil.copytree(tiny_compnet.folder, old)
+    raw = json.loads((old / "model.json").read_text())
+    del raw["position_bins"]
+    (old / "model.json").write_text(json.dumps(raw))
+    args = ["--model", old, "--data", one_image_json, "--images", tiny_compnet.images, "--classes", "person"]
+    res = run("predict", *args, "--order-cue", "position", "--out", tmp_path / "x.json")
+    assert res.exit_code != 0 and not (tmp_path / "x.json").exists()
+    assert error_lines(res) == [
+        f"occseg: error: {old}: this model has no part-position classifier (trained before it existed), so the "
+        "order cannot come from it: retrain the model, or decide the order by pixel counts"
+    ]
+    assert run("predict", *args, "--out", tmp_path / "auto.json").exit_code == 0  # auto: counts
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"box": b} for b in BOXES_192]))
+    res = run("segment", "--model", old, "--image", tiny_compnet.images / IMAGE_192, "--boxes", boxes,
+              "--out", tmp_path / "seg", "--order-cue", "position")  # fmt: skip
+    assert res.exit_code != 0 and "has no part-position classifier" in res.output and "--order-cue counts" in res.output
+
+
 def test_predict_boxes_only_data_warns_nothing_about_masks(tiny_compnet, one_image_json: Path, tmp_path: Path):
     """Predictions need boxes only: the GT file here has no segmentation at all."""
     raw = json.loads(one_image_json.read_text())

@@ -297,3 +297,49 @@ def test_check_backbone_compares_the_weights_fingerprint_when_both_are_known():
         "given random (fingerprint cdcdcdcdcdcd); give the weights the model was learned with "
         "(--backbone-weights FILE)"
     )
+
+
+def _with_position(model, bins=(2, 3), seed=0):
+    from dataclasses import replace
+
+    from occseg.compnet.position import PositionModel
+
+    g = torch.Generator().manual_seed(seed)
+    nb = bins[0] * bins[1] + 1
+    pm = PositionModel(torch.randn(nb, model.settings.channels, generator=g), torch.randn(nb, generator=g), bins)
+    return replace(model, settings=replace(model.settings, position_bins=list(bins)), position=pm)
+
+
+def test_position_classifier_round_trip(tmp_path: Path):
+    model = _with_position(random_model(seed=3))
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert back.settings.position_bins == [2, 3] and back.position.bins == (2, 3)
+    assert torch.equal(back.position.weight, model.position.weight)
+    assert torch.equal(back.position.bias, model.position.bias)
+    assert back.to("cpu").position.bins == (2, 3)
+
+
+def test_models_without_a_position_classifier_still_load(saved: Path):
+    _edit_json(saved, position_bins=None)  # a model saved before the classifier existed
+    back = load_model(saved)
+    assert back.position is None and back.settings.position_bins == []
+
+
+def test_position_classifier_that_does_not_match_its_settings(tmp_path: Path):
+    model = _with_position(random_model())
+    save_model(model, tmp_path / "m")
+    _edit_json(tmp_path / "m", position_bins=[3, 3])
+    with pytest.raises(ModelError, match=r"position model .* has shapes \[\(7, 5\), \(7,\)\], expected \(10, 5\)"):
+        load_model(tmp_path / "m")
+    _edit_json(tmp_path / "m", position_bins=[2, "3"])
+    with pytest.raises(ModelError, match=r"model.json: 'position_bins' must be \[rows, cols\]"):
+        load_model(tmp_path / "m")
+    save_model(random_model(), tmp_path / "plain")
+    _edit_json(tmp_path / "plain", position_bins=[2, 3])  # settings name a classifier the tensors lack
+    with pytest.raises(ModelError, match=r"has shapes \[None, None\]"):
+        load_model(tmp_path / "plain")
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="settings give position bins"):
+        save_model(replace(model, position=None), tmp_path / "bad")

@@ -12,8 +12,8 @@ F = TypeVar("F", bound=Callable)
 
 
 def scene_options(prefix: str = "") -> Callable[[F], F]:
-    """``--reasoning``, ``--reasoning-iters`` and ``--refine/--no-refine``; ``prefix`` starts their help (e.g.
-    ``"compnet: "`` where the command also runs baselines that ignore them)."""
+    """``--reasoning``, ``--reasoning-iters``, ``--order-cue`` and ``--refine/--no-refine``; ``prefix`` starts
+    their help (e.g. ``"compnet: "`` where the command also runs baselines that ignore them)."""
 
     def decorate(f: F) -> F:
         for option in reversed(
@@ -32,6 +32,16 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
                     default=2,
                     show_default=True,
                     help=f"{prefix}rounds of reasoning and top-down re-classification.",
+                ),
+                click.option(
+                    "--order-cue",
+                    type=click.Choice(["auto", "counts", "position"]),
+                    default="auto",
+                    show_default=True,
+                    help=f"{prefix}who is in front of two overlapping objects: the one that wins more of the "
+                    "pixels both claim (counts, the paper), or where the parts seen in the boxes' overlap belong "
+                    "in each box (position: the model's part-position classifier); auto: position when the model "
+                    "has one.",
                 ),
                 click.option(
                     "--refine/--no-refine",

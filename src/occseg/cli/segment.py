@@ -63,6 +63,7 @@ def segment(
     box_type,
     reasoning,
     reasoning_iters,
+    order_cue,
     refine,
     device,
     backbone_weights,
@@ -98,7 +99,14 @@ def segment(
     from occseg.refine import RefineConfig
 
     rcfg = RefineConfig() if refine else None
-    cfg = SceneConfig(reasoning=reasoning, reasoning_iters=reasoning_iters, boxes=box_type, refine=rcfg)
+    if order_cue == "position" and model.position is None:
+        raise click.ClickException(
+            f"{model_dir}: this model has no part-position classifier (trained before it existed); retrain it, or "
+            "give --order-cue counts"
+        )
+    cfg = SceneConfig(
+        reasoning=reasoning, reasoning_iters=reasoning_iters, order=order_cue, boxes=box_type, refine=rcfg
+    )
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     scene = segment_boxes(model, backbone, img, boxes, cfg, labels=labels, device=device)

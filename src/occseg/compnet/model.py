@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from occseg import __version__
+from occseg.compnet.position import PositionModel
 from occseg.io import atomic_path, write_json
 
 MODEL_FORMAT = "occseg-compnet"
@@ -82,6 +83,9 @@ class CompNetSettings:
     # recorded: not checked)
     backbone_weights: str = ""
     backbone_fingerprint: str = ""
+    # the part-position classifier's bins over the box, [rows, cols] ([]: the model has none; models saved
+    # before it existed), see occseg.compnet.position
+    position_bins: list[int] = field(default_factory=list)
     version: str = __version__
     format: str = MODEL_FORMAT
     format_version: int = MODEL_FORMAT_VERSION
@@ -94,6 +98,7 @@ class CompNetModel:
     concepts: torch.Tensor  # (K, C) unit vectors
     clutter: torch.Tensor  # (N, K) outlier concept distributions
     classes: dict[str, ClassModel]
+    position: PositionModel | None = None  # where in its box a cell lies (the reasoning's order); None: none learned
 
     @property
     def device(self) -> torch.device:
@@ -105,6 +110,7 @@ class CompNetModel:
             concepts=self.concepts.to(device),
             clutter=self.clutter.to(device),
             classes={k: v.to(device) for k, v in self.classes.items()},
+            position=None if self.position is None else self.position.to(device),
         )
 
     def check_backbone(
@@ -155,6 +161,15 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
         cm = model.classes[name]
         for key in ("alpha", "chi", "prior_fg", "counts"):
             tensors[f"class{i}.{key}"] = getattr(cm, key).detach().cpu().contiguous()
+    if model.position is not None:
+        if list(model.position.bins) != list(model.settings.position_bins):
+            raise ValueError(
+                f"the position model has {model.position.bins} bins, the settings say {model.settings.position_bins}"
+            )
+        tensors["position.weight"] = model.position.weight.detach().cpu().contiguous()
+        tensors["position.bias"] = model.position.bias.detach().cpu().contiguous()
+    elif model.settings.position_bins:
+        raise ValueError(f"the settings give position bins {model.settings.position_bins} but the model has none")
     meta = {"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)}
     with atomic_path(out / "model.safetensors") as tmp:
         tmp.write_bytes(canonical_safetensors(save(tensors, metadata=meta)))
@@ -185,6 +200,11 @@ def _check_settings(settings: CompNetSettings, jpath: Path) -> None:
         raise ModelError(f"{jpath}: 'context' must be per_image or global, not {settings.context!r}")
     if settings.class_score not in ("box_mean", "sum"):
         raise ModelError(f"{jpath}: 'class_score' must be box_mean or sum, not {settings.class_score!r}")
+    pb = settings.position_bins
+    if not isinstance(pb, list) or (
+        pb and (len(pb) != 2 or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in pb))
+    ):
+        raise ModelError(f"{jpath}: 'position_bins' must be [rows, cols] of positive integers or [], not {pb!r}")
 
 
 def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
@@ -264,4 +284,16 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     if clutter is None or clutter.ndim != 2 or clutter.shape[1] != settings.num_concepts:
         got = None if clutter is None else tuple(clutter.shape)
         raise ModelError(f"{tpath}: outlier model 'clutter' has shape {got}, expected (N, {settings.num_concepts})")
-    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes)
+    position = None
+    if settings.position_bins:
+        rows, cols = settings.position_bins
+        w, b = tensors.get("position.weight"), tensors.get("position.bias")
+        want = (rows * cols + 1, settings.channels)
+        if w is None or b is None or tuple(w.shape) != want or tuple(b.shape) != want[:1]:
+            got = [None if t is None else tuple(t.shape) for t in (w, b)]
+            raise ModelError(
+                f"{tpath}: the position model ('position.weight', 'position.bias') has shapes {got}, expected "
+                f"{want} and {want[:1]} from the position_bins {settings.position_bins} and channels in {jpath}"
+            )
+        position = PositionModel(w, b, (rows, cols))
+    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)

@@ -81,6 +81,7 @@ def predict_dataset(
     given_labels: bool = False,
     reasoning: str = "nod",
     reasoning_iters: int = 2,
+    order: str = "auto",
     refine: bool = True,
     device: str = "cpu",
     classes: Sequence[str] | None = None,
@@ -94,12 +95,12 @@ def predict_dataset(
     Given boxes: amodal where the data has them (the paper's protocol), else visible; ``boxes`` overrides.
     Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol).
     Each prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the backbone's weights (see
-    :func:`load_model_and_backbone`).
+    :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair (``SceneConfig.order``).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
-        reasoning_iters=reasoning_iters, refine=refine, device=device, classes=classes, min_height=min_height,
-        progress=progress, weights=weights, allow_download=allow_download,
+        reasoning_iters=reasoning_iters, order=order, refine=refine, device=device, classes=classes,
+        min_height=min_height, progress=progress, weights=weights, allow_download=allow_download,
     )[reasoning]  # fmt: skip
 
 
@@ -111,6 +112,7 @@ def predict_dataset_modes(
     boxes: str = "auto",
     given_labels: bool = False,
     reasoning_iters: int = 2,
+    order: str = "auto",
     refine: bool = True,
     device: str = "cpu",
     classes: Sequence[str] | None = None,
@@ -123,8 +125,13 @@ def predict_dataset_modes(
     ONE backbone pass per object: ``{mode: predictions}``."""
     modes = list(dict.fromkeys(modes))
     for mode in modes:
-        SceneConfig(reasoning=mode)  # a clear error for an unknown mode before any work
+        SceneConfig(reasoning=mode, order=order)  # a clear error for an unknown mode or order before any work
     model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights, allow_download=allow_download)
+    if order == "position" and model.position is None:
+        raise ValueError(
+            f"{model_dir}: this model has no part-position classifier (trained before it existed), so the order "
+            "cannot come from it: retrain the model, or decide the order by pixel counts"
+        )
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
     want = set(classes) if classes else None
@@ -168,6 +175,7 @@ def predict_dataset_modes(
             cfg = SceneConfig(
                 reasoning=mode,
                 reasoning_iters=reasoning_iters,
+                order=order,
                 boxes="amodal" if use_amodal else "visible",
                 refine=RefineConfig() if refine else None,
             )

@@ -21,6 +21,9 @@ from occseg.inference.single import (
 )
 from occseg.refine import RefineConfig
 
+#: how the reasoning decides who is in front (SceneConfig.order)
+ORDER_CUES = ("auto", "counts", "position")
+
 
 @dataclass
 class SceneConfig:
@@ -41,6 +44,10 @@ class SceneConfig:
     # than this many nats likelier under its model; closer calls go to the object in front. Chosen on the
     # Occlusion Challenge's train split (validation): 0.5 and 1 within 0.1 point of each other, 0 lower
     colour_margin: float = 0.5
+    # who is in front of an overlapping pair: "counts" (the paper: the object that wins more of the conflicted
+    # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
+    # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
+    order: str = "auto"
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
 
     def __post_init__(self) -> None:
@@ -58,6 +65,8 @@ class SceneConfig:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         if self.competition not in ("auto", "colour", "foreground", "margin"):
             raise ValueError(f"competition must be auto, colour, foreground or margin, not {self.competition!r}")
+        if self.order not in ORDER_CUES:
+            raise ValueError(f"order must be {', '.join(ORDER_CUES)}, not {self.order!r}")
 
 
 @dataclass

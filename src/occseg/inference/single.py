@@ -56,6 +56,9 @@ class ObjectState:
     image_size: tuple[int, int]  # (height, width)
     terms: dict[str, ClassTerms]
     completed_box: Box | None = None  # amodal box completed from a visible box, when asked for
+    # (B, h, w) log-probabilities of the part-position bins of every crop cell (CompNetModel.position), None
+    # when the model has no position classifier
+    position: torch.Tensor | None = None
 
 
 @dataclass
@@ -133,7 +136,9 @@ def prepare_object(
             log_out=outlier_loglik(model.clutter, la_g),
             log_act=la_g,
         )
-    return ObjectState(box=box, window=window, crop_cells=(h, w), stride=s.stride, image_size=image_size, terms=terms)
+    position = None if model.position is None else model.position.log_probs(feats)
+    cells = (h, w)
+    return ObjectState(box, window, cells, s.stride, image_size, terms, position=position)
 
 
 def occlusion_cells(state: ObjectState, occluded_pixels: np.ndarray | None, grid_of: str) -> torch.Tensor | None:

@@ -15,9 +15,12 @@
    - ``margin``: the labelling margins, as the released code compares them (§B.3);
 
    equal scores leave the pixel with both;
-4. order: the object holding more of a pair's conflict is in front (a tie gives no order); in ``od`` mode
-   the whole conflict goes to the object in front, in ``nod`` mode each pixel stays with its winner (for the
-   colour competition: the object behind needs the margin, close calls show the object in front);
+4. order: by default (``SceneConfig.order``, ``auto`` with a model that has the part-position classifier) the
+   model's part-position vote on the cells where the two boxes meet decides who is in front
+   (:mod:`occseg.reasoning.position_order`); otherwise (``counts``, the paper) the object holding more of a
+   pair's conflict is in front (a tie gives no order). In ``od`` mode the whole conflict goes to the object in
+   front, in ``nod`` mode each pixel stays with its winner (for the colour competition: the object behind needs
+   the margin, close calls show the object in front);
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
    (class and mixture may change; a given class is kept) and its masks are recomputed (the lost pixels are
    occluded, and stay inside its amodal mask; the pixels it still claims and did not lose stay visible);
@@ -67,6 +70,7 @@ def resolve_conflicts(
     *,
     outlier: Sequence[np.ndarray] | None = None,
     known_order: np.ndarray | None = None,
+    known_confidence: np.ndarray | None = None,
     margin: float = 0.0,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
@@ -78,7 +82,9 @@ def resolve_conflicts(
     goes to the outlier model, and both objects lose it. ``windows[i][j]``: the region where i and j can
     overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
     ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
-    decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere).
+    decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere, or the
+    part-position vote); ``known_confidence`` (optional ``(N, N)``, symmetric) is then the relation's
+    confidence instead of the counts' margin.
     ``margin`` (>= 0, ``nod`` only): once a pair has an order, the object behind takes a conflicted pixel only
     when its strength exceeds the front object's by more than this, and the front object takes the rest (close
     calls show the object in front); the counts and the order use the plain winners.
@@ -102,6 +108,8 @@ def resolve_conflicts(
         raise ValueError(f"{n} visible masks but {len(outlier)} outlier maps")
     if known_order is not None and np.shape(known_order) != (n, n):
         raise ValueError(f"known_order has shape {np.shape(known_order)}, expected {(n, n)}")
+    if known_confidence is not None and np.shape(known_confidence) != (n, n):
+        raise ValueError(f"known_confidence has shape {np.shape(known_confidence)}, expected {(n, n)}")
     if not margin >= 0:
         raise ValueError(f"margin must be >= 0, not {margin}")
     full = (slice(None), slice(None))
@@ -132,12 +140,15 @@ def resolve_conflicts(
                 "won_by_outlier": int(np.count_nonzero(to_outlier)),
             }
             front = None if ni == nj else (i if ni > nj else j)
+            confidence = abs(ni - nj) / nc
             if known_order is not None and known_order[i, j] != 0:
                 front = i if known_order[i, j] > 0 else j
+                if known_confidence is not None:
+                    confidence = float(known_confidence[i, j])
             if front is not None:
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
-                conf[i, j] = conf[j, i] = abs(ni - nj) / nc if ni != nj else 0.0
+                conf[i, j] = conf[j, i] = confidence
             lost[i][win] |= to_outlier
             lost[j][win] |= to_outlier
             if mode == "od":
@@ -199,6 +210,34 @@ def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
     return wanted
 
 
+def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConfig) -> str:
+    """What decides who is in front (``counts`` or ``position``) for ``cfg.order``: ``auto`` takes the
+    part-position vote when the model has the classifier (and every object its log-probabilities)."""
+    have = model.position is not None and all(st.position is not None for st in states)
+    if cfg.order == "position" and not have:
+        raise ValueError(
+            "order='position' needs a model with a part-position classifier (models trained before it existed "
+            "have none: retrain, or use order='counts')"
+        )
+    if cfg.order == "auto":
+        return "position" if have else "counts"
+    return cfg.order
+
+
+def state_position_order(model: CompNetModel, states: Sequence[ObjectState]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~occseg.reasoning.position_order.position_order` of the objects of one image from their crops'
+    part-position log-probabilities; the boxes are the amodal ones (completed ones where visible boxes were
+    given), as the classifier was learned on."""
+    from occseg.reasoning.position_order import cell_centres, position_order
+
+    boxes = [st.completed_box or st.box for st in states]
+    cells = [
+        (st.position, cell_centres(st.window.window[:2], st.window.scale, st.stride, tuple(st.position.shape[1:])))
+        for st in states
+    ]
+    return position_order(boxes, cells, model.position.bins)
+
+
 def reason(
     model: CompNetModel,
     states: list[ObjectState],
@@ -220,7 +259,9 @@ def reason(
     :func:`resolve_conflicts`). ``report["iterations"]`` holds, per round, the pair counts of the competition
     and how many objects changed class or mixture in the re-classification (with the colour competition, when
     the last round changed one, a final competition on the final masks adds an entry);
-    ``report["competition"]`` the competition used.
+    ``report["competition"]`` the competition used, ``report["order_cue"]`` what decided who is in front
+    (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
+    :mod:`occseg.reasoning.position_order`).
     """
     from occseg.inference.scene import SceneResult
     from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
@@ -239,6 +280,12 @@ def reason(
         rcfg = cfg.refine or RefineConfig()
     index = colour_index(image, DEFAULT_BINS) if colour else None  # one colour lookup for every round
     n = len(states)
+    known_conf = None
+    cue = order_cue(model, states, cfg)
+    if known_order is not None:
+        cue = "given"
+    elif cue == "position":
+        known_order, known_conf = state_position_order(model, states)
     windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
     labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
     cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray | None, np.ndarray | None]] = {}
@@ -274,7 +321,14 @@ def reason(
             outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
         margin = cfg.colour_margin if colour else 0.0
         return resolve_conflicts(
-            vis, strength, cfg.reasoning, windows, outlier=outl, known_order=known_order, margin=margin
+            vis,
+            strength,
+            cfg.reasoning,
+            windows,
+            outlier=outl,
+            known_order=known_order,
+            known_confidence=known_conf,
+            margin=margin,
         )
 
     changed = 0
@@ -317,4 +371,5 @@ def reason(
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
+    rep["order_cue"] = cue
     return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep)

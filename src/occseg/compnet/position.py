@@ -1,0 +1,116 @@
+"""Where in its box a feature cell lies: a part-position classifier learned from boxes alone.
+
+Every training box gives free labels: each feature cell of its crop lies at a known position relative to the
+box (a bin of a ``rows x cols`` grid over the box, or outside it). A linear softmax classifier over the
+cells' unit-normalised features learns which parts of an object show where in its box (heads at the top,
+feet at the bottom, the ground and neighbours outside). The Occlusion Reasoning Module uses it to decide which
+of two overlapping objects is in front (:mod:`occseg.reasoning.position_order`): the cells where the two boxes
+meet show the object in front, so they look like the parts that belong at their position in that object's box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class PositionModel:
+    """``weight (B, C)`` and ``bias (B,)`` of the softmax over ``B = rows * cols + 1`` bins (the last bin:
+    outside the box); ``bins = (rows, cols)``."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    bins: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        rows, cols = self.bins
+        want = rows * cols + 1
+        if self.weight.ndim != 2 or self.weight.shape[0] != want or tuple(self.bias.shape) != (want,):
+            raise ValueError(
+                f"position model with {rows}x{cols} bins needs weight ({want}, C) and bias ({want},); got "
+                f"{tuple(self.weight.shape)} and {tuple(self.bias.shape)}"
+            )
+
+    @property
+    def outside(self) -> int:
+        """The bin of cells outside the box."""
+        return self.bins[0] * self.bins[1]
+
+    def to(self, device: torch.device | str) -> PositionModel:
+        return PositionModel(self.weight.to(device), self.bias.to(device), self.bins)
+
+    def log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w)`` log-probability of every bin for each cell of ``(C, h, w)`` features."""
+        c, h, w = features.shape
+        unit = F.normalize(features.reshape(c, h * w).T.to(self.weight), dim=1)
+        return torch.log_softmax(unit @ self.weight.T + self.bias, dim=1).T.reshape(-1, h, w)
+
+
+def position_bins(u: torch.Tensor, v: torch.Tensor, bins: tuple[int, int]) -> torch.Tensor:
+    """The bin of each position ``(u, v)`` relative to a box (``0..1`` from its left / top edge to its right /
+    bottom edge): ``row * cols + col`` inside the box, ``rows * cols`` outside (``u`` or ``v`` outside
+    ``[0, 1)``)."""
+    rows, cols = bins
+    inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
+    r = (v * rows).floor().clamp(0, rows - 1).long()
+    c = (u * cols).floor().clamp(0, cols - 1).long()
+    return torch.where(inside, r * cols + c, torch.full_like(r, rows * cols))
+
+
+def cell_box_positions(grid: tuple[int, int], box_cells: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(u, v)`` of every cell centre of an ``(h, w)`` grid relative to a box given in cell coordinates
+    ``(x1, y1, x2, y2)`` (cell ``(r, c)`` covers ``[c, c + 1) x [r, r + 1)``); each ``(h, w)``."""
+    h, w = grid
+    x1, y1, x2, y2 = (float(b) for b in box_cells)
+    if not (x2 > x1 and y2 > y1):
+        raise ValueError(f"box {tuple(box_cells)} has no area")
+    ys = (torch.arange(h, dtype=torch.float64) + 0.5 - y1) / (y2 - y1)
+    xs = (torch.arange(w, dtype=torch.float64) + 0.5 - x1) / (x2 - x1)
+    v, u = torch.meshgrid(ys, xs, indexing="ij")
+    return u, v
+
+
+def fit_position_model(
+    crops: Sequence[tuple[torch.Tensor, Sequence[float]]],
+    bins: tuple[int, int],
+    *,
+    l2: float = 2.5e-4,
+    max_iter: int = 200,
+    device: torch.device | str = "cpu",
+) -> PositionModel:
+    """Learn the classifier from ``(features (C, h, w), box in cell coordinates)`` pairs: multinomial logistic
+    regression on unit-normalised cell features, ``mean cross-entropy + l2 / 2 * |weight|^2`` (the bias is not
+    penalised), minimised with L-BFGS from zero (deterministic)."""
+    rows, cols = bins
+    if rows < 1 or cols < 1:
+        raise ValueError(f"position bins must be positive, got {bins}")
+    if not crops:
+        raise ValueError("no training crops for the position model")
+    xs, ys = [], []
+    for feats, box in crops:
+        c, h, w = feats.shape
+        u, v = cell_box_positions((h, w), box)
+        xs.append(F.normalize(feats.reshape(c, h * w).T.float(), dim=1))
+        ys.append(position_bins(u, v, bins).reshape(-1))
+    x = torch.cat(xs).to(device)
+    y = torch.cat(ys).to(device)
+    nb = rows * cols + 1
+    weight = torch.zeros(nb, x.shape[1], dtype=torch.float32, device=device, requires_grad=True)
+    bias = torch.zeros(nb, dtype=torch.float32, device=device, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ weight.T + bias, y) + 0.5 * l2 * (weight * weight).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return PositionModel(weight.detach(), bias.detach(), (rows, cols))

@@ -1,0 +1,65 @@
+"""The part-position classifier: bins, cell positions and fitting, on small inputs with known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from occseg.compnet.position import PositionModel, cell_box_positions, fit_position_model, position_bins
+
+
+def test_position_bins_known_values():
+    u = torch.tensor([0.0, 0.49, 0.5, 0.999, 1.0, -0.01, 0.2, 0.7])
+    v = torch.tensor([0.0, 0.0, 0.34, 0.999, 0.5, 0.5, 1.2, 0.66])
+    # 3 rows x 2 cols: bin = row * 2 + col, outside = 6
+    assert position_bins(u, v, (3, 2)).tolist() == [0, 0, 3, 5, 6, 6, 6, 3]
+
+
+def test_cell_box_positions_of_a_grid():
+    u, v = cell_box_positions((3, 4), (1.0, 0.0, 3.0, 2.0))
+    assert u[0].tolist() == [-0.25, 0.25, 0.75, 1.25]
+    assert v[:, 0].tolist() == [0.25, 0.75, 1.25]
+    assert position_bins(u, v, (1, 2)).tolist() == [[2, 0, 1, 2], [2, 0, 1, 2], [2, 2, 2, 2]]
+    with pytest.raises(ValueError, match="no area"):
+        cell_box_positions((3, 4), (1.0, 0.0, 1.0, 2.0))
+
+
+def _crop(bins=(2, 2), grid=(6, 6), box=(1.0, 1.0, 5.0, 5.0)) -> tuple[torch.Tensor, tuple]:
+    """Features that name their own bin (one channel per bin, plus a constant channel)."""
+    u, v = cell_box_positions(grid, box)
+    label = position_bins(u, v, bins)
+    nb = bins[0] * bins[1] + 1
+    feats = torch.zeros(nb + 1, *grid)
+    feats.scatter_(0, label[None], 1.0)
+    feats[nb] = 0.5
+    return feats, box
+
+
+def test_fit_learns_features_that_name_their_bin_and_is_repeatable():
+    crops = [_crop(), _crop(grid=(7, 5), box=(0.5, 1.0, 4.5, 6.0))]
+    pm = fit_position_model(crops, (2, 2), l2=1e-4)
+    for feats, box in crops:
+        u, v = cell_box_positions(tuple(feats.shape[1:]), box)
+        lp = pm.log_probs(feats)
+        assert lp.shape == (5, *feats.shape[1:])
+        torch.testing.assert_close(lp.exp().sum(0), torch.ones(feats.shape[1:]))
+        assert torch.equal(lp.argmax(0), position_bins(u, v, (2, 2)))
+    again = fit_position_model(crops, (2, 2), l2=1e-4)
+    assert torch.equal(pm.weight, again.weight) and torch.equal(pm.bias, again.bias)
+    assert pm.outside == 4 and pm.bins == (2, 2)
+
+
+def test_log_probs_are_the_softmax_of_the_unit_features():
+    pm = PositionModel(torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0.0, 0.0, 1.0]), (1, 2))
+    feats = torch.tensor([[[3.0]], [[4.0]]])  # one cell, unit vector (0.6, 0.8)
+    logits = torch.tensor([1.2, 1.6, 1.0])
+    torch.testing.assert_close(pm.log_probs(feats)[:, 0, 0], torch.log_softmax(logits, 0))
+
+
+def test_bad_shapes_and_inputs_are_refused():
+    with pytest.raises(ValueError, match=r"needs weight \(3, C\)"):
+        PositionModel(torch.zeros(4, 2), torch.zeros(4), (1, 2))
+    with pytest.raises(ValueError, match="no training crops"):
+        fit_position_model([], (2, 2))
+    with pytest.raises(ValueError, match="positive"):
+        fit_position_model([_crop()], (0, 2))
