@@ -62,9 +62,9 @@ def test_training_record_and_model_shapes(tiny_compnet):
         torch.testing.assert_close(cm.chi.sum(-1), torch.ones(cm.chi.shape[:3]))
         assert float(cm.prior_fg.min()) >= 0 and float(cm.prior_fg.max()) <= 1
         assert float(cm.counts.sum()) == n and (cm.counts > 0).all()
-    # the part-position classifier: 6 x 3 bins + outside over the 112 feature channels, one for all classes
+    # the part-position classifier: 6 x 3 bins + outside over the 16 concepts, one for all classes
     assert s.position_bins == [6, 3] and m.position.bins == (6, 3)
-    assert m.position.weight.shape == (19, 112) and m.position.bias.shape == (19,)
+    assert m.position.weight.shape == (19, 16) and m.position.bias.shape == (19,)
     assert torch.isfinite(m.position.weight).all() and float(m.position.weight.abs().sum()) > 0
 
 

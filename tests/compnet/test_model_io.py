@@ -306,7 +306,7 @@ def _with_position(model, bins=(2, 3), seed=0):
 
     g = torch.Generator().manual_seed(seed)
     nb = bins[0] * bins[1] + 1
-    pm = PositionModel(torch.randn(nb, model.settings.channels, generator=g), torch.randn(nb, generator=g), bins)
+    pm = PositionModel(torch.randn(nb, model.settings.num_concepts, generator=g), torch.randn(nb, generator=g), bins)
     return replace(model, settings=replace(model.settings, position_bins=list(bins)), position=pm)
 
 
@@ -330,7 +330,7 @@ def test_position_classifier_that_does_not_match_its_settings(tmp_path: Path):
     model = _with_position(random_model())
     save_model(model, tmp_path / "m")
     _edit_json(tmp_path / "m", position_bins=[3, 3])
-    with pytest.raises(ModelError, match=r"position model .* has shapes \[\(7, 5\), \(7,\)\], expected \(10, 5\)"):
+    with pytest.raises(ModelError, match=r"position model .* has shapes \[\(7, 6\), \(7,\)\], expected \(10, 6\)"):
         load_model(tmp_path / "m")
     _edit_json(tmp_path / "m", position_bins=[2, "3"])
     with pytest.raises(ModelError, match=r"model.json: 'position_bins' must be \[rows, cols\]"):

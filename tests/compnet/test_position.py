@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from occseg.compnet.position import PositionModel, cell_box_positions, fit_position_model, position_bins
+from occseg.compnet.position import (
+    PositionModel,
+    cell_box_positions,
+    fit_position_model,
+    position_bins,
+    position_inputs,
+)
 
 
 def test_position_bins_known_values():
@@ -49,15 +57,31 @@ def test_fit_learns_features_that_name_their_bin_and_is_repeatable():
     assert pm.outside == 4 and pm.bins == (2, 2)
 
 
-def test_log_probs_are_the_softmax_of_the_unit_features():
+def test_log_probs_are_the_softmax_of_a_linear_map():
     pm = PositionModel(torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0.0, 0.0, 1.0]), (1, 2))
-    feats = torch.tensor([[[3.0]], [[4.0]]])  # one cell, unit vector (0.6, 0.8)
-    logits = torch.tensor([1.2, 1.6, 1.0])
-    torch.testing.assert_close(pm.log_probs(feats)[:, 0, 0], torch.log_softmax(logits, 0))
+    inputs = torch.tensor([[[0.6]], [[0.4]]])  # one cell
+    logits = torch.tensor([1.2, 0.8, 1.0])
+    torch.testing.assert_close(pm.log_probs(inputs)[:, 0, 0], torch.log_softmax(logits, 0))
+
+
+def test_inputs_are_concept_distributions():
+    concepts = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    feats = torch.tensor([[[2.0]], [[0.0]]])  # one cell along the first concept: cosines 1 and 0
+    p = position_inputs(feats, concepts, kappa=2.0)[:, 0, 0]
+    e = math.exp(2.0)
+    torch.testing.assert_close(p, torch.tensor([e / (e + 1), 1 / (e + 1)]))
+
+
+def test_a_random_subset_of_cells_when_there_are_many():
+    crops = [_crop(), _crop(grid=(7, 5), box=(0.5, 1.0, 4.5, 6.0))]
+    a = fit_position_model(crops, (2, 2), max_cells=40, seed=1)
+    b = fit_position_model(crops, (2, 2), max_cells=40, seed=1)
+    c = fit_position_model(crops, (2, 2), max_cells=40, seed=2)
+    assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)
 
 
 def test_bad_shapes_and_inputs_are_refused():
-    with pytest.raises(ValueError, match=r"needs weight \(3, C\)"):
+    with pytest.raises(ValueError, match=r"needs weight \(3, D\)"):
         PositionModel(torch.zeros(4, 2), torch.zeros(4), (1, 2))
     with pytest.raises(ValueError, match="no training crops"):
         fit_position_model([], (2, 2))

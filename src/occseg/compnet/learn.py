@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from occseg.compnet.model import ClassModel, CompNetModel, CompNetSettings
-from occseg.compnet.position import fit_position_model
+from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
 from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
@@ -58,10 +58,13 @@ class TrainConfig:
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU (fastest there), 8 on CUDA
     smooth_cells: float = 0.0  # Gaussian sigma over cells before upsampling (neutral on validation: off)
     # the part-position classifier for the reasoning's order (occseg.compnet.position): bins over the box
-    # (rows, cols), None: not learned; its L2 weight. 6 x 3 and 2.5e-4 chosen on the Occlusion Challenge's
-    # train split (seed 0) and a second challenge (seed 1, 300 images)
+    # (rows, cols), None: not learned; its L2 weight. Chosen on the train splits (validation) of the Occlusion
+    # Challenge (seed 0, 120 images) and of a second one (seed 1, 300 images): 6 x 3 over 8 x 4 and 4 x 3; the
+    # weight among 8e-5 / 2.5e-5 / 1e-5 / 2.5e-6 (for about 40,000 training cells). At most position_max_cells
+    # cells (a seeded random subset) are used.
     position_bins: tuple[int, int] | None = (6, 3)
-    position_l2: float = 2.5e-4
+    position_l2: float = 1e-5
+    position_max_cells: int = 200_000
     seed: int = 0
     device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
 
@@ -461,8 +464,9 @@ def train_compnet(
     clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
     position = None
     if cfg.position_bins:
-        cells = [(cs.features, cs.box_cells) for cs in crops]
-        position = fit_position_model(cells, tuple(cfg.position_bins), l2=cfg.position_l2, device=cfg.device)
+        cells = [(position_inputs(cs.features, concepts, kappa), cs.box_cells) for cs in crops]
+        position = fit_position_model(cells, tuple(cfg.position_bins), l2=cfg.position_l2,
+                                      max_cells=cfg.position_max_cells, seed=cfg.seed, device=cfg.device)  # fmt: skip
         position = position.to("cpu")  # stored with the concepts
 
     kernels_by_class: dict[str, torch.Tensor] = {}

@@ -288,12 +288,12 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     if settings.position_bins:
         rows, cols = settings.position_bins
         w, b = tensors.get("position.weight"), tensors.get("position.bias")
-        want = (rows * cols + 1, settings.channels)
+        want = (rows * cols + 1, settings.num_concepts)
         if w is None or b is None or tuple(w.shape) != want or tuple(b.shape) != want[:1]:
             got = [None if t is None else tuple(t.shape) for t in (w, b)]
             raise ModelError(
                 f"{tpath}: the position model ('position.weight', 'position.bias') has shapes {got}, expected "
-                f"{want} and {want[:1]} from the position_bins {settings.position_bins} and channels in {jpath}"
+                f"{want} and {want[:1]} from the position_bins {settings.position_bins} and num_concepts in {jpath}"
             )
         position = PositionModel(w, b, (rows, cols))
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)

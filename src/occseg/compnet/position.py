@@ -2,8 +2,11 @@
 
 Every training box gives free labels: each feature cell of its crop lies at a known position relative to the
 box (a bin of a ``rows x cols`` grid over the box, or outside it). A linear softmax classifier over the
-cells' unit-normalised features learns which parts of an object show where in its box (heads at the top,
-feet at the bottom, the ground and neighbours outside). The Occlusion Reasoning Module uses it to decide which
+cells' concept distributions (the softmax of the vMF log-activations over the model's visual concepts,
+:func:`~occseg.compnet.vmf.concept_distribution`) learns which parts of an object show where in its box
+(heads at the top, feet at the bottom, the ground and neighbours outside). The concept distributions order
+more of the Occlusion Challenge's pairs than the raw unit features (train splits of two challenges, the
+validation sets: 74.4 / 65.3 % against 66.4 / 61.9 %). The Occlusion Reasoning Module uses it to decide which
 of two overlapping objects is in front (:mod:`occseg.reasoning.position_order`): the cells where the two boxes
 meet show the object in front, so they look like the parts that belong at their position in that object's box.
 """
@@ -16,11 +19,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from occseg.compnet.vmf import concept_distribution, log_activations
+
 
 @dataclass
 class PositionModel:
-    """``weight (B, C)`` and ``bias (B,)`` of the softmax over ``B = rows * cols + 1`` bins (the last bin:
-    outside the box); ``bins = (rows, cols)``."""
+    """``weight (B, D)`` and ``bias (B,)`` of the softmax over ``B = rows * cols + 1`` bins (the last bin:
+    outside the box) for ``D``-dimensional cell inputs (the model's concept distributions); ``bins = (rows,
+    cols)``."""
 
     weight: torch.Tensor
     bias: torch.Tensor
@@ -31,7 +37,7 @@ class PositionModel:
         want = rows * cols + 1
         if self.weight.ndim != 2 or self.weight.shape[0] != want or tuple(self.bias.shape) != (want,):
             raise ValueError(
-                f"position model with {rows}x{cols} bins needs weight ({want}, C) and bias ({want},); got "
+                f"position model with {rows}x{cols} bins needs weight ({want}, D) and bias ({want},); got "
                 f"{tuple(self.weight.shape)} and {tuple(self.bias.shape)}"
             )
 
@@ -43,11 +49,17 @@ class PositionModel:
     def to(self, device: torch.device | str) -> PositionModel:
         return PositionModel(self.weight.to(device), self.bias.to(device), self.bins)
 
-    def log_probs(self, features: torch.Tensor) -> torch.Tensor:
-        """``(B, h, w)`` log-probability of every bin for each cell of ``(C, h, w)`` features."""
-        c, h, w = features.shape
-        unit = F.normalize(features.reshape(c, h * w).T.to(self.weight), dim=1)
-        return torch.log_softmax(unit @ self.weight.T + self.bias, dim=1).T.reshape(-1, h, w)
+    def log_probs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w)`` log-probability of every bin for each cell of ``(D, h, w)`` inputs."""
+        d, h, w = inputs.shape
+        x = inputs.reshape(d, h * w).T.to(self.weight)
+        return torch.log_softmax(x @ self.weight.T + self.bias, dim=1).T.reshape(-1, h, w)
+
+
+def position_inputs(features: torch.Tensor, concepts: torch.Tensor, kappa: float) -> torch.Tensor:
+    """The classifier's ``(K, h, w)`` inputs from ``(C, h, w)`` crop features: each cell's distribution over the
+    ``K`` visual concepts (``concepts``: ``(K, C)`` unit vectors, vMF concentration ``kappa``)."""
+    return concept_distribution(log_activations(features.to(concepts), concepts, kappa))
 
 
 def position_bins(u: torch.Tensor, v: torch.Tensor, bins: tuple[int, int]) -> torch.Tensor:
@@ -78,13 +90,16 @@ def fit_position_model(
     crops: Sequence[tuple[torch.Tensor, Sequence[float]]],
     bins: tuple[int, int],
     *,
-    l2: float = 2.5e-4,
+    l2: float = 1e-5,
     max_iter: int = 200,
+    max_cells: int | None = None,
+    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> PositionModel:
-    """Learn the classifier from ``(features (C, h, w), box in cell coordinates)`` pairs: multinomial logistic
-    regression on unit-normalised cell features, ``mean cross-entropy + l2 / 2 * |weight|^2`` (the bias is not
-    penalised), minimised with L-BFGS from zero (deterministic)."""
+    """Learn the classifier from ``(inputs (D, h, w), box in cell coordinates)`` pairs: multinomial logistic
+    regression on the cells' inputs, ``mean cross-entropy + l2 / 2 * |weight|^2`` (the bias is not penalised),
+    minimised with L-BFGS from zero (deterministic). With more than ``max_cells`` cells, a random subset of
+    that many (``seed``) is used."""
     rows, cols = bins
     if rows < 1 or cols < 1:
         raise ValueError(f"position bins must be positive, got {bins}")
@@ -94,10 +109,14 @@ def fit_position_model(
     for feats, box in crops:
         c, h, w = feats.shape
         u, v = cell_box_positions((h, w), box)
-        xs.append(F.normalize(feats.reshape(c, h * w).T.float(), dim=1))
+        xs.append(feats.reshape(c, h * w).T.float())
         ys.append(position_bins(u, v, bins).reshape(-1))
-    x = torch.cat(xs).to(device)
-    y = torch.cat(ys).to(device)
+    x = torch.cat(xs)
+    y = torch.cat(ys)
+    if max_cells is not None and x.shape[0] > max_cells:
+        keep = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_cells]
+        x, y = x[keep], y[keep]
+    x, y = x.to(device), y.to(device)
     nb = rows * cols + 1
     weight = torch.zeros(nb, x.shape[1], dtype=torch.float32, device=device, requires_grad=True)
     bias = torch.zeros(nb, dtype=torch.float32, device=device, requires_grad=True)

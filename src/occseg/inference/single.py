@@ -136,7 +136,7 @@ def prepare_object(
             log_out=outlier_loglik(model.clutter, la_g),
             log_act=la_g,
         )
-    position = None if model.position is None else model.position.log_probs(feats)
+    position = None if model.position is None else model.position.log_probs(concept_distribution(la))
     cells = (h, w)
     return ObjectState(box, window, cells, s.stride, image_size, terms, position=position)
 
