@@ -4,9 +4,9 @@ Every training box gives free labels: each feature cell of its crop lies at a kn
 box (a bin of a ``rows x cols`` grid over the box, or outside it). A linear softmax classifier over the
 cells' concept distributions (the softmax of the vMF log-activations over the model's visual concepts,
 :func:`~occseg.compnet.vmf.concept_distribution`) learns which parts of an object show where in its box
-(heads at the top, feet at the bottom, the ground and neighbours outside). The concept distributions order
-more of the Occlusion Challenge's pairs than the raw unit features (train splits of two challenges, the
-validation sets: 74.4 / 65.3 % against 66.4 / 61.9 %). The Occlusion Reasoning Module uses it to decide which
+(heads at the top, feet at the bottom, the ground and neighbours outside). On the train splits (validation)
+of two Occlusion Challenges, the concept distributions ordered more pairs than the raw unit-normalised features
+did. The Occlusion Reasoning Module uses it to decide which
 of two overlapping objects is in front (:mod:`occseg.reasoning.position_order`): the cells where the two boxes
 meet show the object in front, so they look like the parts that belong at their position in that object's box.
 """
