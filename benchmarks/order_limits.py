@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from occseg.data.annotation import pairwise_order_matrix
 from occseg.data.images import load_rgb
-from occseg.geometry.boxes import box_to_pixel_mask, validate_box
+from occseg.geometry.boxes import box_to_pixel_mask
 from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 from occseg.io import write_json
 from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
@@ -60,7 +60,7 @@ from occseg.refine import RefineConfig
 from occseg.refine.colour import colour_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import CLASS, _targets, add_setup_arguments, build_setup, refine_setting  # noqa: E402
+from reasoning_challenge import CLASS, add_setup_arguments, build_setup, refine_setting, target_boxes  # noqa: E402
 
 
 @dataclass
@@ -185,11 +185,9 @@ def scenes(model, backbone, dataset, *, device: str, progress: bool, refine: Ref
     refine = refine or RefineConfig()
     out = []
     for im in tqdm(dataset.images, desc="scenes", disable=not progress, leave=False, dynamic_ncols=True):
-        objs = _targets(im)
+        objs, boxes = target_boxes(im)
         if len(objs) < 2:
             continue
-        boxes = [validate_box(o.amodal_box or o.box, im.width, im.height, what=f"{im.path.name} #{o.id}")[0]
-                 for o in objs]  # fmt: skip
         image = load_rgb(im.path)
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)
         labels = [CLASS] * len(objs)

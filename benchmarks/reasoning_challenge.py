@@ -98,6 +98,14 @@ def _targets(im: AnnotatedImage) -> list[Instance]:
     return [i for i in im.instances if i.category == CLASS and not i.extra.get("unknown") and not i.iscrowd]
 
 
+def target_boxes(im: AnnotatedImage) -> tuple[list[Instance], list[tuple[float, float, float, float]]]:
+    """The image's targets (:func:`_targets`) and the boxes they are given by: their amodal boxes (visible
+    ones where there are none), validated against the image."""
+    objs = _targets(im)
+    what = f"{im.path.name} #"
+    return objs, [validate_box(o.amodal_box or o.box, im.width, im.height, what=f"{what}{o.id}")[0] for o in objs]
+
+
 def predict_variants(
     model: CompNetModel,
     backbone,
@@ -114,11 +122,9 @@ def predict_variants(
     seconds = {"backbone": 0.0, **{v[0]: 0.0 for v in VARIANTS}}
     reports: list[dict] = []
     for im in tqdm(test.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
-        objs = _targets(im)
+        objs, boxes = target_boxes(im)
         if not objs:
             continue
-        boxes = [validate_box(o.amodal_box or o.box, im.width, im.height, what=f"{im.path.name} #{o.id}")[0]
-                 for o in objs]  # fmt: skip
         image = load_rgb(im.path)
         t0 = time.perf_counter()
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)

@@ -23,12 +23,11 @@ from tqdm import tqdm
 
 from occseg.data.annotation import AnnotatedImage, Dataset
 from occseg.data.images import load_rgb
-from occseg.geometry.boxes import validate_box
 from occseg.inference.predict import object_instance
 from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import CLASS, LEVELS, _targets, add_setup_arguments, build_setup, score  # noqa: E402
+from reasoning_challenge import CLASS, LEVELS, add_setup_arguments, build_setup, score, target_boxes  # noqa: E402
 
 
 def variants(margins: list[float]) -> dict[str, SceneConfig]:
@@ -61,11 +60,9 @@ def main() -> int:
     cfgs = variants(margins)
     preds: dict[str, list[AnnotatedImage]] = {name: [] for name in cfgs}
     for im in tqdm(data.images, desc="predict", disable=not args.progress, leave=False, dynamic_ncols=True):
-        objs = _targets(im)
+        objs, boxes = target_boxes(im)
         if not objs:
             continue
-        boxes = [validate_box(o.amodal_box or o.box, im.width, im.height, what=f"{im.path.name} #{o.id}")[0]
-                 for o in objs]  # fmt: skip
         image = load_rgb(im.path)
         states = prepare_scene(setup.model, setup.backbone, image, boxes, SceneConfig(batch_size=1), device=args.device)
         for name, cfg in cfgs.items():
