@@ -87,3 +87,21 @@ def test_bad_shapes_and_inputs_are_refused():
         fit_position_model([], (2, 2))
     with pytest.raises(ValueError, match="positive"):
         fit_position_model([_crop()], (0, 2))
+
+
+def test_inputs_are_made_one_crop_at_a_time_and_only_the_kept_cells_are_used():
+    crops = [_crop(), _crop(grid=(7, 5), box=(0.5, 1.0, 4.5, 6.0))]
+    seen = []
+
+    def double(f: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(f.shape))
+        return 2 * f
+
+    a = fit_position_model(crops, (2, 2), inputs=double)
+    b = fit_position_model([(2 * f, box) for f, box in crops], (2, 2))
+    assert seen == [(6, 6, 6), (6, 7, 5)]
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    # a subset: the same cells whether the inputs are made inside or given
+    c = fit_position_model(crops, (2, 2), inputs=double, max_cells=30, seed=3)
+    d = fit_position_model([(2 * f, box) for f, box in crops], (2, 2), max_cells=30, seed=3)
+    assert torch.equal(c.weight, d.weight)

@@ -37,7 +37,7 @@ from occseg.cli.options import device_option
 @device_option()
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def cmd(out: Path, data: Path | None, images: int, classes: str, seed: int, device: str, progress: bool) -> None:
-    """Run the whole method offline on real photos shipped with the installed packages (about 20 s on 2 CPU cores)."""
+    """Run the whole method offline on real photos shipped with the installed packages (about 25 s on 2 CPU cores)."""
     from occseg.demo.pipeline import DemoConfig, headline_table, run_demo
 
     names = tuple(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))

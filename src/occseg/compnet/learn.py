@@ -464,9 +464,15 @@ def train_compnet(
     clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
     position = None
     if cfg.position_bins:
-        cells = [(position_inputs(cs.features, concepts, kappa), cs.box_cells) for cs in crops]
-        position = fit_position_model(cells, tuple(cfg.position_bins), l2=cfg.position_l2,
-                                      max_cells=cfg.position_max_cells, seed=cfg.seed, device=cfg.device)  # fmt: skip
+        position = fit_position_model(
+            [(cs.features, cs.box_cells) for cs in crops],
+            tuple(cfg.position_bins),
+            l2=cfg.position_l2,
+            max_cells=cfg.position_max_cells,
+            seed=cfg.seed,
+            inputs=lambda f: position_inputs(f, concepts, kappa),
+            device=cfg.device,
+        )
         position = position.to("cpu")  # stored with the concepts
 
     kernels_by_class: dict[str, torch.Tensor] = {}

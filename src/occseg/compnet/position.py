@@ -13,7 +13,7 @@ meet show the object in front, so they look like the parts that belong at their 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -94,29 +94,42 @@ def fit_position_model(
     max_iter: int = 200,
     max_cells: int | None = None,
     seed: int = 0,
+    inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
     device: torch.device | str = "cpu",
 ) -> PositionModel:
     """Learn the classifier from ``(inputs (D, h, w), box in cell coordinates)`` pairs: multinomial logistic
     regression on the cells' inputs, ``mean cross-entropy + l2 / 2 * |weight|^2`` (the bias is not penalised),
-    minimised with L-BFGS from zero (deterministic). With more than ``max_cells`` cells, a random subset of
-    that many (``seed``) is used."""
+    minimised with L-BFGS from zero (deterministic). ``inputs`` (optional) turns each crop's tensor into the
+    classifier's inputs first (e.g. :func:`position_inputs`), one crop at a time. With more than ``max_cells``
+    cells, a random subset of that many (``seed``) is used, chosen before ``inputs`` runs, so memory stays
+    bounded by ``max_cells``."""
     rows, cols = bins
     if rows < 1 or cols < 1:
         raise ValueError(f"position bins must be positive, got {bins}")
     if not crops:
         raise ValueError("no training crops for the position model")
+    sizes = [int(feats.shape[1] * feats.shape[2]) for feats, _ in crops]
+    total = sum(sizes)
+    keep = None
+    if max_cells is not None and total > max_cells:
+        keep = torch.zeros(total, dtype=torch.bool)
+        keep[torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:max_cells]] = True
     xs, ys = [], []
-    for feats, box in crops:
-        c, h, w = feats.shape
+    start = 0
+    for (feats, box), n in zip(crops, sizes):
+        h, w = feats.shape[1:]
+        x = inputs(feats) if inputs is not None else feats
         u, v = cell_box_positions((h, w), box)
-        xs.append(feats.reshape(c, h * w).T.float())
-        ys.append(position_bins(u, v, bins).reshape(-1))
-    x = torch.cat(xs)
-    y = torch.cat(ys)
-    if max_cells is not None and x.shape[0] > max_cells:
-        keep = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_cells]
-        x, y = x[keep], y[keep]
-    x, y = x.to(device), y.to(device)
+        x = x.reshape(x.shape[0], n).T.float()
+        y = position_bins(u, v, bins).reshape(-1)
+        if keep is not None:
+            sel = keep[start : start + n]
+            x, y = x[sel.to(x.device)], y[sel]
+        start += n
+        xs.append(x.cpu())
+        ys.append(y)
+    x = torch.cat(xs).to(device)
+    y = torch.cat(ys).to(device)
     nb = rows * cols + 1
     weight = torch.zeros(nb, x.shape[1], dtype=torch.float32, device=device, requires_grad=True)
     bias = torch.zeros(nb, dtype=torch.float32, device=device, requires_grad=True)
