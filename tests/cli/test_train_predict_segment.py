@@ -266,7 +266,7 @@ def _segment(tiny_compnet, boxes_file: Path, out: Path, *extra: str):
     )  # fmt: skip
 
 
-RESULT_KEYS = {"image", "reasoning", "objects", "order", "broken_cycles", "warnings"}
+RESULT_KEYS = {"image", "reasoning", "order_cue", "objects", "order", "broken_cycles", "warnings"}
 OBJECT_KEYS = {
     "box", "class", "confidence", "mixture", "class_scores", "amodal_box",
     "visible_mask", "amodal_mask", "occluded_mask", "layer", "group",
@@ -286,6 +286,7 @@ def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
     result = json.loads((out / "result.json").read_text())
     assert set(result) == RESULT_KEYS
     assert result["reasoning"] == "nod" and result["image"].endswith(IMAGE_192)
+    assert result["order_cue"] == "position"  # the model has the part-position classifier
     assert len(result["warnings"]) == 1 and "entry 2" in result["warnings"][0]
     objs = result["objects"]
     assert len(objs) == 3 and all(set(o) == OBJECT_KEYS for o in objs)
@@ -310,7 +311,8 @@ def test_segment_without_reasoning_has_one_panel(tiny_compnet, tmp_path: Path):
     with Image.open(tmp_path / "seg" / "overlay.png") as im:
         single_width = im.width
     assert single_width < 2 * 640
-    assert json.loads((tmp_path / "seg" / "result.json").read_text())["reasoning"] == "off"
+    result = json.loads((tmp_path / "seg" / "result.json").read_text())
+    assert result["reasoning"] == "off" and result["order_cue"] is None
 
 
 @pytest.fixture(scope="module")

@@ -148,6 +148,8 @@ def segment(
     result = {
         "image": str(image),
         "reasoning": reasoning,
+        # what decided who is in front: "position" (the part-position vote), "counts"; null without reasoning
+        "order_cue": scene.report.get("order_cue"),
         "objects": [
             {
                 "box": list(b),
