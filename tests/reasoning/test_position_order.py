@@ -10,12 +10,19 @@ import pytest
 import torch
 
 from occseg.compnet.position import PositionModel
+from occseg.geometry.boxes import CropWindow, cell_centres_image
 from occseg.inference.scene import SceneConfig, explain_scene
-from occseg.reasoning.position_order import cell_centres, pair_position_vote, position_order
+from occseg.reasoning.position_order import pair_position_vote, position_order
 
 from .conftest import BG as TEX_BG
 from .conftest import A as TEX_A
 from .conftest import make_model
+
+
+def cell_centres(origin: tuple[int, int], scale: float, stride: int, grid: tuple[int, int]):
+    """Cell centres of a crop whose top-left image pixel is ``origin`` (the window's far corner does not matter)."""
+    win = CropWindow((*origin, origin[0] + 1, origin[1] + 1), scale, (grid[0] * stride, grid[1] * stride))
+    return cell_centres_image(win, stride, grid)
 
 
 def test_cell_centres_of_a_crop():

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from occseg.backbones.registry import Backbone
 from occseg.data.images import to_rgb_uint8
-from occseg.geometry.boxes import Box, CropWindow, crop_window, validate_box
+from occseg.geometry.boxes import Box, CropWindow, cell_centres_image, crop_window, validate_box
 
 
 @dataclass
@@ -76,14 +76,7 @@ class BoxFeatures:
     def cell_centers_image(self) -> np.ndarray:
         """``(h, w, 2)`` image coordinates ``(x, y)`` of every feature cell's centre (continuous, pixel edges at
         integers)."""
-        h, w = self.grid_size
-        s, (wx1, wy1) = self.window.scale, self.window.window[:2]
-        xs = (np.arange(w) + 0.5) * self.stride / s + wx1
-        ys = (np.arange(h) + 0.5) * self.stride / s + wy1
-        out = np.empty((h, w, 2), dtype=np.float64)
-        out[..., 0] = xs[None, :]
-        out[..., 1] = ys[:, None]
-        return out
+        return cell_centres_image(self.window, self.stride, self.grid_size)
 
     def box_cells(self) -> tuple[int, int, int, int]:
         """``(c1, r1, c2, r2)`` - the box convention ``(x1, y1, x2, y2)`` in cell indices: the half-open range of

@@ -184,6 +184,17 @@ def crop_window(
     return CropWindow(window=(wx1, wy1, wx2, wy2), scale=scale, size=(ch, cw))
 
 
+def cell_centres_image(win: CropWindow, stride: int, grid: tuple[int, int]) -> np.ndarray:
+    """``(h, w, 2)`` float64 image coordinates ``(x, y)`` of the centres of a crop's ``grid = (h, w)`` feature
+    cells (``stride`` crop pixels each; continuous coordinates, pixel edges at integers)."""
+    h, w = grid
+    s, (wx1, wy1) = win.scale, win.window[:2]
+    out = np.empty((h, w, 2), dtype=np.float64)
+    out[..., 0] = ((np.arange(w) + 0.5) * stride / s + wx1)[None, :]
+    out[..., 1] = ((np.arange(h) + 0.5) * stride / s + wy1)[:, None]
+    return out
+
+
 def place_crop_map(values: np.ndarray, win: CropWindow, height: int, width: int, fill: float = 0.0) -> np.ndarray:
     """Place a map defined on the resized crop (any resolution covering it) back into image pixels.
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
-from occseg.geometry.boxes import mask_to_box, resample_cells_to_image
+from occseg.geometry.boxes import cell_centres_image, mask_to_box, resample_cells_to_image
 from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
 from occseg.reasoning.order import scene_layers
 
@@ -228,13 +228,10 @@ def state_position_order(model: CompNetModel, states: Sequence[ObjectState]) -> 
     """:func:`~occseg.reasoning.position_order.position_order` of the objects of one image from their crops'
     part-position log-probabilities; the boxes are the amodal ones (completed ones where visible boxes were
     given), as the classifier was learned on."""
-    from occseg.reasoning.position_order import cell_centres, position_order
+    from occseg.reasoning.position_order import position_order
 
     boxes = [st.completed_box or st.box for st in states]
-    cells = [
-        (st.position, cell_centres(st.window.window[:2], st.window.scale, st.stride, tuple(st.position.shape[1:])))
-        for st in states
-    ]
+    cells = [(st.position, cell_centres_image(st.window, st.stride, tuple(st.position.shape[1:]))) for st in states]
     return position_order(boxes, cells, model.position.bins)
 
 

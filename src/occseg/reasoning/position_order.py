@@ -20,16 +20,6 @@ from occseg.compnet.position import position_bins
 from occseg.geometry.boxes import Box
 
 
-def cell_centres(window_origin: tuple[int, int], scale: float, stride: int, grid: tuple[int, int]) -> torch.Tensor:
-    """``(h, w, 2)`` image coordinates ``(x, y)`` of the cell centres of a crop (``window_origin``: the crop's
-    top-left image pixel; ``scale``: crop pixels per image pixel)."""
-    h, w = grid
-    xs = (torch.arange(w, dtype=torch.float64) + 0.5) * stride / scale + window_origin[0]
-    ys = (torch.arange(h, dtype=torch.float64) + 0.5) * stride / scale + window_origin[1]
-    y, x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([x, y], dim=-1)
-
-
 def _relative(points: torch.Tensor, box: Box) -> tuple[torch.Tensor, torch.Tensor]:
     x1, y1, x2, y2 = box
     return (points[:, 0] - x1) / (x2 - x1), (points[:, 1] - y1) / (y2 - y1)
@@ -43,7 +33,8 @@ def pair_position_vote(
     """``(summed vote, voting cells)`` for the pair ``boxes = (box_i, box_j)``; a positive vote puts i in front.
 
     ``cells``: per crop that sees the overlap (usually the two objects' own crops), ``(log_probs (B, h, w),
-    centres (h, w, 2))``: the position classifier's log-probabilities and the cell centres in image pixels.
+    centres (h, w, 2))``: the position classifier's log-probabilities and the cell centres in image pixels
+    (:func:`~occseg.geometry.boxes.cell_centres_image`, an array or tensor).
     Only cells whose centre lies inside both boxes vote.
     """
     bi, bj = boxes
@@ -53,7 +44,7 @@ def pair_position_vote(
     if x2 <= x1 or y2 <= y1:
         return total, count
     for logp, centres in cells:
-        pts = centres.reshape(-1, 2)
+        pts = torch.as_tensor(centres).reshape(-1, 2)
         inside = (pts[:, 0] >= x1) & (pts[:, 0] < x2) & (pts[:, 1] >= y1) & (pts[:, 1] < y2)
         if not bool(inside.any()):
             continue
