@@ -12,11 +12,12 @@ import torch
 from occseg.compnet.position import PositionModel
 from occseg.geometry.boxes import CropWindow, cell_centres_image
 from occseg.inference.scene import SceneConfig, explain_scene
+from occseg.reasoning.orm import state_position_order
 from occseg.reasoning.position_order import pair_position_vote, position_order
 
 from .conftest import BG as TEX_BG
 from .conftest import A as TEX_A
-from .conftest import make_model
+from .conftest import cell_box, make_model
 
 
 def cell_centres(origin: tuple[int, int], scale: float, stride: int, grid: tuple[int, int]):
@@ -95,6 +96,20 @@ def test_the_orm_follows_the_position_vote(two_objects, mode):
     assert old.order.tolist() == counts.order.tolist() and old.report["order_cue"] == "counts"
     with pytest.raises(ValueError, match="order='position' needs a model with a part-position classifier"):
         explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode, order="position"))
+
+
+def test_the_vote_is_read_in_the_given_boxes_not_the_completed_ones(two_objects):
+    # visible boxes given: the vote uses them as they are. A completed amodal box x 0..64 for object 1 would put
+    # the texture-A overlap in the right half of box 1 and turn the vote round (object 0 in front)
+    model = _position_model(make_model())
+    states = two_objects.states(model)
+    given, _ = state_position_order(model, states)
+    assert given.tolist() == [[0, -1], [1, 0]]
+    states[1].completed_box = cell_box(0, 2, 4, 6)
+    cells = [(st.position, cell_centres_image(st.window, st.stride, tuple(st.position.shape[1:]))) for st in states]
+    completed, _ = position_order([states[0].box, states[1].completed_box], cells, (1, 2))
+    assert completed.tolist() == [[0, 1], [-1, 0]]
+    assert state_position_order(model, states)[0].tolist() == given.tolist()
 
 
 def test_order_setting_is_checked():
