@@ -28,12 +28,10 @@ from occseg.compnet.samples import box_samples
 from occseg.compnet.vmf import fit_vmf_mixture
 from occseg.data.readers import read_dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import _sync  # noqa: E402  (one device-synchronising helper, shared with that benchmark)
+
 CLASS = "person"
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def time_device(samples: list, device: str, repeats: int) -> dict[str, float | int]:
