@@ -15,6 +15,7 @@ from safetensors import safe_open
 from occseg.compnet.model import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
+    TENSORS_DIGEST,
     ModelError,
     canonical_safetensors,
     load_model,
@@ -343,3 +344,38 @@ def test_position_classifier_that_does_not_match_its_settings(tmp_path: Path):
 
     with pytest.raises(ValueError, match="settings give position bins"):
         save_model(replace(model, position=None), tmp_path / "bad")
+
+
+def test_settings_name_the_tensor_file_they_were_saved_with(saved: Path):
+    import hashlib
+
+    raw = json.loads((saved / "model.json").read_text())
+    assert raw[TENSORS_DIGEST] == hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    assert TENSORS_DIGEST not in asdict(load_model(saved).settings)  # a record of the file, not a setting
+
+
+def test_tensors_of_another_model_with_the_same_shapes_are_caught(saved: Path, tmp_path: Path):
+    """Same classes, same shapes, other values: every structural check passes, so only the digest can tell. This
+    is what a save interrupted between its two files leaves (new tensors, old settings)."""
+    save_model(random_model(seed=5), tmp_path / "other")
+    (saved / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(ModelError) as err:
+        load_model(saved)
+    msg = str(err.value)
+    assert "model.safetensors is not the tensor file" in msg and "model.json was saved with" in msg
+    assert "the two files do not belong together" in msg and "save or train the model again" in msg
+
+
+def test_models_saved_before_the_digest_load_unchecked(saved: Path, tmp_path: Path):
+    save_model(random_model(seed=5), tmp_path / "other")
+    (saved / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    _edit_json(saved, **{TENSORS_DIGEST: None})  # an older model.json: nothing to compare with
+    back = load_model(saved)
+    assert torch.equal(back.concepts, random_model(seed=5).concepts)
+
+
+@pytest.mark.parametrize("value", [12, ["ab"], True])
+def test_a_digest_that_is_not_a_string_names_the_file(saved: Path, value):
+    _edit_json(saved, **{TENSORS_DIGEST: value})
+    with pytest.raises(ModelError, match=r"model.json: 'tensors_sha256' must be a SHA-256 hex string"):
+        load_model(saved)

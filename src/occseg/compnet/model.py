@@ -1,11 +1,13 @@
 """The learned CompositionalNet: visual concepts, per-class mixtures of spatial models, outlier model.
 
-Saved as a folder: ``model.safetensors`` (tensors) + ``model.json`` (settings and training record).
-Never pickled. :func:`load_model` checks the files against each other and against the backbone.
+Saved as a folder: ``model.safetensors`` (tensors) + ``model.json`` (settings and training record, and the
+SHA-256 of the tensor file it was saved with). Never pickled. :func:`load_model` checks the files against each
+other and against the backbone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,8 @@ from occseg.io import atomic_path, write_json
 
 MODEL_FORMAT = "occseg-compnet"
 MODEL_FORMAT_VERSION = 1
+#: the key of ``model.json`` that holds the SHA-256 (hex) of the ``model.safetensors`` saved with it
+TENSORS_DIGEST = "tensors_sha256"
 
 
 class ModelError(ValueError):
@@ -171,9 +175,14 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
     elif model.settings.position_bins:
         raise ValueError(f"the settings give position bins {model.settings.position_bins} but the model has none")
     meta = {"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)}
+    blob = canonical_safetensors(save(tensors, metadata=meta))
     with atomic_path(out / "model.safetensors") as tmp:
-        tmp.write_bytes(canonical_safetensors(save(tensors, metadata=meta)))
-    write_json(out / "model.json", asdict(model.settings), indent=2)
+        tmp.write_bytes(blob)
+    # each file is replaced atomically, but not the two together: the settings name the tensor file they belong
+    # to, so a save interrupted between the two (new tensors, old settings) is caught on loading
+    write_json(
+        out / "model.json", {**asdict(model.settings), TENSORS_DIGEST: hashlib.sha256(blob).hexdigest()}, indent=2
+    )
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
@@ -296,4 +305,21 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
                 f"{want} and {want[:1]} from the position_bins {settings.position_bins} and num_concepts in {jpath}"
             )
         position = PositionModel(w, b, (rows, cols))
+    _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath)
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
+
+
+def _check_digest(expected: Any, jpath: Path, tpath: Path) -> None:
+    """The tensor file is the one the settings were saved with (models saved before the digest existed have
+    none and are not checked). Checked after the tensors' shapes, whose errors say more about what differs."""
+    if expected is None:
+        return
+    if not isinstance(expected, str):
+        raise ModelError(f"{jpath}: {TENSORS_DIGEST!r} must be a SHA-256 hex string, not {expected!r}")
+    got = hashlib.sha256(tpath.read_bytes()).hexdigest()
+    if got != expected.lower():
+        raise ModelError(
+            f"{tpath} is not the tensor file {jpath} was saved with (SHA-256 {got[:12]}..., the settings name "
+            f"{expected[:12]}...): the two files do not belong together (one was replaced, or a save was "
+            "interrupted); save or train the model again"
+        )
