@@ -22,6 +22,8 @@ from occseg.geometry.boxes import (
     ellipse_mask,
     mask_to_box,
     place_crop_map,
+    resample_cells_at,
+    resample_cells_to_image,
     validate_box,
     xywh_to_xyxy,
     xyxy_to_xywh,
@@ -211,3 +213,27 @@ class TestCropWindow:
         win = CropWindow(window=(1, 1, 3, 3), scale=1.0, size=(2, 2))
         out = place_crop_map(np.ones((2, 2), bool), win, 4, 4)
         assert out.dtype == bool and out.sum() == 4 and out[1:3, 1:3].all()
+
+
+def test_resample_cells_exact_values():
+    """Cells of 16 crop px at scale 0.5 cover 32 image px; the window starts at (10, 20). A cell's value sits at
+    its centre, values between centres are linear, and the edge cells are replicated beyond them."""
+    win = CropWindow((10, 20, 74, 52), 0.5, (16, 32))
+    cells = np.array([[0.0, 2.0], [4.0, 6.0]], dtype=np.float32)
+    xs = np.array([26.0, 42.0, 58.0, 0.0, 100.0])  # centre of column 0, halfway, centre of column 1, beyond
+    ys = np.array([36.0, 52.0, 68.0])  # centre of row 0, halfway, centre of row 1
+    got = resample_cells_at(cells, win, 16, xs, ys)
+    want = np.array([[0, 1, 2, 0, 2], [2, 3, 4, 2, 4], [4, 5, 6, 4, 6]], dtype=np.float32)
+    np.testing.assert_allclose(got, want, atol=1e-2)  # cv2.remap interpolates with 5-bit weights
+
+
+def test_resample_cells_to_image_samples_the_window_pixel_centres_and_fills_the_rest():
+    win = CropWindow((10, 20, 74, 52), 0.5, (16, 32))
+    cells = np.arange(4, dtype=np.float32).reshape(2, 2)
+    img = resample_cells_to_image(cells, win, 16, 60, 90, fill=-7.0)
+    assert img.shape == (60, 90)
+    inside = resample_cells_at(cells, win, 16, np.arange(10, 74) + 0.5, np.arange(20, 52) + 0.5)
+    np.testing.assert_array_equal(img[20:52, 10:74], inside)
+    outside = np.ones(img.shape, dtype=bool)
+    outside[20:52, 10:74] = False
+    assert (img[outside] == -7.0).all()

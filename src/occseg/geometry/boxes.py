@@ -216,25 +216,35 @@ def place_crop_map(values: np.ndarray, win: CropWindow, height: int, width: int,
     return out
 
 
-def resample_cells_to_image(
-    values: np.ndarray, win: CropWindow, stride: int, height: int, width: int, fill: float = 0.0
-) -> np.ndarray:
-    """Bilinearly resample a map on a crop's feature cells ``(h, w)`` to image pixels ``(height, width)``.
+def resample_cells_at(values: np.ndarray, win: CropWindow, stride: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Bilinearly sample a map on a crop's feature cells ``(h, w)`` at the image points ``(xs[c], ys[r])``,
+    giving ``(len(ys), len(xs))``; cells at the crop's edge are replicated beyond it.
 
     Cell ``(r, c)`` covers crop pixels ``[r * stride, (r + 1) * stride)``; its value sits at the cell centre.
-    Image pixels outside the crop window get ``fill``. One ``cv2.remap`` call, no Python loops.
+    One ``cv2.remap`` call, no Python loops.
     """
     import cv2
 
+    cx = ((np.asarray(xs) - win.window[0]) * win.scale / stride - 0.5).astype(np.float32)
+    cy = ((np.asarray(ys) - win.window[1]) * win.scale / stride - 0.5).astype(np.float32)
+    map_x = np.ascontiguousarray(np.broadcast_to(cx[None, :], (cy.size, cx.size)))
+    map_y = np.ascontiguousarray(np.broadcast_to(cy[:, None], (cy.size, cx.size)))
+    return cv2.remap(
+        values.astype(np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def resample_cells_to_image(
+    values: np.ndarray, win: CropWindow, stride: int, height: int, width: int, fill: float = 0.0
+) -> np.ndarray:
+    """Bilinearly resample a map on a crop's feature cells ``(h, w)`` to image pixels ``(height, width)``
+    (:func:`resample_cells_at` the pixel centres of the crop window). Image pixels outside the crop window get
+    ``fill``."""
     out = np.full((height, width), fill, dtype=np.float32)
     wx1, wy1, wx2, wy2 = win.window
     if wx2 <= wx1 or wy2 <= wy1:
         return out
-    ys = (np.arange(wy1, wy2, dtype=np.float32) + 0.5 - wy1) * win.scale / stride - 0.5
-    xs = (np.arange(wx1, wx2, dtype=np.float32) + 0.5 - wx1) * win.scale / stride - 0.5
-    map_x = np.broadcast_to(xs[None, :], (ys.size, xs.size)).astype(np.float32)
-    map_y = np.broadcast_to(ys[:, None], (ys.size, xs.size)).astype(np.float32)
-    out[wy1:wy2, wx1:wx2] = cv2.remap(
-        values.astype(np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
+    xs = np.arange(wx1, wx2, dtype=np.float32) + 0.5
+    ys = np.arange(wy1, wy2, dtype=np.float32) + 0.5
+    out[wy1:wy2, wx1:wx2] = resample_cells_at(values, win, stride, xs, ys)
     return out

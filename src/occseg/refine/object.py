@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask
+from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask, resample_cells_at
 from occseg.refine.colour import (
     colour_index,
     gmm_llr,
@@ -81,17 +81,10 @@ def work_grid(box: Box, height: int, width: int, cfg: RefineConfig) -> WorkGrid:
 
 
 def cells_to_grid(values: np.ndarray, window: CropWindow, stride: int, grid: WorkGrid) -> np.ndarray:
-    """Bilinearly resample a map on a crop's feature cells ``(h, w)`` to the working grid (edge cells
-    replicated beyond the crop)."""
+    """Bilinearly resample a map on a crop's feature cells ``(h, w)`` to the working grid's cell centres (edge
+    cells replicated beyond the crop)."""
     xs, ys = grid.centres()
-    cx = ((xs - window.window[0]) * window.scale / stride - 0.5).astype(np.float32)
-    cy = ((ys - window.window[1]) * window.scale / stride - 0.5).astype(np.float32)
-    h, w = grid.size
-    map_x = np.ascontiguousarray(np.broadcast_to(cx[None, :], (h, w)))
-    map_y = np.ascontiguousarray(np.broadcast_to(cy[:, None], (h, w)))
-    return cv2.remap(
-        values.astype(np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
+    return resample_cells_at(values, window, stride, xs, ys)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
