@@ -25,6 +25,14 @@ def shared_data() -> Path:
     return path
 
 
+def need_data(shared_data: Path, *names: str) -> None:
+    """Skip the test, naming what is missing, when a sub-folder it reads is not in the real-data folder (a partial
+    copy, such as one made for another machine)."""
+    missing = [n for n in names if not (shared_data / n).exists()]
+    if missing:
+        pytest.skip(f"not in the real data folder {shared_data}: {', '.join(missing)}")
+
+
 @pytest.fixture(scope="session")
 def lite0_backbone():
     """The default backbone (EfficientNet-Lite0, offline ImageNet weights), loaded once per session."""

@@ -16,6 +16,7 @@ from occseg.data.masks import LazyMask, rle_to_json
 from occseg.data.readers import FORMATS, DatasetFormatError, detect_format, read_dataset
 from occseg.data.readers.names import COCO80_NAMES
 from occseg.data.readers.yolo import parse_yaml_names, read_yolo
+from tests.conftest import need_data
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -120,6 +121,7 @@ def test_coco128_yolo_and_coco_agree_per_image(shared_data):
 
 
 def test_detect_format_of_the_shared_folders(shared_data):
+    need_data(shared_data, "coco128-seg", "coco-tiny", "cocoa-demo", "kitti-sample")
     assert detect_format(shared_data / "coco128-seg") == "yolo"
     assert detect_format(shared_data / "coco-tiny") == "coco"
     assert detect_format(shared_data / "cocoa-demo") == "cocoa"
@@ -128,6 +130,7 @@ def test_detect_format_of_the_shared_folders(shared_data):
 
 
 def test_coco_tiny_standard_layout_with_crowd_rle(shared_data):
+    need_data(shared_data, "coco-tiny")
     ds = read_dataset(shared_data / "coco-tiny")
     assert ds.format == "coco" and len(ds) == 80 and ds.num_instances() == 705
     assert ds.instances_per_class()["person"] == 143
@@ -240,6 +243,7 @@ def test_cocoa_collection_file(shared_data, tmp_path):
 
 
 def test_kitti_sample(shared_data):
+    need_data(shared_data, "kitti-sample")
     ds = read_dataset(shared_data / "kitti-sample")
     assert ds.format == "kitti" and len(ds) == 3
     assert ds.num_instances() == 6  # the 4 DontCare lines are skipped

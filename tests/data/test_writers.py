@@ -12,6 +12,7 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import LazyMask
 from occseg.data.readers import read_dataset
 from occseg.data.writers import jsonable, kins_json_object, write_kins_json
+from tests.conftest import need_data
 
 
 def rect(h: int, w: int, y1: int, x1: int, y2: int, x2: int) -> LazyMask:
@@ -153,6 +154,7 @@ def test_round_trip_cocoa(shared_data, tmp_path):
 
 @pytest.mark.parametrize("folder", ["coco-tiny", "kitti-sample"])
 def test_round_trip_real(shared_data, tmp_path, folder):
+    need_data(shared_data, folder)
     ds = read_dataset(shared_data / folder)
     write_kins_json(ds, tmp_path / "out.json")
     back = read_dataset(tmp_path / "out.json")
