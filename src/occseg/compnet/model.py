@@ -320,6 +320,6 @@ def _check_digest(expected: Any, jpath: Path, tpath: Path) -> None:
     if got != expected.lower():
         raise ModelError(
             f"{tpath} is not the tensor file {jpath} was saved with (SHA-256 {got[:12]}..., the settings name "
-            f"{expected[:12]}...): the two files do not belong together (one was replaced, or a save was "
+            f"{expected[:12]}...): the two files do not belong together (one was replaced or changed, or a save was "
             "interrupted); save or train the model again"
         )
