@@ -379,3 +379,14 @@ def test_a_digest_that_is_not_a_string_names_the_file(saved: Path, value):
     _edit_json(saved, **{TENSORS_DIGEST: value})
     with pytest.raises(ModelError, match=r"model.json: 'tensors_sha256' must be a SHA-256 hex string"):
         load_model(saved)
+
+
+def test_a_tensor_file_changed_in_one_bit_is_caught(saved: Path):
+    """A corrupt byte inside a tensor's data still parses as safetensors with the right shapes: only the digest
+    tells."""
+    p = saved / "model.safetensors"
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 1  # the last byte belongs to the last tensor's values
+    p.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"one was replaced or changed, or a save was interrupted"):
+        load_model(saved)
