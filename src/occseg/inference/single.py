@@ -109,11 +109,13 @@ def prepare_object(
     h, w = la.shape[1:]
     bc = _box_cells(box, window, s.stride)
     use_ring = (s.context == "per_image") if per_image_context is None else per_image_context
+    # each cell's distribution over the concepts, for the ring context and the part-position classifier
+    dist = concept_distribution(la) if use_ring or model.position is not None else None
     ring_dist = None
     if use_ring:
         inside = box_mask_on_grid((h, w), (0, 0), bc, device=dev)
         if bool((~inside).any()):
-            ring_dist = concept_distribution(la)[:, ~inside].mean(1)  # (K,)
+            ring_dist = dist[:, ~inside].mean(1)  # (K,)
     terms: dict[str, ClassTerms] = {}
     for name in classes or s.classes:
         cm = model.classes[name]
@@ -136,7 +138,7 @@ def prepare_object(
             log_out=outlier_loglik(model.clutter, la_g),
             log_act=la_g,
         )
-    position = None if model.position is None else model.position.log_probs(concept_distribution(la))
+    position = None if model.position is None else model.position.log_probs(dist)
     cells = (h, w)
     return ObjectState(box, window, cells, s.stride, image_size, terms, position=position)
 
