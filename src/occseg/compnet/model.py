@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save
 
 from occseg import __version__
@@ -143,11 +143,20 @@ class CompNetModel:
             raise ModelError("model does not match the backbone: " + "; ".join(diffs))
 
 
+def _safetensors_header(data: bytes) -> tuple[int, Any]:
+    """``(length, parsed JSON)`` of a safetensors file's header: an 8-byte little-endian length, then JSON."""
+    if len(data) < 8:
+        raise ValueError(f"{len(data)} bytes are too few for a safetensors file")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError(f"the header claims {n} bytes, the file holds {len(data) - 8} after the length")
+    return n, json.loads(data[8 : 8 + n])
+
+
 def canonical_safetensors(data: bytes) -> bytes:
     """The same safetensors file with its JSON header keys sorted, so equal tensors give equal bytes
     (safetensors writes the metadata from a hash map: its key order changes from call to call)."""
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
+    n, header = _safetensors_header(data)
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the header is padded with spaces to a multiple of 8 bytes
     return struct.pack("<Q", len(text)) + text + data[8 + n :]
@@ -247,10 +256,11 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     except TypeError as exc:
         raise ModelError(f"{jpath}: missing settings ({exc})") from exc
     _check_settings(settings, jpath)
+    # one read of the tensor file: the digest is checked on the very bytes the tensors come from
     try:
-        with safe_open(str(tpath), framework="pt", device=str(device)) as fh:  # one read: tensors and metadata
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        blob = tpath.read_bytes()
+        meta = _safetensors_metadata(blob)
+        tensors = {k: v.to(device) for k, v in load_safetensors(blob).items()}
     except Exception as exc:
         raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
     if "classes" in meta:
@@ -305,18 +315,25 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
                 f"{want} and {want[:1]} from the position_bins {settings.position_bins} and num_concepts in {jpath}"
             )
         position = PositionModel(w, b, (rows, cols))
-    _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath)
+    _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath, blob)
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
 
 
-def _check_digest(expected: Any, jpath: Path, tpath: Path) -> None:
+def _safetensors_metadata(blob: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file's header (``{}`` when it has none)."""
+    header = _safetensors_header(blob)[1]
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _check_digest(expected: Any, jpath: Path, tpath: Path, blob: bytes) -> None:
     """The tensor file is the one the settings were saved with (models saved before the digest existed have
     none and are not checked). Checked after the tensors' shapes, whose errors say more about what differs."""
     if expected is None:
         return
     if not isinstance(expected, str):
         raise ModelError(f"{jpath}: {TENSORS_DIGEST!r} must be a SHA-256 hex string, not {expected!r}")
-    got = hashlib.sha256(tpath.read_bytes()).hexdigest()
+    got = hashlib.sha256(blob).hexdigest()
     if got != expected.lower():
         raise ModelError(
             f"{tpath} is not the tensor file {jpath} was saved with (SHA-256 {got[:12]}..., the settings name "
