@@ -390,3 +390,24 @@ def test_a_tensor_file_changed_in_one_bit_is_caught(saved: Path):
     p.write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"one was replaced or changed, or a save was interrupted"):
         load_model(saved)
+
+
+def test_the_digest_is_checked_on_the_bytes_the_tensors_come_from(saved: Path, monkeypatch):
+    """The tensor file is read once: a check on one read and tensors from another could disagree."""
+    reads = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        reads.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    load_model(saved)
+    assert reads.count("model.safetensors") == 1
+
+
+def test_a_truncated_tensor_file_says_so(saved: Path):
+    p = saved / "model.safetensors"
+    p.write_bytes(p.read_bytes()[:5])
+    with pytest.raises(ModelError, match=r"model.safetensors: cannot read the tensors \(5 bytes are too few"):
+        load_model(saved)
