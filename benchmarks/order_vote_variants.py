@@ -174,6 +174,8 @@ def refits(setup, seed: int, device: str, progress: bool) -> dict[str, PositionM
         by_image.setdefault(smp.image_id, []).append(smp)
     # extract_training_crops returns each image's samples in order, the images in first-seen order
     samples = [smp for group in by_image.values() for smp in group]
+    if [c.image_id for c in crops] != [smp.image_id for smp in samples]:
+        raise RuntimeError("the training crops are not in the order of their samples: this script needs updating")
     sizes = {i: load_rgb(group[0].image).shape[:2] for i, group in by_image.items()}
 
     def clear(smp) -> bool:
