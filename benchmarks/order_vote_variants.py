@@ -11,6 +11,8 @@ on the train split (the validation set) and the test split. Rows:
   scale does not outweigh the other), votes clipped to +-1 nat, their signs only, each cell weighted by how
   unlike "outside the box" it looks (``1 - p(outside)``);
 * test-time flip: the classifier's log-probabilities of the mirrored image (bins mirrored back) vote as well;
+* the default vote's pairs by their confidence, in four parts of equal size (is a sure relation more often
+  right?);
 * the classifier refitted (as training does, :func:`occseg.compnet.position.fit_position_model` on the model's
   concept distributions) on a subset of the training boxes: all of them (must repeat the default), only boxes
   clear of every other annotated box of their image (whose cells cannot show another annotated object), or only
@@ -41,7 +43,7 @@ from occseg.data.annotation import pairwise_order_matrix
 from occseg.data.images import load_rgb
 from occseg.features.crops import CropConfig, extract_box_features
 from occseg.geometry.boxes import Box, cell_centres_image
-from occseg.reasoning.position_order import pair_position_vote
+from occseg.reasoning.position_order import pair_position_vote, position_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reasoning_challenge import add_setup_arguments, build_setup, target_boxes  # noqa: E402
@@ -164,6 +166,25 @@ def packaged_accuracy(scenes: list[Scene], pm: PositionModel) -> float:
     return 100.0 * right / max(total, 1)
 
 
+def by_confidence(scenes: list[Scene], pm: PositionModel, parts: int = 4) -> list[tuple[float, float, float, int]]:
+    """The default vote's pairs split at the quantiles of their confidence (``m / (1 + m)`` of the mean vote per
+    cell, :func:`~occseg.reasoning.position_order.position_order`, what ``SceneResult.order_confidence`` holds):
+    ``(low, high, % right, pairs)`` per part."""
+    conf, right = [], []
+    for sc in scenes:
+        order, c = position_order(sc.boxes, [(pm.log_probs(x.inputs), x.centres) for x in sc.crops], pm.bins)
+        for i, j in zip(*np.nonzero(np.triu(sc.gt != 0, 1))):
+            conf.append(c[i, j])
+            right.append(order[i, j] == sc.gt[i, j])
+    conf_a, right_a = np.array(conf), np.array(right)
+    edges = np.quantile(conf_a, np.linspace(0, 1, parts + 1))
+    part = np.clip(np.searchsorted(edges, conf_a, side="right") - 1, 0, parts - 1)
+    return [
+        (float(edges[k]), float(edges[k + 1]), 100.0 * float(right_a[part == k].mean()), int((part == k).sum()))
+        for k in range(parts)
+    ]
+
+
 def refits(setup, seed: int, device: str, progress: bool) -> dict[str, PositionModel]:
     """The classifier refitted, as training fits it, on subsets of the training boxes (the model's concepts)."""
     model = setup.model
@@ -244,6 +265,11 @@ def main() -> int:
     print("|---|---:|---:|")
     for name, acc in rows:
         print(f"| {name} | {acc['train']:.1f} | {acc['test']:.1f} |")
+    print("\n## The default vote's pairs by confidence (quarters of each split's pairs)\n")
+    print("| split | confidence | order right | pairs |\n|---|---|---:|---:|")
+    for split, sc in splits.items():
+        for lo, hi, acc, n in by_confidence(sc, pm):
+            print(f"| {split} | {lo:.3f}-{hi:.3f} | {acc:.1f} | {n} |")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 

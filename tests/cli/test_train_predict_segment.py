@@ -266,7 +266,7 @@ def _segment(tiny_compnet, boxes_file: Path, out: Path, *extra: str):
     )  # fmt: skip
 
 
-RESULT_KEYS = {"image", "reasoning", "order_cue", "objects", "order", "broken_cycles", "warnings"}
+RESULT_KEYS = {"image", "reasoning", "order_cue", "objects", "order", "order_confidence", "broken_cycles", "warnings"}
 OBJECT_KEYS = {
     "box", "class", "confidence", "mixture", "class_scores", "amodal_box",
     "visible_mask", "amodal_mask", "occluded_mask", "layer", "group",
@@ -294,6 +294,9 @@ def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
     assert set(objs[1]["class_scores"]) == {"person", "giraffe"}  # class not given: classified
     assert objs[2]["box"] == [268.0, 179.0, 379.0, 480.0]
     assert len(result["order"]) == 3 and all(len(r) == 3 for r in result["order"])
+    conf = np.array(result["order_confidence"])
+    assert conf.shape == (3, 3) and np.array_equal(conf, conf.T) and ((conf >= 0) & (conf < 1)).all()
+    assert np.array(result["order"]).any() and np.array_equal(conf > 0, np.array(result["order"]) != 0)
     masks = []
     for o in objs:
         vis, amo, occ = (decode(o[k]) for k in ("visible_mask", "amodal_mask", "occluded_mask"))

@@ -34,6 +34,14 @@ def test_modes_share_one_backbone_pass_and_equal_single_mode_predictions(
                                  progress=False)  # fmt: skip
         (a,), (b,) = both[mode].images, single.images
         assert a.extra["reasoning"] == b.extra["reasoning"] == mode and a.extra["order"] == b.extra["order"]
+        assert a.extra["order_confidence"] == b.extra["order_confidence"]
+        conf, order = np.array(a.extra["order_confidence"]), np.array(a.extra["order"])
+        assert conf.shape == order.shape == (4, 4) and np.array_equal(conf, conf.T)
+        # a confidence exactly where the reasoning decided a relation; none without reasoning
+        if mode == "nod":
+            assert order.any() and np.array_equal(conf > 0, order != 0)
+        else:
+            assert not conf.any()
         for x, y in zip(a.instances, b.instances):
             assert x.id == y.id and np.array_equal(x.mask.decode(), y.mask.decode())
             assert np.array_equal(x.amodal_mask.decode(), y.amodal_mask.decode())

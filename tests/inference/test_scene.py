@@ -162,3 +162,11 @@ def test_images_of_other_kinds_and_array_boxes_give_the_same_result(tiny_compnet
             for a, b in zip(res.objects, ref.objects):
                 assert np.array_equal(a.visible, b.visible) and np.array_equal(a.amodal, b.amodal)
             assert np.array_equal(res.order, ref.order)
+
+
+def test_a_scene_result_without_confidences_has_zeros_and_a_wrong_shape_is_refused():
+    order = np.array([[0, 1], [-1, 0]], dtype=np.int8)
+    res = SceneResult(objects=[], order=order, layers=[0, 1], groups=[0, 0])
+    assert res.order_confidence.shape == (2, 2) and not res.order_confidence.any()
+    with pytest.raises(ValueError, match=r"order_confidence has shape \(3, 3\), the order \(2, 2\)"):
+        SceneResult(objects=[], order=order, layers=[0, 1], groups=[0, 0], order_confidence=np.zeros((3, 3)))

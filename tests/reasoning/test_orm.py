@@ -224,6 +224,9 @@ def test_permuting_the_objects_permutes_the_output(model, with_loner, mode, perm
         _same_object(res.objects[k], base.objects[p])
         assert res.layers[k] == base.layers[p]
     assert np.array_equal(res.order, base.order[np.ix_(perm, perm)])
+    assert np.array_equal(res.order_confidence, base.order_confidence[np.ix_(perm, perm)])
+    if mode == "off":  # no relation is decided: the order is only read from the masks
+        assert not res.order_confidence.any()
     same_group = [[base.groups[i] == base.groups[j] for j in perm] for i in perm]
     assert [[res.groups[i] == res.groups[j] for j in range(3)] for i in range(3)] == same_group
 

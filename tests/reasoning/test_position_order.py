@@ -89,8 +89,15 @@ def test_the_orm_follows_the_position_vote(two_objects, mode):
     res = explain_scene(model, states, SceneConfig(reasoning=mode), labels=["a", "b"])
     assert res.order.tolist() == [[0, -1], [1, 0]] and res.layers == [1, 0]
     assert res.report["order_cue"] == "position"
+    # the relation's confidence is the vote's (mean vote per cell m, as m / (1 + m))
+    _, vote_conf = state_position_order(model, states)
+    assert 0 < vote_conf[0, 1] < 1 and res.order_confidence.tolist() == vote_conf.tolist()
     counts = explain_scene(model, states, SceneConfig(reasoning=mode, order="counts"), labels=["a", "b"])
     assert counts.order.tolist() == [[0, 1], [-1, 0]] and counts.report["order_cue"] == "counts"
+    # by pixel counts: the share of the conflict the winner won beyond the loser (the last competition's counts)
+    last = counts.report["iterations"][-1]["pairs"]["0-1"]
+    margin = abs(last["won_by_first"] - last["won_by_second"]) / last["conflict"]
+    assert counts.order_confidence == pytest.approx(np.array([[0, margin], [margin, 0]]))
     # a model without the classifier decides by the counts, and cannot be asked for the vote
     old = explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode), labels=["a", "b"])
     assert old.order.tolist() == counts.order.tolist() and old.report["order_cue"] == "counts"

@@ -167,6 +167,8 @@ def segment(
             for k, (b, o) in enumerate(zip(boxes, objs))
         ],
         "order": scene.order.tolist(),
+        # how sure each relation is, 0..1 (0: none decided); see SceneResult.order_confidence
+        "order_confidence": [[round(float(c), 4) for c in row] for row in scene.order_confidence],
         "broken_cycles": scene.report.get("broken_cycles", []),
         "warnings": warnings,
     }

@@ -244,6 +244,7 @@ def _annotated(
         extra={
             "order_ids": [p.id for p in preds],
             "order": scene.order.tolist(),
+            "order_confidence": np.round(scene.order_confidence, 4).tolist(),
             "reasoning": mode,
             "broken_cycles": scene.report.get("broken_cycles", []),
         },

@@ -79,6 +79,19 @@ class SceneResult:
     layers: list[int]  # depth layer per object (0 = front) within its group of overlapping objects
     groups: list[int]  # connected group of overlapping objects
     report: dict = field(default_factory=dict)
+    # (N, N) symmetric, in [0, 1): how sure the reasoning is of each relation of ``order``; 0 where it decided
+    # none (and everywhere without reasoning, where the order is only read from the masks). For the part-position
+    # order ``m / (1 + m)`` of the mean vote per cell in nats, for pixel counts ``|won_i - won_j| / conflict``.
+    # None: zeros
+    order_confidence: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.order_confidence is None:
+            self.order_confidence = np.zeros(np.shape(self.order), dtype=np.float64)
+        elif np.shape(self.order_confidence) != np.shape(self.order):
+            raise ValueError(
+                f"order_confidence has shape {np.shape(self.order_confidence)}, the order {np.shape(self.order)}"
+            )
 
 
 def prepare_scene(

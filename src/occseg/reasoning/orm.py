@@ -373,4 +373,5 @@ def reason(
     rep["iterations"] = history
     rep["competition"] = competition
     rep["order_cue"] = cue
-    return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep)
+    conf = np.where(order != 0, conf, 0.0)
+    return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep, order_confidence=conf)
