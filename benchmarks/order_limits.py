@@ -60,7 +60,14 @@ from occseg.refine import RefineConfig
 from occseg.refine.colour import colour_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import CLASS, add_setup_arguments, build_setup, refine_setting, target_boxes  # noqa: E402
+from reasoning_challenge import (  # noqa: E402
+    CLASS,
+    add_setup_arguments,
+    build_setup,
+    refine_setting,
+    seed_text,
+    target_boxes,
+)
 
 
 @dataclass
@@ -255,7 +262,7 @@ def main() -> int:
                        progress=args.progress, refine=refine)  # fmt: skip
         results[split] = {name: t.to_json() for name, t in tally(found).items()}
     print(
-        f"## What limits the order (Occlusion Challenge, {args.images} images, seed {args.seed}; "
+        f"## What limits the order (Occlusion Challenge, {args.images} images, {seed_text(args)}; "
         f"GT-occluded pairs: train {results['train'][RULES[0][0]]['pairs']}, "
         f"test {results['test'][RULES[0][0]]['pairs']}"
         f"{'; masks refined with --refine ' + args.refine if args.refine else ''})\n\n"

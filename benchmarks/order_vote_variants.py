@@ -46,7 +46,7 @@ from occseg.geometry.boxes import Box, cell_centres_image
 from occseg.reasoning.position_order import pair_position_vote, position_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import add_setup_arguments, build_setup, target_boxes  # noqa: E402
+from reasoning_challenge import add_setup_arguments, build_setup, seed_text, target_boxes, training_seed  # noqa: E402
 
 
 @dataclass
@@ -256,10 +256,10 @@ def main() -> int:
             {s: accuracy(sc, pm, first, flip=True) for s, sc in splits.items()},
         )
     )
-    for name, refit in refits(setup, args.seed, args.device, args.progress).items():
+    for name, refit in refits(setup, training_seed(args), args.device, args.progress).items():
         rows.append((name, {s: accuracy(sc, refit, first) for s, sc in splits.items()}))
     pairs = {s: sum(int((x.gt != 0).sum()) // 2 for x in sc) for s, sc in splits.items()}
-    print(f"## The part-position vote alone, seed {args.seed} ({args.images} images)\n")
+    print(f"## The part-position vote alone, {seed_text(args)} ({args.images} images)\n")
     tr, te = pairs["train"], pairs["test"]
     print(f"| vote | train: order right ({tr} occluded pairs) | test: order right ({te} occluded pairs) |")
     print("|---|---:|---:|")

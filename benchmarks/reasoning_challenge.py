@@ -41,7 +41,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -254,7 +254,16 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data", default=default_data, help="shared data folder ($OCCSEG_DATA, else ../shared/data)")
     ap.add_argument("--images", type=int, default=120, help="composed challenge images, train and test together")
     ap.add_argument("--seed", type=int, default=0, help="challenge and training seed")
+    ap.add_argument(
+        "--train-seed", type=int, default=None, help="training seed when it differs from the challenge's (--seed)"
+    )
     ap.add_argument("--plus-coco-tiny", action="store_true", help="also train on the coco-tiny persons")
+    ap.add_argument(
+        "--position-border-px",
+        type=float,
+        default=None,
+        help="fit the part-position classifier only on boxes this far from the image border (TrainConfig)",
+    )
     ap.add_argument("--out", default=None, help="working folder (default: a new temporary folder)")
     ap.add_argument(
         "--model",
@@ -265,6 +274,17 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
+
+
+def training_seed(args: argparse.Namespace) -> int:
+    """``--train-seed``, else ``--seed``."""
+    return args.seed if getattr(args, "train_seed", None) is None else args.train_seed
+
+
+def seed_text(args: argparse.Namespace) -> str:
+    """``seed S`` for the tables' titles, with the training seed where it differs."""
+    t = training_seed(args)
+    return f"seed {args.seed}" + ("" if t == args.seed else f", training seed {t}")
 
 
 def build_setup(args: argparse.Namespace) -> Setup | None:
@@ -300,7 +320,9 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
     samples = box_samples(coco, [CLASS], exclude_images=excluded)
     if args.plus_coco_tiny:
         samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
-    cfg = TrainConfig(seed=args.seed, device=args.device)
+    cfg = TrainConfig(seed=training_seed(args), device=args.device)
+    if getattr(args, "position_border_px", None) is not None:
+        cfg = replace(cfg, position_border_px=args.position_border_px)
     if args.model:
         model, backbone = load_model_and_backbone(args.model, device=args.device)
     else:
@@ -350,7 +372,8 @@ def main() -> int:
 
     n_targets = sum(len(_targets(im)) for im in test.images)
     print(
-        f"## Occlusion Challenge (coco128-seg persons over {backgrounds.name}/, {args.images} images, seed {args.seed})"
+        f"## Occlusion Challenge (coco128-seg persons over {backgrounds.name}/, {args.images} images, "
+        f"{seed_text(args)})"
         f"\n\ntest split: {len(test.images)} images, {n_targets} target persons from {len(ch.split['test_objects'])} "
         f"source persons; CompNet trained from {len(samples)} boxes of coco128-seg images holding no test object"
         f"{' + coco-tiny' if args.plus_coco_tiny else ''} ({model.settings.mixtures[CLASS]} mixtures); "

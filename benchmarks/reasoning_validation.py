@@ -27,7 +27,15 @@ from occseg.inference.predict import object_instance
 from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import CLASS, LEVELS, add_setup_arguments, build_setup, score, target_boxes  # noqa: E402
+from reasoning_challenge import (  # noqa: E402
+    CLASS,
+    LEVELS,
+    add_setup_arguments,
+    build_setup,
+    score,
+    seed_text,
+    target_boxes,
+)
 
 
 def variants(margins: list[float]) -> dict[str, SceneConfig]:
@@ -70,8 +78,9 @@ def main() -> int:
             instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
             preds[name].append(AnnotatedImage(im.image_id, im.path, im.width, im.height, instances))
     print(
-        f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, seed "
-        f"{args.seed})\n\n| setting | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean | order (occluded) |\n"
+        f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, "
+        f"{seed_text(args)})\n\n"
+        "| setting | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean | order (occluded) |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     for name, ims in preds.items():

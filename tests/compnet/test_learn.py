@@ -64,6 +64,7 @@ def test_training_record_and_model_shapes(tiny_compnet):
         assert float(cm.counts.sum()) == n and (cm.counts > 0).all()
     # the part-position classifier: 6 x 3 bins + outside over the 16 concepts, one for all classes
     assert s.position_bins == [6, 3] and m.position.bins == (6, 3)
+    assert tr["position_boxes"] == 10 and tr["position_border_px"] is None  # fitted on every box
     assert m.position.weight.shape == (19, 16) and m.position.bias.shape == (19,)
     assert torch.isfinite(m.position.weight).all() and float(m.position.weight.abs().sum()) > 0
 
@@ -81,6 +82,30 @@ def test_same_seed_gives_the_same_model(tiny_compnet, tmp_path, shared_data, lit
     assert (tiny_compnet.folder / "model.json").read_text() == (again.folder / "model.json").read_text()
     back = model_tensors(load_model(again.folder))
     assert all(torch.equal(back[k], a[k]) for k in a)
+
+
+def test_the_position_classifier_can_leave_out_boxes_at_the_image_border(tiny_compnet, tmp_path, shared_data,
+                                                                            lite0_backbone):  # fmt: skip
+    ds = read_dataset(tiny_compnet.data, images=tiny_compnet.images)
+    size = {im.image_id: (im.width, im.height) for im in ds.images}
+    away = [
+        s for s in box_samples(ds, TINY_CLASSES, min_height=30)
+        if min(s.box[0], s.box[1], size[s.image_id][0] - s.box[2], size[s.image_id][1] - s.box[3]) >= 2
+    ]  # fmt: skip
+    assert 0 < len(away) < 10  # the tiny set has boxes at the border and boxes away from it
+    m = train_tiny_compnet(shared_data, tmp_path, backbone=lite0_backbone, position_border_px=2.0).model
+    tr = m.settings.training
+    assert tr["position_boxes"] == len(away) and tr["position_border_px"] == 2.0
+    assert not torch.equal(m.position.weight, tiny_compnet.model.position.weight)
+    # everything else is learned as before
+    assert torch.equal(m.concepts, tiny_compnet.model.concepts)
+    assert all(torch.equal(m.classes[c].alpha, tiny_compnet.model.classes[c].alpha) for c in TINY_CLASSES)
+
+
+def test_no_box_away_from_the_border_is_an_error(tiny_compnet):
+    samples = box_samples(read_dataset(tiny_compnet.data, images=tiny_compnet.images), TINY_CLASSES, min_height=30)
+    with pytest.raises(ValueError, match=r"every training box lies within 100000.0 px of its image's border"):
+        train_compnet(samples, TINY_CLASSES, tiny_train_config(position_border_px=1e5), progress=False)
 
 
 def test_a_class_without_samples_is_an_error(tiny_compnet):

@@ -65,6 +65,10 @@ class TrainConfig:
     position_bins: tuple[int, int] | None = (6, 3)
     position_l2: float = 1e-5
     position_max_cells: int = 200_000
+    # fit the classifier only on boxes at least this many pixels from every image border (None: every box). A box
+    # cut by the border is a partial object, whose parts sit elsewhere in its box than in a whole object's, and
+    # the reasoning reads the classifier in boxes of whole objects (amodal boxes)
+    position_border_px: float | None = None
     seed: int = 0
     device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
 
@@ -77,6 +81,7 @@ class CropSample:
     features: torch.Tensor  # (C, h, w)
     box_cells: tuple[float, float, float, float]  # box in crop-cell coordinates (x1, y1, x2, y2)
     image_id: int
+    border_px: float = math.inf  # the box's distance to the nearest image border, in image pixels
 
 
 @dataclass
@@ -86,6 +91,7 @@ class TrainingRecord:
     concept_loglik: list[float] = field(default_factory=list)
     clutter_cells: int = 0
     mixtures: dict[str, dict] = field(default_factory=dict)
+    position_boxes: int = 0  # boxes the part-position classifier was fitted on
 
 
 def default_batch_size(batch_size: int | None, device) -> int:
@@ -117,8 +123,10 @@ def extract_training_crops(
     for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
         img = load_rgb(group[0].image)
         feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
+        height, width = img.shape[:2]
         for s, bf in zip(group, feats):
             win = bf.window
+            x1b, y1b, x2b, y2b = s.box
             x1, y1 = win.image_to_crop(s.box[0], s.box[1])
             x2, y2 = win.image_to_crop(s.box[2], s.box[3])
             crops.append(
@@ -127,6 +135,7 @@ def extract_training_crops(
                     features=bf.features.float().cpu(),
                     box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
                     image_id=image_id,
+                    border_px=float(min(x1b, y1b, width - x2b, height - y2b)),
                 )
             )
         images[image_id] = (group[0].image, [group[0].box, *group[0].others])  # every annotated box
@@ -464,8 +473,18 @@ def train_compnet(
     clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
     position = None
     if cfg.position_bins:
+        fit_crops = crops
+        if cfg.position_border_px is not None:
+            fit_crops = [cs for cs in crops if cs.border_px >= cfg.position_border_px]
+            log.info("part positions from the %d of %d boxes away from the image border", len(fit_crops), len(crops))
+            if not fit_crops:
+                raise ValueError(
+                    f"every training box lies within {cfg.position_border_px} px of its image's border: no box to fit "
+                    "the part-position classifier on (lower position_border_px, or set it to None)"
+                )
+        rec.position_boxes = len(fit_crops)
         position = fit_position_model(
-            [(cs.features, cs.box_cells) for cs in crops],
+            [(cs.features, cs.box_cells) for cs in fit_crops],
             tuple(cfg.position_bins),
             l2=cfg.position_l2,
             max_cells=cfg.position_max_cells,
@@ -538,6 +557,8 @@ def train_compnet(
             "outlier_cells": rec.clutter_cells,
             "outlier_clusters": int(clutter.shape[0]),
             "classes": rec.mixtures,
+            "position_boxes": rec.position_boxes,
+            "position_border_px": cfg.position_border_px,
         },
     )
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=class_models, position=position)
