@@ -126,16 +126,16 @@ def extract_training_crops(
         height, width = img.shape[:2]
         for s, bf in zip(group, feats):
             win = bf.window
-            x1b, y1b, x2b, y2b = s.box
-            x1, y1 = win.image_to_crop(s.box[0], s.box[1])
-            x2, y2 = win.image_to_crop(s.box[2], s.box[3])
+            bx1, by1, bx2, by2 = s.box
+            x1, y1 = win.image_to_crop(bx1, by1)
+            x2, y2 = win.image_to_crop(bx2, by2)
             crops.append(
                 CropSample(
                     category=s.category,
                     features=bf.features.float().cpu(),
                     box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
                     image_id=image_id,
-                    border_px=float(min(x1b, y1b, width - x2b, height - y2b)),
+                    border_px=float(min(bx1, by1, width - bx2, height - by2)),
                 )
             )
         images[image_id] = (group[0].image, [group[0].box, *group[0].others])  # every annotated box

@@ -260,6 +260,7 @@ def reason(
     :func:`resolve_conflicts`). ``report["iterations"]`` holds, per round, the pair counts of the competition
     and how many objects changed class or mixture in the re-classification (with the colour competition, when
     the last round changed one, a final competition on the final masks adds an entry);
+    ``order_confidence`` the confidence of each decided relation (the vote's, or the counts' margin);
     ``report["competition"]`` the competition used, ``report["order_cue"]`` what decided who is in front
     (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
     :mod:`occseg.reasoning.position_order`).
