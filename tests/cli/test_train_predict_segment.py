@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,6 +298,9 @@ def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
     conf = np.array(result["order_confidence"])
     assert conf.shape == (3, 3) and np.array_equal(conf, conf.T) and ((conf >= 0) & (conf < 1)).all()
     assert np.array(result["order"]).any() and np.array_equal(conf > 0, np.array(result["order"]) != 0)
+    printed = re.findall(r"object (\d) is in front of object (\d) \(confidence ([0-9.]+)\)", res.output)
+    assert {(int(i), int(j)) for i, j, _ in printed} == set(zip(*np.nonzero(np.array(result["order"]) > 0)))
+    assert all(abs(float(c) - conf[int(i), int(j)]) <= 0.006 for i, j, c in printed)  # every relation, printed
     masks = []
     for o in objs:
         vis, amo, occ = (decode(o[k]) for k in ("visible_mask", "amodal_mask", "occluded_mask"))

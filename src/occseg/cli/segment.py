@@ -176,4 +176,11 @@ def segment(
     click.echo(
         f"{len(objs)} objects: " + ", ".join(f"{o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
     )
+    n = len(objs)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if scene.order[i, j] != 0 and scene.order_confidence[i, j] > 0:  # a relation the reasoning decided
+                front, back = (i, j) if scene.order[i, j] > 0 else (j, i)
+                sure = scene.order_confidence[i, j]
+                click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
     click.echo(f"wrote {outdir / 'overlay.png'} and {outdir / 'result.json'}")
