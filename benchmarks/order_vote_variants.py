@@ -38,12 +38,12 @@ import torch
 from tqdm import tqdm
 
 from occseg.compnet.learn import TrainConfig, extract_training_crops
-from occseg.compnet.position import PositionModel, fit_position_model, position_bins, position_inputs
+from occseg.compnet.position import PositionModel, fit_position_model, position_inputs
 from occseg.data.annotation import pairwise_order_matrix
 from occseg.data.images import load_rgb
 from occseg.features.crops import CropConfig, extract_box_features
 from occseg.geometry.boxes import Box, cell_centres_image
-from occseg.reasoning.position_order import pair_position_vote, position_order
+from occseg.reasoning.position_order import cell_votes, pair_position_vote, position_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reasoning_challenge import add_setup_arguments, build_setup, seed_text, target_boxes, training_seed  # noqa: E402
@@ -104,20 +104,12 @@ def _mirror_bins(bins: tuple[int, int]) -> torch.Tensor:
     return torch.tensor([r * cols + (cols - 1 - c) for r in range(rows) for c in range(cols)] + [rows * cols])
 
 
-def cell_votes(boxes: tuple[Box, Box], logp: torch.Tensor, centres: np.ndarray, bins) -> tuple[np.ndarray, np.ndarray]:
-    """``(votes, p_outside)`` of the crop's cells whose centre lies in both boxes."""
-    bi, bj = boxes
-    x1, y1, x2, y2 = max(bi[0], bj[0]), max(bi[1], bj[1]), min(bi[2], bj[2]), min(bi[3], bj[3])
-    pts = torch.as_tensor(centres).reshape(-1, 2)
-    inside = (pts[:, 0] >= x1) & (pts[:, 0] < x2) & (pts[:, 1] >= y1) & (pts[:, 1] < y2)
-    if not bool(inside.any()):
-        return np.zeros(0), np.zeros(0)
-    p = pts[inside]
-    lp = logp.reshape(logp.shape[0], -1)[:, inside]
-    rel = [((p[:, 0] - b[0]) / (b[2] - b[0]), (p[:, 1] - b[1]) / (b[3] - b[1])) for b in (bi, bj)]
-    li, lj = position_bins(*rel[0], bins), position_bins(*rel[1], bins)
-    cols = torch.arange(lp.shape[1])
-    return (lp[li, cols] - lp[lj, cols]).numpy(), lp[-1].exp().numpy()
+def crop_votes(boxes: tuple[Box, Box], logp: torch.Tensor, centres: np.ndarray, bins) -> tuple[np.ndarray, np.ndarray]:
+    """``(votes, p_outside)`` of the crop's cells whose centre lies in both boxes (the package's
+    :func:`~occseg.reasoning.position_order.cell_votes`, with each cell's probability of "outside the box")."""
+    votes, inside = cell_votes(boxes, logp, centres, bins)
+    p_out = logp.reshape(logp.shape[0], -1)[-1, inside].exp()
+    return votes.numpy(), p_out.numpy()
 
 
 Rule = Callable[[list[tuple[np.ndarray, np.ndarray]]], float]
@@ -142,9 +134,9 @@ def accuracy(scenes: list[Scene], pm: PositionModel, rule: Rule, *, flip: bool =
                 if sc.gt[i, j] == 0:
                     continue
                 pair = (sc.boxes[i], sc.boxes[j])
-                cs = [cell_votes(pair, logps[k], sc.crops[k].centres, pm.bins) for k in (i, j)]
+                cs = [crop_votes(pair, logps[k], sc.crops[k].centres, pm.bins) for k in (i, j)]
                 if flip:
-                    cs += [cell_votes(pair, flogps[k], sc.flipped[k].centres, pm.bins) for k in (i, j)]
+                    cs += [crop_votes(pair, flogps[k], sc.flipped[k].centres, pm.bins) for k in (i, j)]
                 total += 1
                 right += int(np.sign(rule(cs)) == sc.gt[i, j])
     return 100.0 * right / max(total, 1)
@@ -197,21 +189,15 @@ def refits(setup, seed: int, device: str, progress: bool) -> dict[str, PositionM
     samples = [smp for group in by_image.values() for smp in group]
     if [c.image_id for c in crops] != [smp.image_id for smp in samples]:
         raise RuntimeError("the training crops are not in the order of their samples: this script needs updating")
-    sizes = {i: load_rgb(group[0].image).shape[:2] for i, group in by_image.items()}
 
     def clear(smp) -> bool:
         b = smp.box
         return not any(min(b[2], o[2]) > max(b[0], o[0]) and min(b[3], o[3]) > max(b[1], o[1]) for o in smp.others)
 
-    def away(smp, margin: float = 2.0) -> bool:
-        h, w = sizes[smp.image_id]
-        b = smp.box
-        return b[0] >= margin and b[1] >= margin and b[2] <= w - margin and b[3] <= h - margin
-
     concepts = model.concepts.to(device)
 
     def fit(keep: Callable) -> tuple[int, PositionModel]:
-        chosen = [(c.features, c.box_cells) for c, smp in zip(crops, samples) if keep(smp)]
+        chosen = [(c.features, c.box_cells) for c, smp in zip(crops, samples) if keep(c, smp)]
         pm = fit_position_model(
             chosen,
             tuple(model.position.bins),
@@ -224,8 +210,12 @@ def refits(setup, seed: int, device: str, progress: bool) -> dict[str, PositionM
         return len(chosen), pm.to("cpu")
 
     out = {}
-    for what, keep in (("training boxes", lambda smp: True), ("boxes clear of other boxes", clear),
-                       ("boxes away from the image border", away)):  # fmt: skip
+    subsets = (
+        ("training boxes", lambda c, smp: True),
+        ("boxes clear of other boxes", lambda c, smp: clear(smp)),
+        ("boxes away from the image border", lambda c, smp: c.border_px >= 2.0),  # TrainConfig.position_border_px
+    )
+    for what, keep in subsets:
         n, pm = fit(keep)
         out[f"refit on the {n} {what}"] = pm
     return out

@@ -13,7 +13,7 @@ from occseg.compnet.position import PositionModel
 from occseg.geometry.boxes import CropWindow, cell_centres_image
 from occseg.inference.scene import SceneConfig, explain_scene
 from occseg.reasoning.orm import state_position_order
-from occseg.reasoning.position_order import pair_position_vote, position_order
+from occseg.reasoning.position_order import cell_votes, pair_position_vote, position_order
 
 from .conftest import BG as TEX_BG
 from .conftest import A as TEX_A
@@ -50,6 +50,11 @@ def test_pair_vote_by_hand():
     assert pair_position_vote((bi, bj), [(logp, centres), (logp, far)], (1, 2)) == (vote, 4)
     # boxes that do not meet: no vote
     assert pair_position_vote((bi, (5.0, 0.0, 6.0, 4.0)), [(logp, centres)], (1, 2)) == (0.0, 0)
+    # the per-cell votes behind it: one per cell in both boxes
+    votes, inside = cell_votes((bi, bj), logp, centres, (1, 2))
+    assert inside.tolist() == [True] * 4 and votes.tolist() == pytest.approx([math.log(0.2) - math.log(0.7)] * 4)
+    votes, inside = cell_votes((bi, (2.0, 0.0, 6.0, 2.0)), logp, centres, (1, 2))  # only the top row of cells
+    assert inside.tolist() == [True, True, False, False] and len(votes) == 2
 
 
 def test_position_order_is_antisymmetric_with_confidence_and_permutes():

@@ -374,5 +374,5 @@ def reason(
     rep["iterations"] = history
     rep["competition"] = competition
     rep["order_cue"] = cue
-    conf = np.where(order != 0, conf, 0.0)
+    # resolve_conflicts gives a confidence only to the relations it decided
     return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep, order_confidence=conf)

@@ -25,6 +25,29 @@ def _relative(points: torch.Tensor, box: Box) -> tuple[torch.Tensor, torch.Tenso
     return (points[:, 0] - x1) / (x2 - x1), (points[:, 1] - y1) / (y2 - y1)
 
 
+def cell_votes(
+    boxes: tuple[Box, Box], logp: torch.Tensor, centres, bins: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The votes of one crop's cells for the pair ``boxes = (box_i, box_j)``: ``(votes, inside)``, ``inside`` the
+    ``(h * w,)`` mask of the cells whose centre lies in both boxes and ``votes`` their ``log p(bin in box i) -
+    log p(bin in box j)`` (positive: i in front), in ``logp``'s device. ``logp``: ``(B, h, w)`` log-probabilities
+    of the position classifier; ``centres``: ``(h, w, 2)`` cell centres in image pixels
+    (:func:`~occseg.geometry.boxes.cell_centres_image`, an array or tensor)."""
+    bi, bj = boxes
+    x1, y1 = max(bi[0], bj[0]), max(bi[1], bj[1])
+    x2, y2 = min(bi[2], bj[2]), min(bi[3], bj[3])
+    pts = torch.as_tensor(centres).reshape(-1, 2)
+    inside = (pts[:, 0] >= x1) & (pts[:, 0] < x2) & (pts[:, 1] >= y1) & (pts[:, 1] < y2)
+    if x2 <= x1 or y2 <= y1 or not bool(inside.any()):
+        return torch.zeros(0, device=logp.device), inside
+    p = pts[inside]
+    lp = logp.reshape(logp.shape[0], -1)[:, inside.to(logp.device)]
+    li = position_bins(*_relative(p, bi), bins).to(lp.device)
+    lj = position_bins(*_relative(p, bj), bins).to(lp.device)
+    cols = torch.arange(lp.shape[1], device=lp.device)
+    return lp[li, cols] - lp[lj, cols], inside
+
+
 def pair_position_vote(
     boxes: tuple[Box, Box],
     cells: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -35,26 +58,14 @@ def pair_position_vote(
     ``cells``: per crop that sees the overlap (usually the two objects' own crops), ``(log_probs (B, h, w),
     centres (h, w, 2))``: the position classifier's log-probabilities and the cell centres in image pixels
     (:func:`~occseg.geometry.boxes.cell_centres_image`, an array or tensor).
-    Only cells whose centre lies inside both boxes vote.
+    Only cells whose centre lies inside both boxes vote (:func:`cell_votes`).
     """
-    bi, bj = boxes
-    x1, y1 = max(bi[0], bj[0]), max(bi[1], bj[1])
-    x2, y2 = min(bi[2], bj[2]), min(bi[3], bj[3])
     total, count = 0.0, 0
-    if x2 <= x1 or y2 <= y1:
-        return total, count
     for logp, centres in cells:
-        pts = torch.as_tensor(centres).reshape(-1, 2)
-        inside = (pts[:, 0] >= x1) & (pts[:, 0] < x2) & (pts[:, 1] >= y1) & (pts[:, 1] < y2)
-        if not bool(inside.any()):
-            continue
-        p = pts[inside]
-        lp = logp.reshape(logp.shape[0], -1)[:, inside.to(logp.device)]
-        li = position_bins(*_relative(p, bi), bins).to(lp.device)
-        lj = position_bins(*_relative(p, bj), bins).to(lp.device)
-        cols = torch.arange(lp.shape[1], device=lp.device)
-        total += float((lp[li, cols] - lp[lj, cols]).sum())
-        count += int(inside.sum())
+        votes, _ = cell_votes(boxes, logp, centres, bins)
+        if votes.numel():
+            total += float(votes.sum())
+            count += int(votes.numel())
     return total, count
 
 
