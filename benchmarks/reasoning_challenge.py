@@ -41,7 +41,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -278,7 +278,7 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
 
 def training_seed(args: argparse.Namespace) -> int:
     """``--train-seed``, else ``--seed``."""
-    return args.seed if getattr(args, "train_seed", None) is None else args.train_seed
+    return args.seed if args.train_seed is None else args.train_seed
 
 
 def seed_text(args: argparse.Namespace) -> str:
@@ -320,9 +320,7 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
     samples = box_samples(coco, [CLASS], exclude_images=excluded)
     if args.plus_coco_tiny:
         samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
-    cfg = TrainConfig(seed=training_seed(args), device=args.device)
-    if getattr(args, "position_border_px", None) is not None:
-        cfg = replace(cfg, position_border_px=args.position_border_px)
+    cfg = TrainConfig(seed=training_seed(args), device=args.device, position_border_px=args.position_border_px)
     if args.model:
         model, backbone = load_model_and_backbone(args.model, device=args.device)
     else:
