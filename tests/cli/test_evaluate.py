@@ -158,3 +158,13 @@ def test_cocoa_demo_end_to_end(tmp_path: Path, shared_data: Path) -> None:
     assert a["amodal"]["n"]["all_objects"] == 48 and a["occluded"]["n"]["total"] == 24
     assert a["occluded"]["weighted_mean"] == 0.0  # box-fill predicts no occluded part
     assert a["order_accuracy"]["pairs_occluded"] > 0
+    oa = a["order_accuracy"]
+    assert f"order accuracy: all pairs {oa['all']:.3f}, occluded pairs {oa['occluded']:.3f}" in res.output
+    res = runner.invoke(
+        cli,
+        ["evaluate", "--gt", str(data), "--pred", str(pred), "--out", str(out), "--no-progress", "--class-agnostic"],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["class_agnostic"] is True and report["all"]["n_objects"] == 48
+    assert "mIoU, mean(IoU), class ignored" in (out / "report.md").read_text()

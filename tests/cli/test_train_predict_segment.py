@@ -146,7 +146,7 @@ def test_train_min_height_filters_every_box(train_json: Path, shared_data: Path,
 # ----------------------------------------------------------------------------------------------------- predict
 
 
-def test_predict_writes_a_readable_predictions_file(tiny_compnet, tmp_path: Path):
+def test_predict_writes_a_readable_predictions_file(tiny_compnet, tmp_path: Path, caplog):
     out = tmp_path / "p.json"
     res = run(
         "predict", "--model", tiny_compnet.folder, "--data", tiny_compnet.data, "--images", tiny_compnet.images,
@@ -166,6 +166,10 @@ def test_predict_writes_a_readable_predictions_file(tiny_compnet, tmp_path: Path
     got = {(i.id, im.image_id, i.category) for im in pred.images for i in im.instances}
     assert got == want  # every annotation of a model class, with its id, image and (given) class
     assert "compnet: 10 object(s) in 4 image(s)" in res.output
+    others = sum(
+        1 for im in gt.images for i in im.instances if i.category not in ("person", "giraffe") and not i.iscrowd
+    )
+    assert f"{others} annotated object(s) have a class the model" in caplog.text  # said, not silently dropped
     for im in pred.images:
         assert im.path.name == f"{im.image_id:012d}.jpg" and im.path.is_file()
         for i in im.instances:
@@ -175,6 +179,30 @@ def test_predict_writes_a_readable_predictions_file(tiny_compnet, tmp_path: Path
             assert amo.any() and not (vis & ~amo).any()
             assert 0.0 <= i.extra["score"] <= 1.0 and set(i.extra["class_scores"]) == {i.category}
             assert i.extra["given_box"] and i.amodal_box is not None
+
+
+def test_predict_data_without_a_model_class_is_an_error_and_all_objects_predicts_them(
+    tiny_compnet, one_image_json: Path, tmp_path: Path
+):
+    coco = json.loads(one_image_json.read_text())
+    for cat in coco["categories"]:
+        cat["name"] = f"thing {cat['id']}"  # no class the model knows
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(coco))
+    out = tmp_path / "p.json"
+    base = ("predict", "--model", tiny_compnet.folder, "--data", renamed, "--images", tiny_compnet.images, "--out", out)
+    res = run(*base)
+    assert res.exit_code == 2 and not out.exists()
+    (line,) = error_lines(res)
+    assert "have a class the model" in line and "the model's: person, giraffe" in line and "--all-objects" in line
+    res = run(*base, "--all-objects")
+    assert res.exit_code == 0, res.output
+    want = {a["id"] for a in coco["annotations"] if not a.get("iscrowd")}
+    (im,) = read_dataset(out).images
+    assert {i.id for i in im.instances} == want and len(want) == 5  # four persons and the bat
+    assert {i.category for i in im.instances} <= {"person", "giraffe"}  # each classified by the model
+    res = run(*base, "--all-objects", "--classes", "thing 1")
+    assert res.exit_code == 2 and "--classes or --all-objects, not both" in res.output
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,28 @@ def test_class_incorrect_counts_as_zero(build) -> None:
     assert cell["amodal_box_iou"] == pytest.approx(0.5)
 
 
+def test_class_agnostic_counts_every_prediction_whatever_its_class(build) -> None:
+    h, w = 4, 4
+    full, half = build.rect(h, w, 0, 4, 0, 4), build.rect(h, w, 0, 4, 0, 2)
+    gt = build.dataset(
+        [build.image(1, [build.inst(1, full, full), build.inst(2, full, full), build.inst(3, full, full)], h, w)]
+    )
+    pred = build.dataset(  # object 2: right masks, class "lamp" (not in the GT); object 3 has no prediction
+        [build.image(1, [build.inst(1, half, half), build.inst(2, full, full, category="lamp")], h, w)],
+        source="pred",
+    )
+    agnostic = evaluate(gt, pred, EvalConfig(class_agnostic=True, progress=False))
+    cell = aggregate(agnostic)["all"]
+    assert cell["visible"]["L0"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)  # the missing object still counts 0
+    assert cell["amodal_box_iou"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert cell["classification_accuracy"] == pytest.approx(1 / 3)  # the names are still compared
+    assert any("count all the same (class-agnostic)" in w for w in agnostic.warnings)
+    strict = aggregate(evaluate(gt, pred, CFG))["all"]
+    assert strict["visible"]["L0"] == pytest.approx(0.5 / 3) and strict["classification_accuracy"] == pytest.approx(
+        1 / 3
+    )
+
+
 def _rec(level: str | None, iou: float, correct: bool = True) -> ObjectRecord:
     return ObjectRecord(
         image_id=1, object_id=0, category="car", predicted_category="car" if correct else "van", correct=correct,

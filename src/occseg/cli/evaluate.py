@@ -57,6 +57,12 @@ def _fmt(v: float | None) -> str:
     "--min-height", type=click.FloatRange(min=0), default=None, help="Minimum GT visible-box height in pixels."
 )
 @click.option(
+    "--class-agnostic",
+    is_flag=True,
+    help="Count every prediction's IoU whatever its class (the protocol multiplies it by 1[class correct]); "
+    "for ground truth whose class names the model does not share, e.g. COCOA's.",
+)
+@click.option(
     "--examples",
     type=click.IntRange(min=0),
     default=0,
@@ -72,6 +78,7 @@ def cmd(
     out_dir: Path,
     classes: str | None,
     min_height: float | None,
+    class_agnostic: bool,
     examples: int,
     progress: bool,
 ) -> None:
@@ -85,7 +92,11 @@ def cmd(
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
     pred = read_predictions(pred_path)
     cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")
-    evaluation = evaluate(gt, pred, EvalConfig(classes=cls, min_height=min_height, progress=progress))
+    evaluation = evaluate(
+        gt,
+        pred,
+        EvalConfig(classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress),
+    )
     if pred.warnings:
         evaluation.warnings.append(
             f"the predictions reader reported {len(pred.warnings)} problem(s) (their objects count as missing): "
@@ -98,6 +109,7 @@ def cmd(
         "pred": str(pred.source),
         "classes": list(cls) if cls is not None else None,
         "min_height": min_height,
+        "class_agnostic": class_agnostic,
         "gt_reader_warnings": gt.warnings[:20],
         "n_gt_reader_warnings": len(gt.warnings),
     }
@@ -121,7 +133,8 @@ def cmd(
         f"{a['n_objects']} objects; visible mIoU: all objects {_fmt(v['all_objects'])}, "
         f"mean over levels {_fmt(v['mean'])}; "
         f"amodal mean {_fmt(a['amodal']['mean'])}; occluded mean {_fmt(a['occluded']['mean'])}; "
-        f"class accuracy {_fmt(a['classification_accuracy'])}; order accuracy {_fmt(a['order_accuracy']['all'])}"
+        f"class accuracy {_fmt(a['classification_accuracy'])}; order accuracy: all pairs "
+        f"{_fmt(a['order_accuracy']['all'])}, occluded pairs {_fmt(a['order_accuracy']['occluded'])}"
     )
     for p in paths:
         click.echo(f"wrote {p}")

@@ -56,7 +56,18 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     help="compnet: the weight file the model was learned with, when it was learned on a local file.",
 )
 @download_option()
-@click.option("--classes", default=None, help="Comma-separated classes to predict (default: all).")
+@click.option(
+    "--classes",
+    default=None,
+    help="Comma-separated classes of --data to predict (default: those the model knows; objects of other classes "
+    "act as unknown occluders). compnet classifies each with the model unless --given-labels.",
+)
+@click.option(
+    "--all-objects",
+    is_flag=True,
+    help="compnet: predict every annotated object whatever its class, each classified by the model (e.g. COCOA, "
+    "whose class names are free text); score with `occseg evaluate --class-agnostic`.",
+)
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
 )
@@ -77,6 +88,7 @@ def cmd(
     backbone_weights: str | None,
     download_weights: bool,
     classes: str | None,
+    all_objects: bool,
     min_height: float | None,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
@@ -91,6 +103,10 @@ def cmd(
         raise click.UsageError("--method compnet needs --model DIR (a trained model folder)")
     if method != "compnet" and model_dir is not None:
         click.echo(f"occseg: warning: --model is ignored by --method {method}", err=True)
+    if all_objects and classes is not None:
+        raise click.UsageError("give --classes or --all-objects, not both")
+    if all_objects and method != "compnet":
+        raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=f"{dataset.source}: ")
@@ -114,6 +130,7 @@ def cmd(
             weights=backbone_weights,
             allow_download=download_weights,
             classes=cls,
+            all_objects=all_objects,
             min_height=min_height if min_height is not None else 0.0,
         )
     else:

@@ -94,8 +94,11 @@ def read_predictions(path: str | Path) -> Dataset:
         raise PredictionError(f"{path}: cannot read the predictions: {exc}") from exc
 
 
-def match_predictions(gt: Dataset, pred: Dataset, *, keys: list[Key] | None = None) -> Matching:
+def match_predictions(
+    gt: Dataset, pred: Dataset, *, keys: list[Key] | None = None, class_agnostic: bool = False
+) -> Matching:
     """Pair every GT object (or only those in ``keys``) with the prediction of the same ``(image_id, id)``.
+    ``class_agnostic``: the evaluation ignores classes (the warning about classes the GT lacks says so).
 
     Every prediction must belong to a GT image and GT object (checked over the whole GT, not only ``keys``,
     so predictions for objects that the evaluation filters leave out are accepted and ignored).
@@ -173,6 +176,7 @@ def match_predictions(gt: Dataset, pred: Dataset, *, keys: list[Key] | None = No
         n = sum(inst.category in foreign for inst in scored)
         warnings.append(
             f"{pred.source}: {n} prediction(s) have classes the ground truth {gt.source} does not have "
-            f"({', '.join(map(repr, foreign))}); their class counts as wrong"
+            f"({', '.join(map(repr, foreign))}); "
+            + ("their IoUs count all the same (class-agnostic)" if class_agnostic else "their class counts as wrong")
         )
     return Matching(pairs=pairs, missing=missing, warnings=warnings)

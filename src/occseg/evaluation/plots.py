@@ -156,7 +156,9 @@ def examples_sheet(evaluation: Evaluation, gt: Dataset, n: int, path: str | Path
             t = tile(r)
             iou = r.score("visible")
             title = f"{label} {col + 1}: IoU {iou:.2f}\n{r.category} id {r.object_id} img {r.image_id}"
-            if not r.correct:
+            if not r.has_prediction:
+                title += "\n(no prediction)"
+            elif not r.correct:
                 title += f"\n(pred class {r.predicted_category})"
             if t is None:
                 ax.text(0.5, 0.5, "image missing", ha="center", va="center", transform=ax.transAxes)

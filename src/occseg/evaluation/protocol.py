@@ -11,6 +11,9 @@ Decisions (also written into every ``report.md``):
   unoccluded) the IoU is undefined and the object is left out of that mask type's means (``n`` shows it).
 * **Class**: every IoU enters the means as ``IoU x 1[predicted class == GT class]`` (the protocol's
   ``mean(IoU x 1[class correct])``). A GT object without a prediction counts as IoU 0 with a wrong class.
+  ``EvalConfig(class_agnostic=True)`` scores every prediction's IoU whatever its class (for ground truth
+  whose class names the model does not share, such as COCOA's free-text names); the classification
+  accuracy still compares the names.
 * **Levels**: the GT occlusion fraction ``|A \\ V| / |A|`` bins objects into L0 ``[0, .01)``, L1 ``[.01, .3)``,
   L2 ``[.3, .6)``, L3 ``[.6, .9)``; ``>= .9`` is in no level. Objects without a GT amodal mask are in no
   level: their amodal/occluded IoUs are ``null`` (``n = 0``) and only the level-free ``all_objects`` column
@@ -65,6 +68,7 @@ class EvalConfig:
 
     classes: tuple[str, ...] | None = None  # None: every class
     min_height: float | None = None  # visible-box height in pixels
+    class_agnostic: bool = False  # True: IoUs count whatever the predicted class (no x 1[class correct])
     progress: bool = True
 
 
@@ -132,14 +136,21 @@ class ObjectRecord:
     iou_occluded: float | None
     amodal_box_iou: float | None  # box IoU x correct; None without a GT amodal box
     box: Box  # GT visible box, for the examples sheet
+    class_agnostic: bool = False  # the IoUs count whatever the predicted class
+
+    @property
+    def counts(self) -> bool:
+        """Whether the IoUs enter the means as they are (class correct, or the class ignored)."""
+        return self.correct or (self.class_agnostic and self.has_prediction)
 
     def iou(self, mask_type: str) -> float | None:
         return {"visible": self.iou_visible, "amodal": self.iou_amodal, "occluded": self.iou_occluded}[mask_type]
 
     def score(self, mask_type: str) -> float | None:
-        """``IoU x 1[class correct]``, the value averaged by the protocol; ``None`` when undefined."""
+        """``IoU x 1[class correct]`` (the IoU itself when class-agnostic), the value averaged by the protocol;
+        ``None`` when undefined."""
         v = self.iou(mask_type)
-        return None if v is None else (v if self.correct else 0.0)
+        return None if v is None else (v if self.counts else 0.0)
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -200,8 +211,11 @@ def _scenario(inst: Instance) -> str | None:
     return None if s is None else str(s)
 
 
-def object_record(image: AnnotatedImage, gt: Instance, pred: Instance | None) -> ObjectRecord:
-    """Score one GT object against its prediction (``None``: no prediction)."""
+def object_record(
+    image: AnnotatedImage, gt: Instance, pred: Instance | None, *, class_agnostic: bool = False
+) -> ObjectRecord:
+    """Score one GT object against its prediction (``None``: no prediction); ``class_agnostic``: the IoUs count
+    whatever the predicted class."""
     h, w = image.height, image.width
     assert gt.mask is not None
     g_vis = gt.mask.decode()
@@ -220,7 +234,9 @@ def object_record(image: AnnotatedImage, gt: Instance, pred: Instance | None) ->
     if gt_abox is None and g_amo is not None:
         gt_abox = mask_to_box(g_amo)
     if gt_abox is not None:
-        box_score = amodal_box_iou(_pred_amodal_box(pred, p_amo), gt_abox, correct)
+        box_score = amodal_box_iou(
+            _pred_amodal_box(pred, p_amo), gt_abox, correct or (class_agnostic and pred is not None)
+        )
     return ObjectRecord(
         image_id=image.image_id,
         object_id=gt.id,
@@ -236,6 +252,7 @@ def object_record(image: AnnotatedImage, gt: Instance, pred: Instance | None) ->
         iou_occluded=iou_occluded,
         amodal_box_iou=box_score,
         box=gt.box,
+        class_agnostic=class_agnostic,
     )
 
 
@@ -280,7 +297,7 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
         if keep:
             selected.append((im, keep))
     keys: list[Key] = [(im.image_id, o.id) for im, objs in selected for o in objs]
-    matching = match_predictions(gt, pred, keys=keys)
+    matching = match_predictions(gt, pred, keys=keys, class_agnostic=config.class_agnostic)
     warnings = list(matching.warnings)
     has_amodal = any(o.amodal_mask is not None for _, objs in selected for o in objs)
     no_amodal_pred = sum(1 for k in keys if k in matching.pairs and matching.pairs[k].amodal_mask is None)
@@ -293,7 +310,8 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
     order: dict[str, OrderCounts] = {ALL: OrderCounts()}
     for im, objs in tqdm(selected, desc="evaluate", unit="image", disable=not config.progress, leave=False):
         for o in objs:
-            records.append(object_record(im, o, matching.pairs.get((im.image_id, o.id))))
+            pred_o = matching.pairs.get((im.image_id, o.id))
+            records.append(object_record(im, o, pred_o, class_agnostic=config.class_agnostic))
         res = _image_order(im, objs, matching)
         if res is None:
             continue

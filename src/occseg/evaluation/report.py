@@ -69,6 +69,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     out.append(f"- ground truth: `{s.get('gt')}`")
     out.append(f"- predictions: `{s.get('pred')}`")
     out.append(f"- classes: {', '.join(s['classes']) if s.get('classes') else 'all'}")
+    if s.get("class_agnostic"):
+        out.append("- class-agnostic: every IoU counts whatever the predicted class (not x 1[class correct])")
     out.append(f"- min visible-box height: {s.get('min_height') if s.get('min_height') is not None else 'none'}")
     out.append(f"- GT objects: {s.get('n_gt_objects')}, evaluated: {s.get('n_evaluated')}, skipped: {s.get('skipped')}")
     if not s.get("gt_has_amodal"):
@@ -79,16 +81,16 @@ def report_markdown(report: dict[str, Any]) -> str:
         cell = report[key]
         out.append(f"## {key}" if key == ALL else f"## scenario {key}")
         out.append("")
-        out.append("mIoU, mean(IoU x 1[class correct]); n = objects per cell:")
+        scored = "mean(IoU), class ignored" if s.get("class_agnostic") else "mean(IoU x 1[class correct])"
+        out.append(f"mIoU, {scored}; n = objects per cell:")
         out.append("")
         out.extend(_cell_table(cell))
         out.append("")
         oa = cell["order_accuracy"]
         out.append(f"- objects: {cell['n_objects']} (without prediction: {cell.get('n_missing_predictions', 0)})")
         out.append(f"- classification accuracy: {_fmt(cell['classification_accuracy'])}")
-        out.append(
-            f"- amodal-box IoU (x class correct): {_fmt(cell['amodal_box_iou'])} (n={cell.get('n_amodal_boxes', 0)})"
-        )
+        box_label = "amodal-box IoU" if s.get("class_agnostic") else "amodal-box IoU (x class correct)"
+        out.append(f"- {box_label}: {_fmt(cell['amodal_box_iou'])} (n={cell.get('n_amodal_boxes', 0)})")
         out.append(
             f"- order accuracy: all {_fmt(oa['all'])} ({oa['pairs_all']} pairs), occluded {_fmt(oa['occluded'])} "
             f"({oa['pairs_occluded']} pairs); misses {oa['misses']}, reversals {oa['reversals']}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,10 +65,14 @@ def segment_boxes(
     return explain_scene(model, states, cfg, labels=labels, image=image)
 
 
-def _target(inst: Instance, model_classes: set[str], class_map: dict[str, str], classes: set[str] | None) -> str | None:
+def _target(
+    inst: Instance, model_classes: set[str], class_map: dict[str, str], classes: set[str] | None, all_objects: bool
+) -> str | None:
     if inst.extra.get("unknown"):
         return None
     name = class_map.get(inst.category, inst.category)
+    if all_objects:
+        return name
     if classes is not None:
         return name if (inst.category in classes or name in classes) else None
     return name if name in model_classes else None
@@ -85,6 +90,7 @@ def predict_dataset(
     refine: bool = True,
     device: str = "cpu",
     classes: Sequence[str] | None = None,
+    all_objects: bool = False,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -93,14 +99,18 @@ def predict_dataset(
     """Predict every annotated object of the target classes (all objects of one image together).
 
     Given boxes: amodal where the data has them (the paper's protocol), else visible; ``boxes`` overrides.
-    Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol).
-    Each prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the backbone's weights (see
-    :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair (``SceneConfig.order``).
+    Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol; a
+    warning counts them, and a ``ValueError`` says so when no object is left); ``classes`` picks the data's
+    classes to predict, and ``all_objects`` predicts every annotated object (not marked unknown), each
+    classified by the model. Each prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the
+    backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair
+    (``SceneConfig.order``).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
         reasoning_iters=reasoning_iters, order=order, refine=refine, device=device, classes=classes,
-        min_height=min_height, progress=progress, weights=weights, allow_download=allow_download,
+        all_objects=all_objects, min_height=min_height, progress=progress, weights=weights,
+        allow_download=allow_download,
     )[reasoning]  # fmt: skip
 
 
@@ -116,6 +126,7 @@ def predict_dataset_modes(
     refine: bool = True,
     device: str = "cpu",
     classes: Sequence[str] | None = None,
+    all_objects: bool = False,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -135,17 +146,26 @@ def predict_dataset_modes(
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
     want = set(classes) if classes else None
+    if all_objects and classes:
+        raise ValueError("give either classes or all_objects, not both")
     out_images: dict[str, list[AnnotatedImage]] = {mode: [] for mode in modes}
     warnings: list[str] = []
+    unknown_class: Counter[str] = Counter()  # objects left out because the model does not know their class
+    n_picked = 0
     for im in tqdm(dataset.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
         picked: list[tuple[Instance, str]] = []
         for inst in im.instances:
-            name = _target(inst, model_classes, class_map, want)
-            if name is None or inst.iscrowd:
+            if inst.iscrowd:
+                continue
+            name = _target(inst, model_classes, class_map, want, all_objects)
+            if name is None:
+                if want is None and not inst.extra.get("unknown"):
+                    unknown_class[inst.category] += 1
                 continue
             if box_height(inst.box) < min_height:
                 continue
             picked.append((inst, name))
+        n_picked += len(picked)
         if not picked:
             continue
         use_amodal = boxes == "amodal" or (boxes == "auto" and all(i.amodal_box for i, _ in picked))
@@ -183,6 +203,19 @@ def predict_dataset_modes(
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
             scene = explain_scene(model, states, cfg, labels=labels, image=image)
             out_images[mode].append(_annotated(im, kept, given, scene, mode))
+    if unknown_class:
+        names = ", ".join(f"{c} ({n})" for c, n in unknown_class.most_common(12))
+        more = f", ... ({len(unknown_class)} classes)" if len(unknown_class) > 12 else ""
+        told = (
+            f"{dataset.source}: {sum(unknown_class.values())} annotated object(s) have a class the model "
+            f"{model_dir} does not know ({names}{more}; the model's: {', '.join(model.settings.classes)})"
+        )
+        if n_picked == 0:
+            raise ValueError(
+                f"{told}, and no object is left to predict: predict them all, each classified by the model, with "
+                "--all-objects (all_objects=True), or name the data's classes to predict with --classes"
+            )
+        warnings.append(f"{told}; they are not predicted and act as unknown occluders (--all-objects predicts them)")
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + list(model.settings.classes)))
