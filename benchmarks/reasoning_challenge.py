@@ -282,7 +282,9 @@ def training_seed(args: argparse.Namespace) -> int:
 
 
 def seed_text(args: argparse.Namespace) -> str:
-    """``seed S`` for the tables' titles, with the training seed where it differs."""
+    """``seed S`` for the tables' titles, with the training seed where it differs, or the model reused."""
+    if args.model is not None:
+        return f"seed {args.seed}, model {args.model}"
     t = training_seed(args)
     return f"seed {args.seed}" + ("" if t == args.seed else f", training seed {t}")
 
@@ -322,6 +324,12 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
         samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
     cfg = TrainConfig(seed=training_seed(args), device=args.device, position_border_px=args.position_border_px)
     if args.model:
+        ignored = [f for f, v in (("--train-seed", args.train_seed), ("--position-border-px", args.position_border_px),
+                                  ("--plus-coco-tiny", args.plus_coco_tiny or None)) if v is not None]  # fmt: skip
+        if ignored:
+            print(
+                f"note: {', '.join(ignored)} only change training, ignored with --model {args.model}", file=sys.stderr
+            )
         model, backbone = load_model_and_backbone(args.model, device=args.device)
     else:
         backbone = get_backbone(cfg.backbone, device=args.device)
@@ -369,12 +377,17 @@ def main() -> int:
     times["evaluate"] = time.perf_counter() - t0
 
     n_targets = sum(len(_targets(im)) for im in test.images)
+    trained = (
+        f"CompNet loaded from {args.model} (it must hold no test object)"
+        if args.model
+        else f"CompNet trained from {len(samples)} boxes of coco128-seg images holding no test object"
+        f"{' + coco-tiny' if args.plus_coco_tiny else ''}"
+    )
     print(
         f"## Occlusion Challenge (coco128-seg persons over {backgrounds.name}/, {args.images} images, "
         f"{seed_text(args)})"
         f"\n\ntest split: {len(test.images)} images, {n_targets} target persons from {len(ch.split['test_objects'])} "
-        f"source persons; CompNet trained from {len(samples)} boxes of coco128-seg images holding no test object"
-        f"{' + coco-tiny' if args.plus_coco_tiny else ''} ({model.settings.mixtures[CLASS]} mixtures); "
+        f"source persons; {trained} ({model.settings.mixtures[CLASS]} mixtures); "
         f"GT amodal boxes and class given{'; refined rows with --refine ' + args.refine if args.refine else ''}."
         "\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
         "wmean = object-weighted mean.\n"

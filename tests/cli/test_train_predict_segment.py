@@ -205,6 +205,34 @@ def test_predict_data_without_a_model_class_is_an_error_and_all_objects_predicts
     assert res.exit_code == 2 and "--classes or --all-objects, not both" in res.output
 
 
+def test_predict_takes_a_class_differing_only_in_case_and_names_it_as_the_data_does(
+    tiny_compnet, one_image_json: Path, tmp_path: Path, caplog
+):
+    coco = json.loads(one_image_json.read_text())
+    for cat in coco["categories"]:
+        if cat["name"] == "person":
+            cat["name"] = "Person"  # as KITTI spells its classes
+    renamed = tmp_path / "kitti_like.json"
+    renamed.write_text(json.dumps(coco))
+    out = tmp_path / "p.json"
+    res = run("predict", "--model", tiny_compnet.folder, "--data", renamed, "--images", tiny_compnet.images,
+              "--given-labels", "--out", out)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "ignoring case: Person -> person" in caplog.text
+    (im,) = read_dataset(out).images
+    assert len(im.instances) == 4 and {i.category for i in im.instances} == {"Person"}
+    assert all(set(i.extra["class_scores"]) == {"Person"} for i in im.instances)
+
+
+def test_case_insensitive_classes():
+    from occseg.inference.predict import case_insensitive_classes
+
+    got = case_insensitive_classes(
+        ["Car", "car", "Van", "PERSON", "Tram"], ["car", "person", "van", "VAN"], {"Tram": "car"}
+    )
+    assert got == {"Car": "car", "PERSON": "person"}  # "car" is the model's; "Van" is ambiguous; "Tram" is mapped
+
+
 @pytest.fixture(scope="module")
 def one_image_json(shared_data: Path, tmp_path_factory) -> Path:
     return write_coco_subset(shared_data, tmp_path_factory.mktemp("p") / "g.json", [192])

@@ -65,6 +65,22 @@ def segment_boxes(
     return explain_scene(model, states, cfg, labels=labels, image=image)
 
 
+def case_insensitive_classes(
+    data_classes: Sequence[str], model_classes: Sequence[str], class_map: dict[str, str]
+) -> dict[str, str]:
+    """Data class -> model class for the data's names that differ from exactly one of the model's only in case
+    (KITTI's ``Car``, COCO's ``car``) and are neither a model class nor mapped by the training's class map."""
+    lower: dict[str, list[str]] = {}
+    for c in model_classes:
+        lower.setdefault(c.lower(), []).append(c)
+    out: dict[str, str] = {}
+    for c in data_classes:
+        hits = lower.get(c.lower(), [])
+        if c not in model_classes and c not in class_map and len(hits) == 1:
+            out[c] = hits[0]
+    return out
+
+
 def _target(
     inst: Instance, model_classes: set[str], class_map: dict[str, str], classes: set[str] | None, all_objects: bool
 ) -> str | None:
@@ -145,11 +161,23 @@ def predict_dataset_modes(
         )
     class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
+    data_classes = list(
+        dict.fromkeys([*dataset.categories, *(i.category for im in dataset.images for i in im.instances)])
+    )
+    case_map = case_insensitive_classes(data_classes, model.settings.classes, class_map)
+    class_map.update(case_map)
+    # predictions name a class matched ignoring case as the data does, so that evaluating against it counts it right
+    back = {m: d for d, m in case_map.items()} if len(set(case_map.values())) == len(case_map) else {}
     want = set(classes) if classes else None
     if all_objects and classes:
         raise ValueError("give either classes or all_objects, not both")
     out_images: dict[str, list[AnnotatedImage]] = {mode: [] for mode in modes}
     warnings: list[str] = []
+    if case_map:
+        warnings.append(
+            "data classes taken as the model's, ignoring case: "
+            + ", ".join(f"{d} -> {m}" for d, m in sorted(case_map.items()))
+        )
     unknown_class: Counter[str] = Counter()  # objects left out because the model does not know their class
     n_picked = 0
     for im in tqdm(dataset.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
@@ -202,7 +230,7 @@ def predict_dataset_modes(
             if states is None:
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
             scene = explain_scene(model, states, cfg, labels=labels, image=image)
-            out_images[mode].append(_annotated(im, kept, given, scene, mode))
+            out_images[mode].append(_annotated(im, kept, given, scene, mode, back))
     if unknown_class:
         names = ", ".join(f"{c} ({n})" for c, n in unknown_class.most_common(12))
         more = f", ... ({len(unknown_class)} classes)" if len(unknown_class) > 12 else ""
@@ -218,7 +246,7 @@ def predict_dataset_modes(
         warnings.append(f"{told}; they are not predicted and act as unknown occluders (--all-objects predicts them)")
     for w in warnings:
         log.warning(w)
-    cats = list(dict.fromkeys(list(dataset.categories) + list(model.settings.classes)))
+    cats = list(dict.fromkeys(list(dataset.categories) + [back.get(c, c) for c in model.settings.classes]))
     ids = dict(dataset.category_ids)
     for name in cats:
         if name not in ids:
@@ -243,7 +271,7 @@ def object_instance(ann_id: int, obj: ObjectResult, given_box, **fields) -> Inst
     extra = {"score": round(obj.confidence, 6), "mixture": obj.mixture, **fields.pop("extra", {})}
     return Instance(
         id=ann_id,
-        category=obj.category,
+        category=fields.pop("category", obj.category),
         box=mask_to_box(obj.visible) or given_box,
         mask=LazyMask.from_array(obj.visible),
         amodal_box=obj.amodal_box,
@@ -254,18 +282,28 @@ def object_instance(ann_id: int, obj: ObjectResult, given_box, **fields) -> Inst
 
 
 def _annotated(
-    im: AnnotatedImage, kept: list[tuple[Instance, str]], given: list, scene: SceneResult, mode: str
+    im: AnnotatedImage,
+    kept: list[tuple[Instance, str]],
+    given: list,
+    scene: SceneResult,
+    mode: str,
+    rename: dict[str, str],
 ) -> AnnotatedImage:
-    """One image's predictions (ids of the annotations they answer, the scene's order and layers)."""
+    """One image's predictions (ids of the annotations they answer, the scene's order and layers); ``rename``:
+    model class -> the data's name for it."""
     preds = [
         object_instance(
             inst.id,
             obj,
             given[k],
+            category=rename.get(obj.category, obj.category),
             cluster_id=scene.groups[k],
             order=scene.layers[k],
-            extra={"class_scores": {c: round(v, 4) for c, v in obj.class_scores.items()}, "given_box": list(given[k])},
-        )  # fmt: skip
+            extra={
+                "class_scores": {rename.get(c, c): round(v, 4) for c, v in obj.class_scores.items()},
+                "given_box": list(given[k]),
+            },
+        )
         for k, ((inst, _), obj) in enumerate(zip(kept, scene.objects))
     ]
     return AnnotatedImage(
