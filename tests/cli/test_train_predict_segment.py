@@ -143,6 +143,22 @@ def test_train_min_height_filters_every_box(train_json: Path, shared_data: Path,
     assert res.exit_code != 0 and "(boxes >= 1000 px)" in res.output
 
 
+def test_train_shows_the_readers_warnings_and_what_it_left_out(
+    train_json: Path, shared_data: Path, tmp_path: Path, caplog
+):
+    coco = json.loads(train_json.read_text())
+    first, second = (a for a in coco["annotations"] if a["category_id"] == 1)  # the two persons, 465 / 276 px tall
+    first["bbox"] = [10, 10, 0, 50]  # zero width: the reader skips it and says so
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(coco))
+    caplog.set_level("INFO", logger="occseg.compnet.samples")
+    res = _train(bad, shared_data, tmp_path / "m", "--classes", "person", "--min-height", "300")
+    assert res.exit_code != 0  # the other person is lower than 300 px: nothing is left to train on
+    warning = next(line for line in res.output.splitlines() if line.startswith("occseg: warning:"))
+    assert re.match(r"occseg: warning: bad\.json: image \d+ \(.*\), annotation \d+: zero-area box", warning)
+    assert "left out: 1 lower than 300 px" in caplog.text
+
+
 # ----------------------------------------------------------------------------------------------------- predict
 
 

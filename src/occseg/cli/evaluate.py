@@ -24,11 +24,16 @@ def parse_classes(text: str | None, categories: list[str], *, what: str) -> tupl
     return names
 
 
-def echo_warnings(warnings: list[str], *, source: str = "") -> None:
+def echo_warnings(warnings: list[str], *, source: Path | None = None) -> None:
+    """Each warning on stderr (the first few), prefixed by ``source`` unless it already names that file."""
     for w in warnings[:_ECHO_WARNINGS]:
-        click.echo(f"occseg: warning: {source}{w}", err=True)
+        named = source is None or w.startswith((f"{source}", f"{source.name}:"))
+        click.echo(f"occseg: warning: {'' if named else f'{source}: '}{w}", err=True)
     if len(warnings) > _ECHO_WARNINGS:
-        click.echo(f"occseg: warning: {source}... {len(warnings) - _ECHO_WARNINGS} more", err=True)
+        click.echo(
+            f"occseg: warning: {'' if source is None else f'{source}: '}... {len(warnings) - _ECHO_WARNINGS} more",
+            err=True,
+        )
 
 
 def _fmt(v: float | None) -> str:

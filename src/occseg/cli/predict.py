@@ -109,7 +109,7 @@ def cmd(
         raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
-    echo_warnings(dataset.warnings, source=f"{dataset.source}: ")
+    echo_warnings(dataset.warnings, source=dataset.source)
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
     if method == "compnet":
         try:

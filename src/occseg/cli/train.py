@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.evaluate import echo_warnings
 from occseg.cli.options import device_option, download_option
 
 
@@ -95,6 +96,7 @@ def train(
         raise click.BadParameter("give at least one class", param_hint="--classes")
     cmap = parse_class_map(class_map)
     ds = read_dataset(data, images=images, fmt=fmt)
+    echo_warnings(ds.warnings, source=ds.source)
     samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
     if not samples:
         raise click.ClickException(

@@ -47,19 +47,25 @@ def box_samples(
     wanted = set(classes)
     cmap = dict(class_map or {})
     out: list[BoxSample] = []
+    crowd = low = 0
     for im in dataset.images:
         if exclude_images and im.image_id in exclude_images:
             continue
         boxes = [(i.amodal_box if (use_amodal_boxes and i.amodal_box) else i.box) for i in im.instances]
         for k, inst in enumerate(im.instances):
             name = cmap.get(inst.category, inst.category)
-            if name not in wanted or inst.iscrowd:
+            if name not in wanted:
+                continue
+            if inst.iscrowd:
+                crowd += 1
                 continue
             box = boxes[k]
             if box_height(box) < min_height:
+                low += 1
                 continue
             others = tuple(b for j, b in enumerate(boxes) if j != k)
             out.append(BoxSample(image=im.path, image_id=im.image_id, box=box, category=name, others=others))
     counts = {c: sum(s.category == c for s in out) for c in classes}
-    log.info("training objects per class: %s", counts)
+    left_out = [f"{n} {why}" for n, why in ((low, f"lower than {min_height:g} px"), (crowd, "crowd")) if n]
+    log.info("training objects per class: %s%s", counts, f" (left out: {', '.join(left_out)})" if left_out else "")
     return out
