@@ -46,6 +46,20 @@ def test_depth_layer_tags_are_drawn():
     assert (tagged != plain).any()
 
 
+def test_numbered_tags_and_notes_are_drawn_where_asked():
+    img = np.full((120, 160, 3), 100, np.uint8)
+    m = np.zeros((120, 160), bool)
+    box = [(0.0, 0.0, 80.0, 60.0)]
+    tagged = draw_objects(img, [m], [m], box, labels=["person"], layers=[0])
+    numbered = draw_objects(img, [m], [m], box, labels=["person"], layers=[0], numbered=True)
+    changed = (numbered != tagged).any(axis=2)
+    assert changed[:20].any() and not changed[20:].any()  # only the tag at the box's top changes
+    noted = draw_objects(img, [m], [m], box, labels=["person"], layers=[0], notes=["1 in front of 0 (0.50)"])
+    changed = (noted != tagged).any(axis=2)
+    rows, cols = np.nonzero(changed)
+    assert rows.min() > 90 and cols.min() < 10  # the note sits in the bottom-left corner
+
+
 def test_side_by_side_pads_to_the_tallest_panel_with_white_gaps():
     a = np.zeros((4, 3, 3), np.uint8)
     b = np.full((2, 5, 3), 7, np.uint8)

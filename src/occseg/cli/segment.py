@@ -113,6 +113,12 @@ def segment(
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     objs = scene.objects
+    relations = []  # (front, back, confidence) of every relation the reasoning decided
+    for i in range(len(objs)):
+        for j in range(i + 1, len(objs)):
+            if scene.order[i, j] != 0 and scene.order_confidence[i, j] > 0:
+                front, back = (i, j) if scene.order[i, j] > 0 else (j, i)
+                relations.append((front, back, float(scene.order_confidence[i, j])))
     panel = draw_objects(
         img,
         [o.visible for o in objs],
@@ -121,6 +127,8 @@ def segment(
         labels=[o.category for o in objs],
         layers=scene.layers,
         title=f"reasoning {reasoning}" if reasoning != "off" else "no reasoning",
+        numbered=True,
+        notes=[f"{f} in front of {b} ({c:.2f})" for f, b, c in relations],
     )
     panels = [panel]
     if reasoning != "off" and len(boxes) > 1:
@@ -142,6 +150,7 @@ def segment(
                 boxes,
                 labels=[o.category for o in plain.objects],
                 title="no reasoning",
+                numbered=True,
             ),
         )
     save_rgb(outdir / "overlay.png", side_by_side(panels))
@@ -176,11 +185,6 @@ def segment(
     click.echo(
         f"{len(objs)} objects: " + ", ".join(f"{o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
     )
-    n = len(objs)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if scene.order[i, j] != 0 and scene.order_confidence[i, j] > 0:  # a relation the reasoning decided
-                front, back = (i, j) if scene.order[i, j] > 0 else (j, i)
-                sure = scene.order_confidence[i, j]
-                click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
+    for front, back, sure in relations:
+        click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
     click.echo(f"wrote {outdir / 'overlay.png'} and {outdir / 'result.json'}")

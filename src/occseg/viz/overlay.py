@@ -29,9 +29,12 @@ def draw_objects(
     labels: Sequence[str] | None = None,
     layers: Sequence[int] | None = None,
     title: str | None = None,
+    numbered: bool = False,
+    notes: Sequence[str] = (),
 ) -> np.ndarray:
     """RGB overlay: context (box minus amodal mask) green, visible part blue, occluded part red, outlines,
-    and ``#layer class`` tags (layer 0 = front)."""
+    and ``#layer class`` tags (layer 0 = front); ``numbered`` starts each tag with the object's index (``k:``),
+    and ``notes`` are lines of text written in the bottom-left corner (e.g. the pairwise relations)."""
     out = image.copy()
     h, w = out.shape[:2]
     for a, b in zip(amodal, boxes):
@@ -44,21 +47,27 @@ def draw_objects(
         for m, col in ((a, (255, 255, 255)), (v, (20, 20, 20))):
             cnts, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, cnts, -1, col, thick)
-        tag = []
+        tag = [f"{k}:"] if numbered else []
         if layers is not None:
             tag.append(f"#{layers[k]}")
         if labels is not None:
             tag.append(str(labels[k]))
         if tag:
-            text = " ".join(tag)
             org = (int(max(0, b[0])) + 2, int(max(12, b[1] + 14)))
-            scale = max(0.4, min(h, w) / 900)
-            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+            _text(out, " ".join(tag), org, max(0.4, min(h, w) / 900), thick)
     if title:
-        cv2.putText(out, title, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(out, title, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+        _text(out, title, (6, 22), 0.7, 2)
+    scale = max(0.5, min(h, w) / 800)
+    step = int(round(26 * scale / 0.7))
+    for k, line in enumerate(notes):
+        _text(out, line, (6, h - 8 - (len(notes) - 1 - k) * step), scale, thick)
     return out
+
+
+def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thick: int) -> None:
+    """White text with a black rim, readable on any image."""
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def side_by_side(panels: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
