@@ -61,3 +61,11 @@ def test_a_model_records_its_backbone_weights_and_refuses_other_weights(tiny_com
     assert backbone.fingerprint() == s.backbone_fingerprint
     with pytest.raises(ModelError, match=r"backbone weights: learned on .*given random .*--backbone-weights FILE"):
         load_model_and_backbone(tiny_compnet.folder, weights="random")
+
+
+def test_classes_and_all_objects_together_are_refused_before_any_work(tmp_path: Path):
+    from occseg.data.annotation import Dataset
+
+    empty = Dataset(images=[], categories=["person"], source=tmp_path / "d.json", format="coco")
+    with pytest.raises(ValueError, match="either classes or all_objects"):  # the model folder is never read
+        predict_dataset(tmp_path / "no-model", empty, classes=["person"], all_objects=True, progress=False)

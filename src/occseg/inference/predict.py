@@ -151,6 +151,8 @@ def predict_dataset_modes(
     """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
     ONE backbone pass per object: ``{mode: predictions}``."""
     modes = list(dict.fromkeys(modes))
+    if all_objects and classes:
+        raise ValueError("give either classes or all_objects, not both")
     for mode in modes:
         SceneConfig(reasoning=mode, order=order)  # a clear error for an unknown mode or order before any work
     model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights, allow_download=allow_download)
@@ -169,8 +171,6 @@ def predict_dataset_modes(
     # predictions name a class matched ignoring case as the data does, so that evaluating against it counts it right
     back = {m: d for d, m in case_map.items()} if len(set(case_map.values())) == len(case_map) else {}
     want = set(classes) if classes else None
-    if all_objects and classes:
-        raise ValueError("give either classes or all_objects, not both")
     out_images: dict[str, list[AnnotatedImage]] = {mode: [] for mode in modes}
     warnings: list[str] = []
     if case_map:
