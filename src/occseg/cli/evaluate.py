@@ -24,8 +24,9 @@ def parse_classes(text: str | None, categories: list[str], *, what: str) -> tupl
     return names
 
 
-def echo_warnings(warnings: list[str], *, source: Path | None = None) -> None:
+def echo_warnings(warnings: list[str], *, source: str | Path | None = None) -> None:
     """Each warning on stderr (the first few), prefixed by ``source`` unless it already names that file."""
+    source = None if source is None else Path(source)
     for w in warnings[:_ECHO_WARNINGS]:
         named = source is None or w.startswith((f"{source}", f"{source.name}:"))
         click.echo(f"occseg: warning: {'' if named else f'{source}: '}{w}", err=True)
