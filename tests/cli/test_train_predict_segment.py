@@ -346,13 +346,19 @@ OBJECT_KEYS = {
 }  # fmt: skip
 
 
-def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path):
+def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path, monkeypatch):
+    import occseg.inference.scene as scene_module
+
+    passes = []
+    real = scene_module.prepare_scene
+    monkeypatch.setattr(scene_module, "prepare_scene", lambda *a, **k: passes.append(len(a[3])) or real(*a, **k))
     boxes = tmp_path / "boxes.json"
     entries = [{"box": BOXES_192[0], "class": "person"}, {"box": BOXES_192[1]}, {"box": [268, 179, 379, 700]}]
     boxes.write_text(json.dumps(entries))  # the last box sticks out of the image: clipped with a warning
     out = tmp_path / "seg"
     res = _segment(tiny_compnet, boxes, out)
     assert res.exit_code == 0, res.output
+    assert passes == [3]  # one backbone pass per box, for both panels
     assert "extends outside the 640x480 image; clipped to [268.0, 179.0, 379.0, 480.0]" in res.output
     with Image.open(out / "overlay.png") as im:
         assert im.mode == "RGB" and im.height >= 480 and im.width >= 2 * 640  # no reasoning | reasoning panels

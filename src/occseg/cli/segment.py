@@ -72,8 +72,8 @@ def segment(
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
     from occseg.data.masks import encode, rle_to_json
-    from occseg.inference.predict import load_model_and_backbone, segment_boxes
-    from occseg.inference.scene import SceneConfig
+    from occseg.inference.predict import load_model_and_backbone
+    from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
     from occseg.io import write_json
     from occseg.viz.overlay import draw_objects, side_by_side
 
@@ -109,7 +109,9 @@ def segment(
     )
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
-    scene = segment_boxes(model, backbone, img, boxes, cfg, labels=labels, device=device)
+    # one backbone pass per box, shared by the scene with reasoning and the one without (the overlay's left panel)
+    states = prepare_scene(model, backbone, img, boxes, cfg, device=device)
+    scene = explain_scene(model, states, cfg, labels=labels, image=img)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     objs = scene.objects
@@ -132,14 +134,8 @@ def segment(
     )
     panels = [panel]
     if reasoning != "off" and len(boxes) > 1:
-        plain = segment_boxes(
-            model,
-            backbone,
-            img,
-            boxes,
-            SceneConfig(reasoning="off", boxes=box_type, refine=rcfg),
-            labels=labels,
-            device=device,
+        plain = explain_scene(
+            model, states, SceneConfig(reasoning="off", boxes=box_type, refine=rcfg), labels=labels, image=img
         )
         panels.insert(
             0,
