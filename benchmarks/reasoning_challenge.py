@@ -328,7 +328,7 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
                                   ("--plus-coco-tiny", args.plus_coco_tiny or None)) if v is not None]  # fmt: skip
         if ignored:
             print(
-                f"note: {', '.join(ignored)} only change training, ignored with --model {args.model}", file=sys.stderr
+                f"note: {', '.join(ignored)} ignored: training options, and --model loads {args.model}", file=sys.stderr
             )
         model, backbone = load_model_and_backbone(args.model, device=args.device)
     else:
