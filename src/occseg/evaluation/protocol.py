@@ -141,7 +141,7 @@ class ObjectRecord:
     @property
     def counts(self) -> bool:
         """Whether the IoUs enter the means as they are (class correct, or the class ignored)."""
-        return self.correct or (self.class_agnostic and self.has_prediction)
+        return _counts(self.correct, self.has_prediction, self.class_agnostic)
 
     def iou(self, mask_type: str) -> float | None:
         return {"visible": self.iou_visible, "amodal": self.iou_amodal, "occluded": self.iou_occluded}[mask_type]
@@ -211,6 +211,12 @@ def _scenario(inst: Instance) -> str | None:
     return None if s is None else str(s)
 
 
+def _counts(correct: bool, has_prediction: bool, class_agnostic: bool) -> bool:
+    """Whether an object's IoUs count as they are: its class is right, or classes are ignored and it has a
+    prediction (a missing prediction always counts 0)."""
+    return correct or (class_agnostic and has_prediction)
+
+
 def object_record(
     image: AnnotatedImage, gt: Instance, pred: Instance | None, *, class_agnostic: bool = False
 ) -> ObjectRecord:
@@ -235,7 +241,7 @@ def object_record(
         gt_abox = mask_to_box(g_amo)
     if gt_abox is not None:
         box_score = amodal_box_iou(
-            _pred_amodal_box(pred, p_amo), gt_abox, correct or (class_agnostic and pred is not None)
+            _pred_amodal_box(pred, p_amo), gt_abox, _counts(correct, pred is not None, class_agnostic)
         )
     return ObjectRecord(
         image_id=image.image_id,
