@@ -376,6 +376,10 @@ def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path, monkeyp
     conf = np.array(result["order_confidence"])
     assert conf.shape == (3, 3) and np.array_equal(conf, conf.T) and ((conf >= 0) & (conf < 1)).all()
     assert np.array(result["order"]).any() and np.array_equal(conf > 0, np.array(result["order"]) != 0)
+    layers = [o["layer"] for o in objs]
+    classes = [o["class"] for o in objs]
+    listed = ", ".join(f"{k}: {c} (layer {lay})" for k, (c, lay) in enumerate(zip(classes, layers)))
+    assert f"3 objects: {listed}\n" in res.output  # numbered as in the overlay's tags and the relations
     printed = re.findall(r"object (\d) is in front of object (\d) \(confidence ([0-9.]+)\)", res.output)
     assert {(int(i), int(j)) for i, j, _ in printed} == set(zip(*np.nonzero(np.array(result["order"]) > 0)))
     assert all(abs(float(c) - conf[int(i), int(j)]) <= 0.006 for i, j, c in printed)  # every relation, printed
@@ -467,6 +471,7 @@ def test_segment_empty_list_warns_and_writes_an_empty_result(tiny_compnet, tmp_p
     res = _segment(tiny_compnet, boxes, tmp_path / "seg")
     assert res.exit_code == 0, res.output
     assert "lists no boxes" in res.output
+    assert "0 objects\n" in res.output and "0 objects:" not in res.output
     result = json.loads((tmp_path / "seg" / "result.json").read_text())
     assert result["objects"] == [] and result["order"] == []
     assert (tmp_path / "seg" / "overlay.png").is_file()

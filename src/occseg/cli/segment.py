@@ -178,9 +178,8 @@ def segment(
         "warnings": warnings,
     }
     write_json(outdir / "result.json", result)
-    click.echo(
-        f"{len(objs)} objects: " + ", ".join(f"{o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
-    )
+    listed = ", ".join(f"{k}: {o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
+    click.echo(f"{len(objs)} object{'' if len(objs) == 1 else 's'}" + (f": {listed}" if objs else ""))
     for front, back, sure in relations:
         click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
     click.echo(f"wrote {outdir / 'overlay.png'} and {outdir / 'result.json'}")
