@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from occseg.cli.main import cli
-from occseg.cli.train import parse_class_map
+from occseg.cli.options import parse_class_map
 from occseg.compnet.model import load_model
 from occseg.data.masks import decode
 from occseg.data.readers import read_dataset
@@ -101,6 +101,8 @@ def test_parse_class_map_formats(tmp_path: Path):
     t = tmp_path / "map.txt"
     t.write_text("car vehicle\n\ntruck: vehicle   # a comment\nbus -> vehicle\n")
     assert parse_class_map(str(t)) == {"car": "vehicle", "truck": "vehicle", "bus": "vehicle"}
+    t.write_text("traffic light: road sign\nfire hydrant -> street thing\n")  # names with spaces
+    assert parse_class_map(str(t)) == {"traffic light": "road sign", "fire hydrant": "street thing"}
     b = tmp_path / "braces.txt"
     b.write_text('  {"car": "vehicle"}')  # JSON is recognised by its content too
     assert parse_class_map(str(b)) == {"car": "vehicle"}
@@ -114,7 +116,8 @@ def test_parse_class_map_formats(tmp_path: Path):
         ("map.json", '["car", "vehicle"]', r"map.json: a class map must be a JSON object"),
         ("map.json", '{"car": 3}', r"map.json: a class map must be a JSON object"),
         ("map.txt", "car vehicle\ntruck big vehicle\n", r"map.txt, line 2: expected 'dataset_class model_class'"),
-        ("map.txt", "car\n", r"map.txt, line 1: expected 'dataset_class model_class', got 'car'"),
+        ("map.txt", "car\n", r"map.txt, line 1: expected 'dataset_class model_class' .*, got 'car'"),
+        ("map.txt", "car:\n", r"map.txt, line 1: expected 'dataset_class model_class' .*, got 'car:'"),
     ],
 )
 def test_a_bad_class_map_names_the_file_and_line(tmp_path: Path, name: str, text: str, message: str):
@@ -238,6 +241,75 @@ def test_predict_takes_a_class_differing_only_in_case_and_names_it_as_the_data_d
     (im,) = read_dataset(out).images
     assert len(im.instances) == 4 and {i.category for i in im.instances} == {"Person"}
     assert all(set(i.extra["class_scores"]) == {"Person"} for i in im.instances)
+
+
+def _kitti_like(one_image_json: Path, tmp_path: Path, **names: str) -> Path:
+    coco = json.loads(one_image_json.read_text())
+    for cat in coco["categories"]:
+        cat["name"] = names.get(cat["name"], cat["name"])
+    renamed = tmp_path / "kitti_like.json"
+    renamed.write_text(json.dumps(coco))
+    return renamed
+
+
+def test_predict_class_map_takes_the_datas_classes_as_the_models_and_keeps_their_names(
+    tiny_compnet, one_image_json: Path, tmp_path: Path, caplog
+):
+    data = _kitti_like(one_image_json, tmp_path, person="Pedestrian")
+    out = tmp_path / "p.json"
+    base = ("predict", "--model", tiny_compnet.folder, "--data", data, "--images", tiny_compnet.images, "--out", out)
+    res = run(*base, "--given-labels")
+    assert res.exit_code == 2 and "--class-map" in error_lines(res)[0] and not out.exists()  # no class it knows
+    cmap = tmp_path / "map.txt"
+    cmap.write_text("Pedestrian person\nCyclist person  # not in this data\n")
+    res = run(*base, "--given-labels", "--class-map", cmap)
+    assert res.exit_code == 0, res.output
+    assert "taken as the model's by the class map: Pedestrian -> person" in caplog.text
+    assert "the class map names 'Cyclist', which" in caplog.text
+    (im,) = read_dataset(out).images
+    assert len(im.instances) == 4 and {i.category for i in im.instances} == {"Pedestrian"}
+    assert all(set(i.extra["class_scores"]) == {"Pedestrian"} for i in im.instances)
+    # classified, not given: the model's other class keeps its own name
+    res = run(*base, "--class-map", cmap)
+    assert res.exit_code == 0, res.output
+    (im,) = read_dataset(out).images
+    assert all(set(i.extra["class_scores"]) == {"Pedestrian", "giraffe"} for i in im.instances)
+    # two data classes taken as one model class: the predictions cannot be named back, and a warning says so
+    cmap.write_text("Pedestrian person\nbaseball bat: person\n")
+    caplog.clear()
+    res = run(*base, "--given-labels", "--class-map", cmap)
+    assert res.exit_code == 0, res.output
+    assert "predictions of person keep the model's class name" in caplog.text
+    (im,) = read_dataset(out).images
+    assert len(im.instances) == 5 and {i.category for i in im.instances} == {"person"}
+
+
+def test_predict_class_map_to_a_class_the_model_does_not_know_is_an_error(
+    tiny_compnet, one_image_json: Path, tmp_path: Path
+):
+    cmap = tmp_path / "map.json"
+    cmap.write_text('{"person": "pedestrian"}')
+    out = tmp_path / "p.json"
+    res = run("predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+              "--class-map", cmap, "--out", out)  # fmt: skip
+    assert res.exit_code == 2 and not out.exists()
+    assert error_lines(res) == [
+        f"occseg: error: the class map maps to 'pedestrian', which the model {tiny_compnet.folder} does not know "
+        "(model classes: person, giraffe)"
+    ]
+    res = run("predict", "--method", "box-fill", "--data", one_image_json, "--images", tiny_compnet.images,
+              "--class-map", cmap, "--out", out)  # fmt: skip
+    assert res.exit_code == 2 and "--class-map is for compnet" in res.output
+
+
+def test_names_back():
+    from occseg.inference.predict import names_back
+
+    renamed = {"Pedestrian": "person", "Person_sitting": "person", "Car": "car", "Cow": "animal"}
+    assert names_back(renamed, ["Pedestrian", "Person_sitting", "Car", "Cow"]) == {"car": "Car", "animal": "Cow"}
+    # the data also has a class named as the model's: its own objects would be renamed too, so no name goes back
+    assert names_back(renamed, ["Pedestrian", "Person_sitting", "Car", "car", "Cow"]) == {"animal": "Cow"}
+    assert names_back({}, ["car"]) == {}
 
 
 def test_case_insensitive_classes():

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -90,3 +92,34 @@ def download_option() -> Callable[[F], F]:
         help="vgg16 / resnext50: download the ImageNet weights into torch's hub cache when they are not there "
         "(needs internet; without it a missing file is an error saying where it was looked for).",
     )
+
+
+def parse_class_map(path: str | None) -> dict[str, str]:
+    """A class map file: JSON ``{"truck": "vehicle", ...}`` or lines ``truck vehicle`` / ``truck: vehicle`` /
+    ``truck -> vehicle`` (with ``:`` or ``->``, names may hold spaces: ``traffic light: sign``)."""
+    if not path:
+        return {}
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in obj.items()):
+            raise ValueError(f"{p}: a class map must be a JSON object of dataset class -> model class names")
+        return obj
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        sep = "->" if "->" in line else ":" if ":" in line else None
+        # with a separator, names may hold spaces (COCO's "traffic light"); without one, two words
+        parts = [s.strip() for s in line.split(sep, 1)] if sep else line.split()
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(
+                f"{p}, line {n}: expected 'dataset_class model_class' (or 'dataset class: model class'), got {line!r}"
+            )
+        out[parts[0]] = parts[1]
+    return out

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
-from occseg.cli.options import device_option, download_option, scene_options
+from occseg.cli.options import device_option, download_option, parse_class_map, scene_options
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -69,6 +69,13 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "whose class names are free text); score with `occseg evaluate --class-agnostic`.",
 )
 @click.option(
+    "--class-map",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="compnet: map the data's classes to the model's (JSON object or 'Pedestrian person' lines); predictions "
+    "keep the data's names.",
+)
+@click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
 )
 def cmd(
@@ -89,6 +96,7 @@ def cmd(
     download_weights: bool,
     classes: str | None,
     all_objects: bool,
+    class_map: str | None,
     min_height: float | None,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
@@ -107,6 +115,9 @@ def cmd(
         raise click.UsageError("give --classes or --all-objects, not both")
     if all_objects and method != "compnet":
         raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
+    if class_map is not None and method != "compnet":
+        raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
+    cmap = parse_class_map(class_map)
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=dataset.source)
@@ -131,6 +142,7 @@ def cmd(
             allow_download=download_weights,
             classes=cls,
             all_objects=all_objects,
+            class_map=cmap,
             min_height=min_height if min_height is not None else 0.0,
         )
     else:

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
 from occseg.cli.evaluate import echo_warnings
-from occseg.cli.options import device_option, download_option
-
-
-def parse_class_map(path: str | None) -> dict[str, str]:
-    """A class map file: JSON ``{"truck": "vehicle", ...}`` or lines ``truck vehicle`` / ``truck: vehicle``."""
-    if not path:
-        return {}
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".json" or text.lstrip().startswith("{"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in obj.items()):
-            raise ValueError(f"{p}: a class map must be a JSON object of dataset class -> model class names")
-        return obj
-    out: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = [s.strip() for s in line.replace(":", " ").replace("->", " ").split()]
-        if len(parts) != 2:
-            raise ValueError(f"{p}, line {n}: expected 'dataset_class model_class', got {line!r}")
-        out[parts[0]] = parts[1]
-    return out
+from occseg.cli.options import device_option, download_option, parse_class_map
 
 
 @click.command("train")

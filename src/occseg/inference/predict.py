@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,7 @@ def case_insensitive_classes(
     data_classes: Sequence[str], model_classes: Sequence[str], class_map: dict[str, str]
 ) -> dict[str, str]:
     """Data class -> model class for the data's names that differ from exactly one of the model's only in case
-    (KITTI's ``Car``, COCO's ``car``) and are neither a model class nor mapped by the training's class map."""
+    (KITTI's ``Car``, COCO's ``car``) and are neither a model class nor mapped by ``class_map``."""
     lower: dict[str, list[str]] = {}
     for c in model_classes:
         lower.setdefault(c.lower(), []).append(c)
@@ -79,6 +79,18 @@ def case_insensitive_classes(
         if c not in model_classes and c not in class_map and len(hits) == 1:
             out[c] = hits[0]
     return out
+
+
+def names_back(renamed: dict[str, str], data_classes: Sequence[str]) -> dict[str, str]:
+    """Model class -> the data's name for it, for predictions to be named as the data names its objects:
+    ``renamed`` maps data classes to model classes (a class map, the case-insensitive match); a model class is
+    named back only when exactly one data class maps to it and the data has no class of the model class's own
+    name (else the name would be ambiguous, and the prediction keeps the model's)."""
+    targets: dict[str, list[str]] = {}
+    for d, m in renamed.items():
+        targets.setdefault(m, []).append(d)
+    present = set(data_classes)
+    return {m: ds[0] for m, ds in targets.items() if len(ds) == 1 and m not in present}
 
 
 def _target(
@@ -107,6 +119,7 @@ def predict_dataset(
     device: str = "cpu",
     classes: Sequence[str] | None = None,
     all_objects: bool = False,
+    class_map: Mapping[str, str] | None = None,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -118,14 +131,17 @@ def predict_dataset(
     Objects of other classes are not predicted (they act as unknown occluders, as in the paper's protocol; a
     warning counts them, and a ``ValueError`` says so when no object is left); ``classes`` picks the data's
     classes to predict, and ``all_objects`` predicts every annotated object (not marked unknown), each
-    classified by the model. Each prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the
+    classified by the model. ``class_map`` maps the data's class names to the model's (e.g. KITTI's ``Pedestrian``
+    to ``person``), on top of the training's class map and before names that differ from a model class only in
+    case are matched; predictions of a mapped class are named as the data names it (:func:`names_back`). Each
+    prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the
     backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair
     (``SceneConfig.order``).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
         reasoning_iters=reasoning_iters, order=order, refine=refine, device=device, classes=classes,
-        all_objects=all_objects, min_height=min_height, progress=progress, weights=weights,
+        all_objects=all_objects, class_map=class_map, min_height=min_height, progress=progress, weights=weights,
         allow_download=allow_download,
     )[reasoning]  # fmt: skip
 
@@ -143,6 +159,7 @@ def predict_dataset_modes(
     device: str = "cpu",
     classes: Sequence[str] | None = None,
     all_objects: bool = False,
+    class_map: Mapping[str, str] | None = None,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -161,22 +178,49 @@ def predict_dataset_modes(
             f"{model_dir}: this model has no part-position classifier (trained before it existed), so the order "
             "cannot come from it: retrain the model, or decide the order by pixel counts"
         )
-    class_map = dict(model.settings.training.get("class_map", {}))
     model_classes = set(model.settings.classes)
+    given_map = dict(class_map or {})
+    foreign = sorted({m for m in given_map.values() if m not in model_classes})
+    if foreign:
+        raise ValueError(
+            f"the class map maps to {', '.join(map(repr, foreign))}, which the model {model_dir} does not know "
+            f"(model classes: {', '.join(model.settings.classes)})"
+        )
+    cmap = dict(model.settings.training.get("class_map", {}))
+    cmap.update(given_map)
     data_classes = list(
         dict.fromkeys([*dataset.categories, *(i.category for im in dataset.images for i in im.instances)])
     )
-    case_map = case_insensitive_classes(data_classes, model.settings.classes, class_map)
-    class_map.update(case_map)
-    # predictions name a class matched ignoring case as the data does, so that evaluating against it counts it right
-    back = {m: d for d, m in case_map.items()} if len(set(case_map.values())) == len(case_map) else {}
+    case_map = case_insensitive_classes(data_classes, model.settings.classes, cmap)
+    cmap.update(case_map)
+    mapped = {d: m for d, m in given_map.items() if d in data_classes}
+    # predictions name a mapped class as the data does, so that evaluating against the data counts it right
+    back = names_back({**mapped, **case_map}, data_classes)
     want = set(classes) if classes else None
     out_images: dict[str, list[AnnotatedImage]] = {mode: [] for mode in modes}
     warnings: list[str] = []
+    absent = [d for d in given_map if d not in data_classes]
+    if absent:
+        warnings.append(
+            f"the class map names {', '.join(map(repr, absent))}, which {dataset.source} does not have "
+            f"(its classes: {', '.join(data_classes[:20])}{', ...' if len(data_classes) > 20 else ''})"
+        )
+    if mapped:
+        warnings.append(
+            "data classes taken as the model's by the class map: "
+            + ", ".join(f"{d} -> {m}" for d, m in sorted(mapped.items()))
+        )
     if case_map:
         warnings.append(
             "data classes taken as the model's, ignoring case: "
             + ", ".join(f"{d} -> {m}" for d, m in sorted(case_map.items()))
+        )
+    kept_name = sorted({m for m in {**mapped, **case_map}.values() if m not in back})
+    if kept_name:
+        warnings.append(
+            f"predictions of {', '.join(kept_name)} keep the model's class name: more than one data class is taken "
+            "as it, or the data also has a class of that name (`occseg evaluate --class-agnostic` scores their masks "
+            "whatever the name)"
         )
     unknown_class: Counter[str] = Counter()  # objects left out because the model does not know their class
     n_picked = 0
@@ -185,7 +229,7 @@ def predict_dataset_modes(
         for inst in im.instances:
             if inst.iscrowd:
                 continue
-            name = _target(inst, model_classes, class_map, want, all_objects)
+            name = _target(inst, model_classes, cmap, want, all_objects)
             if name is None:
                 if want is None and not inst.extra.get("unknown"):
                     unknown_class[inst.category] += 1
@@ -240,10 +284,13 @@ def predict_dataset_modes(
         )
         if n_picked == 0:
             raise ValueError(
-                f"{told}, and no object is left to predict: predict them all, each classified by the model, with "
-                "--all-objects (all_objects=True), or name the data's classes to predict with --classes"
+                f"{told}, and no object is left to predict: map the data's classes to the model's with --class-map "
+                "(class_map=), predict them all, each classified by the model, with --all-objects (all_objects=True), "
+                "or name the data's classes to predict with --classes"
             )
-        warnings.append(f"{told}; they are not predicted and act as unknown occluders (--all-objects predicts them)")
+        warnings.append(
+            f"{told}; they are not predicted and act as unknown occluders (--class-map or --all-objects predicts them)"
+        )
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + [back.get(c, c) for c in model.settings.classes]))
