@@ -94,6 +94,11 @@ def download_option() -> Callable[[F], F]:
     )
 
 
+def class_map_option(help: str) -> Callable[[F], F]:
+    """``--class-map FILE``: dataset class -> model class names (read with :func:`parse_class_map`)."""
+    return click.option("--class-map", type=click.Path(exists=True, dir_okay=False), default=None, help=help)
+
+
 def parse_class_map(path: str | None) -> dict[str, str]:
     """A class map file: JSON ``{"truck": "vehicle", ...}`` or lines ``truck vehicle`` / ``truck: vehicle`` /
     ``truck -> vehicle`` (with ``:`` or ``->``, names may hold spaces: ``traffic light: sign``)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
-from occseg.cli.options import device_option, download_option, parse_class_map, scene_options
+from occseg.cli.options import class_map_option, device_option, download_option, parse_class_map, scene_options
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -68,12 +68,9 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     help="compnet: predict every annotated object whatever its class, each classified by the model (e.g. COCOA, "
     "whose class names are free text); score with `occseg evaluate --class-agnostic`.",
 )
-@click.option(
-    "--class-map",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="compnet: map the data's classes to the model's (JSON object or 'Pedestrian person' lines); predictions "
-    "keep the data's names.",
+@class_map_option(
+    "compnet: map the data's classes to the model's (JSON object or 'Pedestrian person' lines); predictions keep "
+    "the data's names."
 )
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings
-from occseg.cli.options import device_option, download_option, parse_class_map
+from occseg.cli.options import class_map_option, device_option, download_option, parse_class_map
 
 
 @click.command("train")
@@ -16,12 +16,7 @@ from occseg.cli.options import device_option, download_option, parse_class_map
 @click.option("--images", type=click.Path(exists=True, file_okay=False), default=None, help="Image folder.")
 @click.option("--format", "fmt", default=None, help="Annotation format (detected when omitted).")
 @click.option("--classes", required=True, help="Comma-separated model classes, e.g. person,vehicle.")
-@click.option(
-    "--class-map",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Map dataset classes to model classes (JSON object or 'truck vehicle' lines).",
-)
+@class_map_option("Map dataset classes to model classes (JSON object or 'truck vehicle' lines).")
 @click.option("--backbone", default="efficientnet_lite0", show_default=True)
 @click.option(
     "--backbone-weights", default=None, help="Local weight file for the backbone (vgg16 / resnext50), or 'random'."
