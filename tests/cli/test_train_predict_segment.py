@@ -300,6 +300,22 @@ def test_predict_class_map_to_a_class_the_model_does_not_know_is_an_error(
     res = run("predict", "--method", "box-fill", "--data", one_image_json, "--images", tiny_compnet.images,
               "--class-map", cmap, "--out", out)  # fmt: skip
     assert res.exit_code == 2 and "--class-map is for compnet" in res.output
+    res = run("predict", "--method", "box-fill", "--data", one_image_json, "--images", tiny_compnet.images,
+              "--adapt-order", "--out", out)  # fmt: skip
+    assert res.exit_code == 2 and "--adapt-order is for compnet" in res.output
+    res = run("predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+              "--adapt-order", "--order-cue", "counts", "--out", out)  # fmt: skip
+    assert res.exit_code == 2 and not out.exists()
+    assert "adapt_order refits the part-position classifier" in error_lines(res)[0]
+
+
+def test_predict_adapt_order_runs_and_writes_predictions(tiny_compnet, one_image_json: Path, tmp_path: Path):
+    out = tmp_path / "p.json"
+    res = run("predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+              "--given-labels", "--adapt-order", "--out", out)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    (im,) = read_dataset(out).images
+    assert len(im.instances) == 4 and np.array(im.extra["order"]).shape == (4, 4)
 
 
 def test_names_back():

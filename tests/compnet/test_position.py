@@ -105,3 +105,31 @@ def test_inputs_are_made_one_crop_at_a_time_and_only_the_kept_cells_are_used():
     c = fit_position_model(crops, (2, 2), inputs=double, max_cells=30, seed=3)
     d = fit_position_model([(2 * f, box) for f, box in crops], (2, 2), max_cells=30, seed=3)
     assert torch.equal(c.weight, d.weight)
+
+
+def test_box_cell_labels_known_answer():
+    from occseg.compnet.position import box_cell_labels
+
+    # cell centres along one row; box 0 = [0, 40) x [0, 20), box 1 = [30, 60) x [0, 20); 2 x 2 bins, outside = 4
+    centres = torch.tensor([[5.0, 5.0], [25.0, 15.0], [35.0, 5.0], [50.0, 5.0], [70.0, 5.0], [5.0, 30.0]])
+    boxes = [(0, 0, 40, 20), (30, 0, 60, 20)]
+    # in box 0 only: top-left, bottom-right; in both: no label; in box 1 only: no label for box 0 (another box)
+    assert box_cell_labels(centres, boxes, 0, (2, 2)).tolist() == [0, 3, -1, -1, 4, 4]
+    # for box 1: (35, 5) lies in both boxes; (50, 5) in box 1 only: top row, right column
+    assert box_cell_labels(centres, boxes, 1, (2, 2)).tolist() == [-1, -1, -1, 1, 4, 4]
+
+
+def test_adapt_position_model_learns_the_new_cells_from_the_trained_weights():
+    from occseg.compnet.position import adapt_position_model
+
+    # trained: input 0 -> bin 0, input 1 -> bin 1; the new data says the opposite
+    trained = PositionModel(torch.tensor([[4.0, -4.0], [-4.0, 4.0], [0.0, 0.0]]), torch.zeros(3), (1, 2))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).repeat(50, 1)
+    y = torch.tensor([1, 0]).repeat(50)
+    unlabelled = torch.full((5,), -1)
+    adapted = adapt_position_model(trained, torch.cat([x, x[:5]]), torch.cat([y, unlabelled]))
+    lp = adapted.log_probs(torch.eye(2).reshape(2, 2, 1))  # (bins, 2 cells, 1)
+    assert lp[:, 0, 0].argmax().item() == 1 and lp[:, 1, 0].argmax().item() == 0
+    assert adapted.bins == (1, 2) and torch.equal(trained.weight[0], torch.tensor([4.0, -4.0]))  # not changed in place
+    with pytest.raises(ValueError, match="no labelled cell"):
+        adapt_position_model(trained, x[:3], torch.full((3,), -1))

@@ -69,3 +69,36 @@ def test_classes_and_all_objects_together_are_refused_before_any_work(tmp_path: 
     empty = Dataset(images=[], categories=["person"], source=tmp_path / "d.json", format="coco")
     with pytest.raises(ValueError, match="either classes or all_objects"):  # the model folder is never read
         predict_dataset(tmp_path / "no-model", empty, classes=["person"], all_objects=True, progress=False)
+
+
+def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
+    shared_data: Path, tiny_compnet, lite0_backbone, tmp_path: Path, monkeypatch, caplog
+):
+    import torch
+
+    import occseg.inference.predict as predict_module
+    from occseg.inference.adapt import adapt_order_classifier
+
+    data = read_dataset(write_coco_subset(shared_data, tmp_path / "g.json", [192]), images=tiny_compnet.images)
+    model = tiny_compnet.model
+    (im,) = data.images
+    boxes = [i.box for i in im.instances if i.category == "person"]
+    adapted = adapt_order_classifier(model, lite0_backbone, [(im, boxes)], progress=False, min_cells=1)
+    assert adapted.bins == model.position.bins and adapted.weight.shape == model.position.weight.shape
+    assert not torch.equal(adapted.weight, model.position.weight)
+    with caplog.at_level("WARNING"):  # too few cells: the classifier as trained
+        assert adapt_order_classifier(model, lite0_backbone, [(im, boxes)], progress=False) is model.position
+    assert "left as trained" in caplog.text
+
+    used = []
+    real = predict_module.prepare_scene
+    monkeypatch.setattr(predict_module, "prepare_scene", lambda m, *a, **k: used.append(m.position) or real(m, *a, **k))
+    monkeypatch.setattr(
+        adapt_order_classifier, "__kwdefaults__", {**adapt_order_classifier.__kwdefaults__, "min_cells": 1}
+    )
+    pred = predict_dataset(tiny_compnet.folder, data, given_labels=True, classes=["person"], adapt_order=True,
+                           progress=False)  # fmt: skip
+    assert len(pred.images[0].instances) == 4
+    assert len(used) == 1 and torch.allclose(used[0].weight, adapted.weight)  # the scenes read the refitted one
+    with pytest.raises(ValueError, match="adapt_order refits the part-position classifier"):  # before the model is read
+        predict_dataset(tmp_path / "no-model", data, order="counts", adapt_order=True, progress=False)

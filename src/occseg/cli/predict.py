@@ -73,6 +73,13 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "the data's names."
 )
 @click.option(
+    "--adapt-order",
+    is_flag=True,
+    help="compnet: before predicting, refit the classifier that decides who is in front to the cells of the data's "
+    "boxes (test-time training; a second backbone pass per object). Helps most where the same objects come back "
+    "in many images.",
+)
+@click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
 )
 def cmd(
@@ -94,6 +101,7 @@ def cmd(
     classes: str | None,
     all_objects: bool,
     class_map: str | None,
+    adapt_order: bool,
     min_height: float | None,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
@@ -112,6 +120,8 @@ def cmd(
         raise click.UsageError("give --classes or --all-objects, not both")
     if all_objects and method != "compnet":
         raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
+    if adapt_order and method != "compnet":
+        raise click.UsageError(f"--adapt-order is for compnet; --method {method} decides no order")
     if class_map is not None and method != "compnet":
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
     cmap = parse_class_map(class_map)
@@ -140,6 +150,7 @@ def cmd(
             classes=cls,
             all_objects=all_objects,
             class_map=cmap,
+            adapt_order=adapt_order,
             min_height=min_height if min_height is not None else 0.0,
         )
     else:

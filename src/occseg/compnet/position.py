@@ -131,8 +131,19 @@ def fit_position_model(
     x = torch.cat(xs).to(device)
     y = torch.cat(ys).to(device)
     nb = rows * cols + 1
-    weight = torch.zeros(nb, x.shape[1], dtype=torch.float32, device=device, requires_grad=True)
-    bias = torch.zeros(nb, dtype=torch.float32, device=device, requires_grad=True)
+    weight, bias = _fit_softmax(
+        x, y, torch.zeros(nb, x.shape[1], device=device), torch.zeros(nb, device=device), l2=l2, max_iter=max_iter
+    )
+    return PositionModel(weight, bias, (rows, cols))
+
+
+def _fit_softmax(
+    x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, l2: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean cross-entropy + l2 / 2 * |weight|^2`` minimised with L-BFGS from the given weights (deterministic)."""
+    weight = weight.detach().float().clone().requires_grad_(True)
+    bias = bias.detach().float().clone().requires_grad_(True)
+    x = x.float()
     opt = torch.optim.LBFGS(
         [weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6, history_size=20, line_search_fn="strong_wolfe"
     )
@@ -145,4 +156,43 @@ def fit_position_model(
 
     with torch.enable_grad():
         opt.step(closure)
-    return PositionModel(weight.detach(), bias.detach(), (rows, cols))
+    return weight.detach(), bias.detach()
+
+
+def box_cell_labels(
+    centres: torch.Tensor, boxes: Sequence[Sequence[float]], k: int, bins: tuple[int, int]
+) -> torch.Tensor:
+    """Free labels of one crop's cells in an image whose objects' boxes are known: the bin of each cell centre in
+    box ``k`` where it lies in that box only, the outside bin where it lies in no box, and ``-1`` (no label) where
+    it lies in another box, whose object may hide object ``k`` there. ``centres``: ``(..., 2)`` in image pixels;
+    boxes ``x1, y1, x2, y2``."""
+    pts = torch.as_tensor(centres, dtype=torch.float64).reshape(-1, 2)
+
+    def inside(b: Sequence[float]) -> torch.Tensor:
+        return (pts[:, 0] >= b[0]) & (pts[:, 0] < b[2]) & (pts[:, 1] >= b[1]) & (pts[:, 1] < b[3])
+
+    others = torch.zeros(pts.shape[0], dtype=torch.bool)
+    for m, b in enumerate(boxes):
+        if m != k:
+            others |= inside(b)
+    x1, y1, x2, y2 = (float(v) for v in boxes[k])
+    lab = position_bins((pts[:, 0] - x1) / (x2 - x1), (pts[:, 1] - y1) / (y2 - y1), bins)
+    return torch.where(others, torch.full_like(lab, -1), lab)
+
+
+def adapt_position_model(
+    model: PositionModel, inputs: torch.Tensor, labels: torch.Tensor, *, l2: float = 1e-5, max_iter: int = 200
+) -> PositionModel:
+    """The classifier refitted to the cells of the images it is about to read (test-time training): from its own
+    weights, on ``inputs (N, D)`` labelled by :func:`box_cell_labels` (cells without a label, ``-1``, are left
+    out), with the training's objective. Where the same objects come back in many images (a video, the Occlusion
+    Challenge's pasted persons), it learns how their parts look in each part of their boxes, which the vote then
+    recognises where two boxes meet."""
+    keep = labels >= 0
+    if not bool(keep.any()):
+        raise ValueError("no labelled cell to adapt the part-position classifier to")
+    dev = model.weight.device
+    weight, bias = _fit_softmax(
+        inputs[keep].to(dev), labels[keep].to(dev), model.weight, model.bias, l2=l2, max_iter=max_iter
+    )
+    return PositionModel(weight, bias, model.bins)

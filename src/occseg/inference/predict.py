@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,7 @@ def predict_dataset(
     classes: Sequence[str] | None = None,
     all_objects: bool = False,
     class_map: Mapping[str, str] | None = None,
+    adapt_order: bool = False,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -134,14 +136,17 @@ def predict_dataset(
     classified by the model. ``class_map`` maps the data's class names to the model's (e.g. KITTI's ``Pedestrian``
     to ``person``), on top of the training's class map and before names that differ from a model class only in
     case are matched; predictions of a mapped class are named as the data names it (:func:`names_back`). Each
-    prediction keeps its annotation's ``id`` and ``image_id``. ``weights``: the
+    prediction keeps its annotation's ``id`` and ``image_id``. ``adapt_order``: refit the part-position classifier
+    to the cells of the data's boxes before predicting (:mod:`occseg.inference.adapt`; a second backbone pass per
+    object). ``weights``: the
     backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair
     (``SceneConfig.order``).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
         reasoning_iters=reasoning_iters, order=order, refine=refine, device=device, classes=classes,
-        all_objects=all_objects, class_map=class_map, min_height=min_height, progress=progress, weights=weights,
+        all_objects=all_objects, class_map=class_map, adapt_order=adapt_order, min_height=min_height,
+        progress=progress, weights=weights,
         allow_download=allow_download,
     )[reasoning]  # fmt: skip
 
@@ -160,6 +165,7 @@ def predict_dataset_modes(
     classes: Sequence[str] | None = None,
     all_objects: bool = False,
     class_map: Mapping[str, str] | None = None,
+    adapt_order: bool = False,
     min_height: float = 0.0,
     progress: bool = True,
     weights: str | Path | None = None,
@@ -170,6 +176,11 @@ def predict_dataset_modes(
     modes = list(dict.fromkeys(modes))
     if all_objects and classes:
         raise ValueError("give either classes or all_objects, not both")
+    if adapt_order and (order == "counts" or set(modes) == {"off"}):
+        raise ValueError(
+            "adapt_order refits the part-position classifier, which decides the order only with reasoning on and "
+            "the order by part positions (not order='counts' / reasoning 'off')"
+        )
     for mode in modes:
         SceneConfig(reasoning=mode, order=order)  # a clear error for an unknown mode or order before any work
     model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights, allow_download=allow_download)
@@ -224,7 +235,8 @@ def predict_dataset_modes(
         )
     unknown_class: Counter[str] = Counter()  # objects left out because the model does not know their class
     n_picked = 0
-    for im in tqdm(dataset.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
+    jobs: list[tuple[AnnotatedImage, list[tuple[Instance, str]], list, bool]] = []  # image, objects, boxes, amodal
+    for im in dataset.images:
         picked: list[tuple[Instance, str]] = []
         for inst in im.instances:
             if inst.iscrowd:
@@ -254,13 +266,24 @@ def predict_dataset_modes(
                 warnings.append(warn)
             given.append(b)
             kept.append((inst, name))
-        if not kept:
-            continue
-        image = load_rgb(im.path)
-        if image.shape[:2] != (im.height, im.width):
+        if kept:
+            jobs.append((im, kept, given, use_amodal))
+    _unknown_classes_told(unknown_class, n_picked, dataset, model_dir, model.settings.classes, warnings)
+    if adapt_order:
+        if model.position is None:
             raise ValueError(
-                f"{im.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says {im.width}x{im.height}"
+                f"{model_dir}: this model has no part-position classifier (trained before it existed) to adapt: "
+                "retrain the model, or predict without adapt_order"
             )
+        from occseg.inference.adapt import adapt_order_classifier
+
+        model = replace(model, position=adapt_order_classifier(
+            model, backbone, [(im, given) for im, _, given, _ in jobs], device=device, progress=progress
+        ))  # fmt: skip
+    for im, kept, given, use_amodal in tqdm(
+        jobs, desc="predict", disable=not progress, leave=False, dynamic_ncols=True
+    ):
+        image = _load_checked(im)
         labels = [name if (given_labels and name in model_classes) else None for _, name in kept]
         states = None
         for mode in modes:
@@ -275,22 +298,6 @@ def predict_dataset_modes(
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
             scene = explain_scene(model, states, cfg, labels=labels, image=image)
             out_images[mode].append(_annotated(im, kept, given, scene, mode, back))
-    if unknown_class:
-        names = ", ".join(f"{c} ({n})" for c, n in unknown_class.most_common(12))
-        more = f", ... ({len(unknown_class)} classes)" if len(unknown_class) > 12 else ""
-        told = (
-            f"{dataset.source}: {sum(unknown_class.values())} annotated object(s) have a class the model "
-            f"{model_dir} does not know ({names}{more}; the model's: {', '.join(model.settings.classes)})"
-        )
-        if n_picked == 0:
-            raise ValueError(
-                f"{told}, and no object is left to predict: map the data's classes to the model's with --class-map "
-                "(class_map=), predict them all, each classified by the model, with --all-objects (all_objects=True), "
-                "or name the data's classes to predict with --classes"
-            )
-        warnings.append(
-            f"{told}; they are not predicted and act as unknown occluders (--class-map or --all-objects predicts them)"
-        )
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + [back.get(c, c) for c in model.settings.classes]))
@@ -309,6 +316,43 @@ def predict_dataset_modes(
         )  # fmt: skip
         for mode, ims in out_images.items()
     }
+
+
+def _load_checked(im: AnnotatedImage) -> np.ndarray:
+    image = load_rgb(im.path)
+    if image.shape[:2] != (im.height, im.width):
+        raise ValueError(
+            f"{im.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says {im.width}x{im.height}"
+        )
+    return image
+
+
+def _unknown_classes_told(
+    unknown_class: Counter[str],
+    n_picked: int,
+    dataset: Dataset,
+    model_dir: str | Path,
+    model_classes: Sequence[str],
+    warnings: list[str],
+) -> None:
+    """The warning about the objects left out because the model does not know their class (added to
+    ``warnings``), or the error when no object is left."""
+    if unknown_class:
+        names = ", ".join(f"{c} ({n})" for c, n in unknown_class.most_common(12))
+        more = f", ... ({len(unknown_class)} classes)" if len(unknown_class) > 12 else ""
+        told = (
+            f"{dataset.source}: {sum(unknown_class.values())} annotated object(s) have a class the model "
+            f"{model_dir} does not know ({names}{more}; the model's: {', '.join(model_classes)})"
+        )
+        if n_picked == 0:
+            raise ValueError(
+                f"{told}, and no object is left to predict: map the data's classes to the model's with --class-map "
+                "(class_map=), predict them all, each classified by the model, with --all-objects (all_objects=True), "
+                "or name the data's classes to predict with --classes"
+            )
+        warnings.append(
+            f"{told}; they are not predicted and act as unknown occluders (--class-map or --all-objects predicts them)"
+        )
 
 
 def object_instance(ann_id: int, obj: ObjectResult, given_box, **fields) -> Instance:

@@ -1,0 +1,83 @@
+"""Test-time training of the part-position classifier on the images about to be predicted.
+
+The classifier that decides who is in front (:mod:`occseg.reasoning.position_order`) learned from the training
+boxes which parts show where in a box. The boxes given with the images to predict teach the same thing about
+the objects in them, with no annotation beyond the boxes: a cell that lies in one box only shows that object (or
+its background) at a known position in its box, and a cell in no box shows no object at all. Cells where two
+boxes meet get no label: which object shows there is what the vote is to decide. Refitted on these cells, from
+the trained weights, the classifier knows how the objects of this data look in each part of their boxes, which
+helps most where the same objects come back in many images.
+
+This costs a second backbone pass per object (the cells' features are not kept between the two passes, so a
+data set of any size fits in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from occseg.compnet.learn import default_batch_size
+from occseg.compnet.model import CompNetModel
+from occseg.compnet.position import PositionModel, adapt_position_model, box_cell_labels, position_inputs
+from occseg.data.annotation import AnnotatedImage
+from occseg.data.images import load_rgb
+from occseg.features.crops import CropConfig, extract_box_features
+from occseg.geometry.boxes import Box, cell_centres_image
+
+log = logging.getLogger(__name__)
+
+#: the most cells the classifier is refitted on (a seeded random subset beyond; about 2 GB at most)
+MAX_CELLS = 200_000
+#: fewer labelled cells than this leave the classifier as trained
+MIN_CELLS = 500
+
+
+def adapt_order_classifier(
+    model: CompNetModel,
+    backbone,
+    images: Sequence[tuple[AnnotatedImage, Sequence[Box]]],
+    *,
+    device: str | torch.device | None = None,
+    max_cells: int = MAX_CELLS,
+    min_cells: int = MIN_CELLS,
+    seed: int = 0,
+    progress: bool = True,
+) -> PositionModel:
+    """The model's part-position classifier refitted to the cells of ``images`` (each an image and the boxes of
+    its objects to predict, ``x1, y1, x2, y2``), labelled by :func:`~occseg.compnet.position.box_cell_labels`;
+    the classifier unchanged, with a warning, when the images give fewer than ``min_cells`` labelled cells."""
+    if model.position is None:
+        raise ValueError("the model has no part-position classifier to adapt")
+    s = model.settings
+    concepts = model.concepts
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    for im, boxes in tqdm(images, desc="adapt order", disable=not progress, leave=False, dynamic_ncols=True):
+        if not boxes:
+            continue
+        image = load_rgb(im.path)
+        crop_cfg = CropConfig(
+            target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(None, device or backbone.device)
+        )
+        for k, bf in enumerate(extract_box_features(backbone, image, boxes, crop_cfg, device=device)):
+            x = position_inputs(bf.features, concepts.to(bf.features.device), s.kappa)
+            centres = cell_centres_image(bf.window, s.stride, tuple(x.shape[1:]))
+            y = box_cell_labels(torch.as_tensor(np.asarray(centres)), boxes, k, model.position.bins)
+            keep = y >= 0
+            xs.append(x.reshape(x.shape[0], -1).T[keep.to(x.device)].cpu())
+            ys.append(y[keep])
+    n = sum(len(y) for y in ys)
+    if n < min_cells:
+        log.warning("only %d labelled cells in the data: the part-position classifier is left as trained", n)
+        return model.position
+    x, y = torch.cat(xs), torch.cat(ys)
+    if n > max_cells:
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_cells]
+        x, y = x[idx], y[idx]
+    log.info("part-position classifier refitted to %d cells of %d images", len(y), len(images))
+    return adapt_position_model(model.position, x, y).to(model.position.weight.device)
