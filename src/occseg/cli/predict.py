@@ -76,8 +76,8 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--adapt-order",
     is_flag=True,
     help="compnet: before predicting, refit the classifier that decides who is in front to the cells of the data's "
-    "boxes (test-time training; a second backbone pass per object). Helps most where the same objects come back "
-    "in many images.",
+    "boxes (test-time training; a second backbone pass per object). Helps where the same objects come back in "
+    "many images; harms on a few photos of distinct objects (README).",
 )
 @click.option(
     "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
