@@ -169,3 +169,15 @@ class TestDataset:
         ds = self.make()
         assert ds.category_id("dog") == 18  # from the source file
         assert ds.category_id("ant") == 3  # position in categories, 1-based
+
+
+def test_annotated_image_loads_its_pixels_and_checks_their_size(tmp_path):
+    import numpy as np
+
+    from occseg.data.annotation import AnnotatedImage
+    from occseg.data.images import save_rgb
+
+    save_rgb(tmp_path / "a.png", np.full((20, 30, 3), 7, np.uint8))
+    assert AnnotatedImage(1, tmp_path / "a.png", 30, 20).load_rgb().shape == (20, 30, 3)
+    with pytest.raises(ValueError, match=r"a.png: image is 30x20 but the annotation says 40x20"):
+        AnnotatedImage(1, tmp_path / "a.png", 40, 20).load_rgb()

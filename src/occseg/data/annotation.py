@@ -79,6 +79,19 @@ class AnnotatedImage:
     def file_name(self) -> str:
         return self.path.name
 
+    def load_rgb(self) -> np.ndarray:
+        """The image's pixels (:func:`~occseg.data.images.load_rgb`); a ``ValueError`` when the file's size is not
+        the one annotated, whose boxes would then not fit it."""
+        from occseg.data.images import load_rgb
+
+        image = load_rgb(self.path)
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(
+                f"{self.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says "
+                f"{self.width}x{self.height}"
+            )
+        return image
+
 
 @dataclass
 class Dataset:

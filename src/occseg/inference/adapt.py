@@ -25,13 +25,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from occseg.compnet.learn import default_batch_size
 from occseg.compnet.model import CompNetModel
 from occseg.compnet.position import PositionModel, adapt_position_model, box_cell_labels, position_inputs
 from occseg.data.annotation import AnnotatedImage
-from occseg.data.images import load_rgb
-from occseg.features.crops import CropConfig, extract_box_features
+from occseg.features.crops import extract_box_features
 from occseg.geometry.boxes import Box, cell_centres_image
+from occseg.inference.scene import model_crop_config
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +57,14 @@ def adapt_order_classifier(
     if model.position is None:
         raise ValueError("the model has no part-position classifier to adapt")
     s = model.settings
-    concepts = model.concepts
+    crop_cfg = model_crop_config(model, None, device or backbone.device)
+    concepts = model.concepts.to(device or backbone.device)
     xs: list[torch.Tensor] = []
     ys: list[torch.Tensor] = []
     for im, boxes in tqdm(images, desc="adapt order", disable=not progress, leave=False, dynamic_ncols=True):
         if not boxes:
             continue
-        image = load_rgb(im.path)
-        crop_cfg = CropConfig(
-            target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(None, device or backbone.device)
-        )
-        for k, bf in enumerate(extract_box_features(backbone, image, boxes, crop_cfg, device=device)):
+        for k, bf in enumerate(extract_box_features(backbone, im.load_rgb(), boxes, crop_cfg, device=device)):
             x = position_inputs(bf.features, concepts.to(bf.features.device), s.kappa)
             centres = cell_centres_image(bf.window, s.stride, tuple(x.shape[1:]))
             y = box_cell_labels(torch.as_tensor(np.asarray(centres)), boxes, k, model.position.bins)

@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from occseg.compnet.model import CompNetModel, load_model
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
-from occseg.data.images import load_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
@@ -138,9 +137,8 @@ def predict_dataset(
     case are matched; predictions of a mapped class are named as the data names it (:func:`names_back`). Each
     prediction keeps its annotation's ``id`` and ``image_id``. ``adapt_order``: refit the part-position classifier
     to the cells of the data's boxes before predicting (:mod:`occseg.inference.adapt`; a second backbone pass per
-    object). ``weights``: the
-    backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front of an overlapping pair
-    (``SceneConfig.order``).
+    object). ``weights``: the backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front
+    of an overlapping pair (``SceneConfig.order``).
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
@@ -188,6 +186,11 @@ def predict_dataset_modes(
         raise ValueError(
             f"{model_dir}: this model has no part-position classifier (trained before it existed), so the order "
             "cannot come from it: retrain the model, or decide the order by pixel counts"
+        )
+    if adapt_order and model.position is None:
+        raise ValueError(
+            f"{model_dir}: this model has no part-position classifier (trained before it existed) to adapt: "
+            "retrain the model, or predict without adapt_order"
         )
     model_classes = set(model.settings.classes)
     given_map = dict(class_map or {})
@@ -270,11 +273,6 @@ def predict_dataset_modes(
             jobs.append((im, kept, given, use_amodal))
     _unknown_classes_told(unknown_class, n_picked, dataset, model_dir, model.settings.classes, warnings)
     if adapt_order:
-        if model.position is None:
-            raise ValueError(
-                f"{model_dir}: this model has no part-position classifier (trained before it existed) to adapt: "
-                "retrain the model, or predict without adapt_order"
-            )
         from occseg.inference.adapt import adapt_order_classifier
 
         model = replace(model, position=adapt_order_classifier(
@@ -283,7 +281,7 @@ def predict_dataset_modes(
     for im, kept, given, use_amodal in tqdm(
         jobs, desc="predict", disable=not progress, leave=False, dynamic_ncols=True
     ):
-        image = _load_checked(im)
+        image = im.load_rgb()
         labels = [name if (given_labels and name in model_classes) else None for _, name in kept]
         states = None
         for mode in modes:
@@ -316,15 +314,6 @@ def predict_dataset_modes(
         )  # fmt: skip
         for mode, ims in out_images.items()
     }
-
-
-def _load_checked(im: AnnotatedImage) -> np.ndarray:
-    image = load_rgb(im.path)
-    if image.shape[:2] != (im.height, im.width):
-        raise ValueError(
-            f"{im.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says {im.width}x{im.height}"
-        )
-    return image
 
 
 def _unknown_classes_told(

@@ -94,6 +94,16 @@ class SceneResult:
             )
 
 
+def model_crop_config(model: CompNetModel, batch_size: int | None, device):
+    """How the model's crops are made (its training's height and pad), in batches of ``batch_size`` (``None``: the
+    default for ``device``, :func:`~occseg.compnet.learn.default_batch_size`)."""
+    from occseg.compnet.learn import default_batch_size
+    from occseg.features.crops import CropConfig
+
+    s = model.settings
+    return CropConfig(target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(batch_size, device))
+
+
 def prepare_scene(
     model: CompNetModel,
     backbone,
@@ -104,17 +114,11 @@ def prepare_scene(
     device=None,
 ) -> list[ObjectState]:
     """One backbone pass per box (batched), turned into every class's likelihood terms."""
-    from occseg.compnet.learn import default_batch_size
-    from occseg.features.crops import CropConfig, extract_box_features
+    from occseg.features.crops import extract_box_features
 
-    s = model.settings
     if len(boxes) == 0:  # a list, or an (N, 4) array
         return []
-    ccfg = CropConfig(
-        target_height=s.target_height,
-        pad=s.pad,
-        batch_size=default_batch_size(cfg.batch_size, device or backbone.device),
-    )
+    ccfg = model_crop_config(model, cfg.batch_size, device or backbone.device)
     feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device)
     size = (image.shape[0], image.shape[1])
     return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
