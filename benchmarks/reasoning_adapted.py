@@ -10,7 +10,7 @@ accuracy on the GT-occluded pairs (from the final masks, as ``occseg evaluate`` 
 
     python benchmarks/reasoning_adapted.py [--seed 0] [--images 120]
 
-About 3 min on 2 CPU cores (5 min with ``--seed 1 --images 300``).
+About 2 min on 2 CPU cores (about 3x longer with ``--seed 1 --images 300``).
 """
 
 from __future__ import annotations
@@ -22,16 +22,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm import tqdm
-
-from occseg.data.annotation import AnnotatedImage, Dataset
-from occseg.data.images import load_rgb
 from occseg.inference.adapt import adapt_order_classifier
-from occseg.inference.predict import object_instance
-from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from occseg.inference.scene import SceneConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import CLASS, LEVELS, add_setup_arguments, build_setup, score, seed_text, target_boxes  # noqa: E402
+from reasoning_challenge import LEVELS, add_setup_arguments, build_setup, score_configs, seed_text, target_boxes  # noqa: E402,E501
 
 MODES = {
     "no reasoning": SceneConfig(reasoning="off"),
@@ -39,26 +34,6 @@ MODES = {
     "OD, 1 round": SceneConfig(reasoning="od", reasoning_iters=1),
     "OD, 2 rounds": SceneConfig(reasoning="od"),
 }
-
-
-def rows(setup, data: Dataset, model, device: str, progress: bool) -> dict[str, dict]:
-    preds: dict[str, list[AnnotatedImage]] = {name: [] for name in MODES}
-    for im in tqdm(data.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
-        objs, boxes = target_boxes(im)
-        if not objs:
-            continue
-        image = load_rgb(im.path)
-        states = prepare_scene(model, setup.backbone, image, boxes, SceneConfig(batch_size=1), device=device)
-        for name, cfg in MODES.items():
-            scene = explain_scene(model, states, cfg, labels=[CLASS] * len(states), image=image)
-            instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
-            preds[name].append(AnnotatedImage(im.image_id, im.path, im.width, im.height, instances))
-    out = {}
-    for name, ims in preds.items():
-        pred = Dataset(images=ims, categories=list(data.categories), source=data.source, format="kins",
-                       category_ids=dict(data.category_ids))  # fmt: skip
-        out[name] = score(data, pred)["all"]
-    return out
 
 
 def main() -> int:
@@ -97,7 +72,8 @@ def main() -> int:
             (f"refitted to the {split} split (--adapt-order)", adapted[split]),
             (f"refitted to the {other} split", adapted[other]),
         ):
-            res = rows(setup, data, replace(setup.model, position=pm), args.device, args.progress)
+            res = score_configs(replace(setup.model, position=pm), setup.backbone, data, MODES, device=args.device,
+                                progress=args.progress)  # fmt: skip
             for name, a in res.items():
                 if name == "no reasoning" and pm is not setup.model.position:
                     continue  # the classifier changes nothing without reasoning

@@ -168,6 +168,30 @@ def score(test: Dataset, pred: Dataset) -> dict:
     return aggregate(evaluate(test, pred, EvalConfig(classes=(CLASS,), progress=False)))
 
 
+def score_configs(
+    model: CompNetModel, backbone, data: Dataset, cfgs: dict[str, SceneConfig], *, device: str, progress: bool
+) -> dict[str, dict]:
+    """Each scene config's predictions of ``data``'s targets (one backbone pass per object, shared by the
+    configs), scored: ``{name: the "all" scores of score()}``."""
+    preds: dict[str, list[AnnotatedImage]] = {name: [] for name in cfgs}
+    for im in tqdm(data.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
+        objs, boxes = target_boxes(im)
+        if not objs:
+            continue
+        image = load_rgb(im.path)
+        states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)
+        for name, cfg in cfgs.items():
+            scene = explain_scene(model, states, cfg, labels=[CLASS] * len(states), image=image)
+            instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
+            preds[name].append(AnnotatedImage(im.image_id, im.path, im.width, im.height, instances))
+    out = {}
+    for name, ims in preds.items():
+        pred = Dataset(images=ims, categories=list(data.categories), source=data.source, format="kins",
+                       category_ids=dict(data.category_ids))  # fmt: skip
+        out[name] = score(data, pred)["all"]
+    return out
+
+
 def _f(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 

@@ -19,22 +19,15 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from occseg.data.annotation import AnnotatedImage, Dataset
-from occseg.data.images import load_rgb
-from occseg.inference.predict import object_instance
-from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from occseg.inference.scene import SceneConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reasoning_challenge import (  # noqa: E402
-    CLASS,
     LEVELS,
     add_setup_arguments,
     build_setup,
-    score,
+    score_configs,
     seed_text,
-    target_boxes,
 )
 
 
@@ -65,28 +58,15 @@ def main() -> int:
     if setup is None:
         return 2
     data = setup.challenge.datasets[args.split]
-    cfgs = variants(margins)
-    preds: dict[str, list[AnnotatedImage]] = {name: [] for name in cfgs}
-    for im in tqdm(data.images, desc="predict", disable=not args.progress, leave=False, dynamic_ncols=True):
-        objs, boxes = target_boxes(im)
-        if not objs:
-            continue
-        image = load_rgb(im.path)
-        states = prepare_scene(setup.model, setup.backbone, image, boxes, SceneConfig(batch_size=1), device=args.device)
-        for name, cfg in cfgs.items():
-            scene = explain_scene(setup.model, states, cfg, labels=[CLASS] * len(states), image=image)
-            instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
-            preds[name].append(AnnotatedImage(im.image_id, im.path, im.width, im.height, instances))
+    results = score_configs(setup.model, setup.backbone, data, variants(margins), device=args.device,
+                            progress=args.progress)  # fmt: skip
     print(
         f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, "
         f"{seed_text(args)})\n\n"
         "| setting | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean | order (occluded) |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
-    for name, ims in preds.items():
-        pred = Dataset(images=ims, categories=list(data.categories), source=data.source, format="kins",
-                       category_ids=dict(data.category_ids))  # fmt: skip
-        a = score(data, pred)["all"]
+    for name, a in results.items():
         v = a["visible"]
         cells = [f"{100 * v[lv]:.1f}" for lv in LEVELS] + [f"{100 * v['mean']:.1f}", f"{100 * a['amodal']['mean']:.1f}"]
         print(f"| {name} | " + " | ".join(cells) + f" | {100 * a['order_accuracy']['occluded']:.1f} |")
