@@ -10,7 +10,7 @@ accuracy on the GT-occluded pairs (from the final masks, as ``occseg evaluate`` 
 
     python benchmarks/reasoning_adapted.py [--seed 0] [--images 120]
 
-About 2 min on 2 CPU cores (about 3x longer with ``--seed 1 --images 300``).
+107 s on 2 CPU cores for the first challenge (training included).
 """
 
 from __future__ import annotations
