@@ -74,6 +74,19 @@ def test_predict_then_evaluate(tmp_path: Path, small_gt: Path) -> None:
     assert a["visible"]["L2"] == pytest.approx(8 / 14) and a["visible"]["n"]["L2"] == 1
     assert a["order_accuracy"]["pairs_all"] == 2 and a["order_accuracy"]["pairs_occluded"] == 2
     assert report["settings"]["pred"].endswith("pred.json") and report["settings"]["gt"].endswith("gt.json")
+    assert report["settings"]["bootstrap"] == {"unit": "image", "resamples": 2000, "level": 0.95, "seed": 0}
+    # the L0 objects lie in two images: the interval of their mean is there, and printed for the level mean
+    assert a["visible"]["interval"]["L0"] is not None
+    lo, hi = a["visible"]["interval"]["mean"]
+    assert f"mean over levels {a['visible']['mean']:.3f} [{lo:.3f}, {hi:.3f}]" in res.output
+    assert a["order_accuracy"]["occluded_interval"] is None  # the one occluded pair lies in one image
+    res = runner.invoke(cli, ["evaluate", "--gt", str(small_gt), "--pred", str(pred), "--out", str(out),
+                              "--bootstrap", "0", "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["bootstrap"]["resamples"] == 0
+    assert all(v is None for v in report["all"]["visible"]["interval"].values())
+    assert "intervals (bootstrap" not in (out / "report.md").read_text()
 
 
 def test_evaluate_filters_and_classes(tmp_path: Path, small_gt: Path) -> None:

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from occseg.evaluation.metrics import (
+    BootstrapConfig,
     OrderCounts,
     amodal_box_iou,
+    bootstrap_interval,
     mask_iou,
+    mean_of_ratios,
     mean_or_none,
     occluded_part,
     occlusion_fraction,
@@ -98,3 +101,67 @@ def test_order_counts_single_object_and_empty() -> None:
     assert c.pairs_all == 0 and c.accuracy_all is None and c.accuracy_occluded is None
     with pytest.raises(ValueError):
         order_counts(np.zeros((2, 2), int), np.zeros((3, 3), int))
+
+
+def test_mean_of_ratios_hand_computed() -> None:
+    sums = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    counts = np.array([[1, 0, 0], [1, 2, 0]])  # column 3 has no count: left out
+    assert mean_of_ratios(sums, counts) == pytest.approx((1 / 2 + 2 / 2) / 2)
+    assert mean_of_ratios(np.array([3.0, 1.0]), np.array([4, 4])) == pytest.approx(0.5)  # one column
+    assert mean_of_ratios(np.zeros((2, 2)), np.zeros((2, 2))) is None
+    with pytest.raises(ValueError, match="same shape|one shape"):
+        mean_of_ratios(np.zeros((2, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=">= 0"):
+        mean_of_ratios(np.zeros(2), np.array([1, -1]))
+
+
+def test_bootstrap_interval_of_two_units_spans_both() -> None:
+    # resampled ratios: 0 (p = 1/4), 0.5 (1/2), 1 (1/4): the central 95 % reaches both ends
+    assert bootstrap_interval(np.array([1.0, 0.0]), np.array([1, 1])) == (0.0, 1.0)
+
+
+def test_bootstrap_interval_of_equal_ratios_is_a_point() -> None:
+    lo, hi = bootstrap_interval(np.array([1.0, 2.0, 3.0]), np.array([2, 4, 6]))
+    assert lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+
+
+def test_bootstrap_interval_matches_the_binomial_quantiles() -> None:
+    # 20 units of one pair each, half right: a resampled accuracy is Binomial(20, 1/2) / 20, whose 2.5 % and
+    # 97.5 % quantiles are 6/20 and 14/20
+    correct = np.array([1.0, 0.0] * 10)
+    lo, hi = bootstrap_interval(correct, np.ones(20), BootstrapConfig(resamples=20000))
+    assert lo == pytest.approx(0.30, abs=0.026) and hi == pytest.approx(0.70, abs=0.026)
+    assert lo < 0.5 < hi
+
+
+def test_bootstrap_interval_seeded_and_narrowing_with_more_units() -> None:
+    rng = np.random.default_rng(3)
+    correct = rng.integers(0, 2, size=30).astype(float)
+    a = bootstrap_interval(correct, np.ones(30), BootstrapConfig(seed=7))
+    assert a == bootstrap_interval(correct, np.ones(30), BootstrapConfig(seed=7))
+    wide = bootstrap_interval(correct[:10], np.ones(10))
+    narrow = bootstrap_interval(np.tile(correct[:10], 10), np.ones(100))
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+
+
+def test_bootstrap_interval_needs_two_units_with_counts() -> None:
+    assert bootstrap_interval(np.array([1.0]), np.array([2])) is None
+    assert bootstrap_interval(np.array([1.0, 0.0, 0.0]), np.array([2, 0, 0])) is None  # empty units left out
+    assert bootstrap_interval(np.array([1.0, 0.0]), np.array([1, 1]), BootstrapConfig(resamples=0)) is None
+    with pytest.raises(ValueError, match="level"):
+        BootstrapConfig(level=1.0)
+    with pytest.raises(ValueError, match="resamples"):
+        BootstrapConfig(resamples=-1)
+
+
+def test_order_counts_keep_each_image_for_the_interval() -> None:
+    gt = np.array([[0, 1], [-1, 0]])
+    total = OrderCounts()
+    total += order_counts(gt, gt)  # 2 of 2 occluded pairs right
+    total += order_counts(gt, -gt)  # 0 of 2
+    total += order_counts(np.zeros((2, 2), int), np.zeros((2, 2), int))  # no occluded pair
+    assert total.per_image == [(2, 2), (0, 2), (0, 0)]
+    assert total.occluded_interval(BootstrapConfig()) == (0.0, 1.0)
+    assert OrderCounts().occluded_interval(BootstrapConfig()) is None
+    # the per-image list does not take part in comparisons
+    assert order_counts(gt, gt) == OrderCounts(pairs_all=2, correct_all=2, pairs_occluded=2, correct_occluded=2)

@@ -7,13 +7,17 @@ import dataclasses
 import numpy as np
 import pytest
 
+from occseg.evaluation.metrics import BootstrapConfig
 from occseg.evaluation.protocol import (
     EvalConfig,
+    Evaluation,
     ObjectRecord,
     aggregate,
     evaluate,
     filter_dataset,
     mask_type_summary,
+    paired_difference_interval,
+    score_columns,
     summarize,
 )
 
@@ -103,9 +107,9 @@ def test_class_agnostic_counts_every_prediction_whatever_its_class(build) -> Non
     )
 
 
-def _rec(level: str | None, iou: float, correct: bool = True) -> ObjectRecord:
+def _rec(level: str | None, iou: float, correct: bool = True, image_id: int = 1) -> ObjectRecord:
     return ObjectRecord(
-        image_id=1, object_id=0, category="car", predicted_category="car" if correct else "van", correct=correct,
+        image_id=image_id, object_id=0, category="car", predicted_category="car" if correct else "van", correct=correct,
         has_prediction=True, scenario=None, occlusion=None, level=level, iou_visible=iou, iou_amodal=iou,
         iou_occluded=None, amodal_box_iou=None, box=(0, 0, 1, 1),
     )  # fmt: skip
@@ -246,3 +250,60 @@ def test_filters_and_filter_dataset(build) -> None:
     crowd = dataclasses.replace(gt.images[0].instances[0], iscrowd=True, id=9)
     gt.images[0].instances.append(crowd)
     assert evaluate(gt, gt, CFG).skipped == {"crowd": 1}
+
+
+def test_score_columns_per_image_and_level() -> None:
+    recs = [_rec("L0", 1.0, image_id=5), _rec("L2", 0.5, image_id=3), _rec("L0", 0.25, image_id=5), _rec(None, 0.2)]
+    ids, sums, counts, all_sums, all_counts = score_columns(recs, "visible")
+    assert ids == [5, 3, 1]  # in the order met
+    assert sums.tolist() == [[1.25, 0, 0, 0], [0, 0, 0.5, 0], [0, 0, 0, 0]]
+    assert counts.tolist() == [[2, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    assert all_sums.tolist() == [1.25, 0.5, 0.2] and all_counts.tolist() == [2, 1, 1]
+
+
+def test_intervals_in_the_summaries() -> None:
+    recs = [_rec("L0", 1.0, image_id=1), _rec("L0", 0.0, image_id=2), _rec("L1", 0.5, image_id=2)]
+    s = mask_type_summary(recs, "visible", BootstrapConfig())
+    iv = s["interval"]
+    assert iv["L0"] == [0.0, 1.0]  # two images, one object each, IoU 1 and 0
+    assert iv["L1"] is None  # one image only
+    lo, hi = iv["mean"]
+    assert lo <= s["mean"] <= hi
+    assert set(iv) == {"L0", "L1", "L2", "L3", "mean", "weighted_mean", "all_objects"}
+    assert "interval" not in mask_type_summary(recs, "visible")  # no bootstrap asked for
+    off = mask_type_summary(recs, "visible", BootstrapConfig(resamples=0))["interval"]
+    assert all(v is None for v in off.values())
+
+
+def test_order_interval_in_the_report_cells(build) -> None:
+    gt, pred = _three_objects(build)
+    two = build.dataset([gt.images[0], dataclasses.replace(gt.images[0], image_id=2)])
+    pred2 = build.dataset([gt.images[0], dataclasses.replace(pred.images[0], image_id=2)], source="pred")
+    cell = aggregate(evaluate(two, pred2, CFG))["all"]
+    oa = cell["order_accuracy"]
+    assert oa["occluded"] == 0.5 and oa["occluded_interval"] == [0.0, 1.0]  # one image all right, one all wrong
+    assert cell["visible"]["interval"]["L0"] is not None
+    quiet = aggregate(evaluate(two, pred2, EvalConfig(progress=False, bootstrap=BootstrapConfig(resamples=0))))
+    assert quiet["all"]["order_accuracy"]["occluded_interval"] is None
+
+
+def _evaluation(records: list[ObjectRecord]) -> Evaluation:
+    return Evaluation(records=records, order={}, has_amodal=True)
+
+
+def test_paired_difference_interval() -> None:
+    before = [_rec("L2", 0.2, image_id=i) for i in range(5)] + [_rec("L3", 0.1, image_id=i) for i in range(5)]
+    gains = [0.1, 0.2, 0.3, 0.4, 0.5]
+    after = [_rec("L2", 0.2 + g, image_id=i) for i, g in enumerate(gains)]
+    after += [_rec("L3", 0.1 + 0.05, image_id=i) for i in range(5)]
+    boot = BootstrapConfig()
+    lo, hi = paired_difference_interval(_evaluation(before), _evaluation(after), "visible", "L2", boot)
+    assert 0.1 <= lo < 0.3 < hi <= 0.5
+    lo, hi = paired_difference_interval(_evaluation(before), _evaluation(after), "visible", "L3", boot)
+    assert lo == pytest.approx(0.05) and hi == pytest.approx(0.05)  # the same gain in every image
+    lo, hi = paired_difference_interval(_evaluation(before), _evaluation(after), "visible", "mean", boot)
+    assert 0.5 * (0.1 + 0.05) <= lo < 0.5 * (0.3 + 0.05) < hi <= 0.5 * (0.5 + 0.05)
+    with pytest.raises(ValueError, match="same visible objects"):
+        paired_difference_interval(_evaluation(before), _evaluation(after[:4]), "visible", "L2", boot)
+    with pytest.raises(ValueError, match="unknown cell"):
+        paired_difference_interval(_evaluation(before), _evaluation(after), "visible", "L5", boot)

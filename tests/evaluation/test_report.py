@@ -77,6 +77,10 @@ def test_report_json_keys_and_files(tmp_path: Path, build) -> None:
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| visible | 0.333 (n=3) | – (n=0) | 0.833 (n=1) | – (n=0) | 0.583 (levels=2) | 0.458 (n=4) |" in md
     assert "## scenario s1" in md and "## conventions" in md and "mean(IoU x 1[class correct])" in md
+    assert "95% intervals (bootstrap over images, 2000 resamples):" in md  # settings without "bootstrap": defaults
+    assert r["all"]["visible"]["interval"]["L0"] == [0.0, 1.0]  # L0 objects of image 1 right, of image 2 wrong
+    assert r["all"]["visible"]["interval"]["L2"] is None  # one image
+    assert "| visible | 0.000–1.000 | – | – | – |" in md
     rows = (tmp_path / "out" / "objects.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("image_id,object_id,category")
 

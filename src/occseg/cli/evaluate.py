@@ -41,6 +41,10 @@ def _fmt(v: float | None) -> str:
     return "null" if v is None else f"{v:.3f}"
 
 
+def _interval_text(interval: list[float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 @click.command("evaluate")
 @click.option(
     "--gt", "gt_path", required=True, type=click.Path(path_type=Path), help="Ground-truth dataset (any format)."
@@ -75,6 +79,16 @@ def _fmt(v: float | None) -> str:
     show_default=True,
     help="Write examples.png with the N worst and N best objects by visible IoU.",
 )
+@click.option(
+    "--bootstrap",
+    "resamples",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Resamples of the images for the 95 % intervals of every mean and of the order accuracy "
+    "(percentile bootstrap over images); 0: no intervals.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap's resampling.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def cmd(
     gt_path: Path,
@@ -86,11 +100,14 @@ def cmd(
     min_height: float | None,
     class_agnostic: bool,
     examples: int,
+    resamples: int,
+    seed: int,
     progress: bool,
 ) -> None:
     """Score predictions: mIoU of visible/amodal/occluded masks per occlusion level, order accuracy, report."""
     from occseg.data.readers import read_dataset
     from occseg.evaluation.matching import read_predictions
+    from occseg.evaluation.metrics import BootstrapConfig
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
     from occseg.evaluation.protocol import EvalConfig, evaluate
     from occseg.evaluation.report import build_report, write_report
@@ -98,11 +115,11 @@ def cmd(
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
     pred = read_predictions(pred_path)
     cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")
-    evaluation = evaluate(
-        gt,
-        pred,
-        EvalConfig(classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress),
+    boot = BootstrapConfig(resamples=resamples, seed=seed)
+    config = EvalConfig(
+        classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress, bootstrap=boot
     )
+    evaluation = evaluate(gt, pred, config)
     if pred.warnings:
         evaluation.warnings.append(
             f"the predictions reader reported {len(pred.warnings)} problem(s) (their objects count as missing): "
@@ -137,10 +154,11 @@ def cmd(
     v = a["visible"]
     click.echo(
         f"{a['n_objects']} objects; visible mIoU: all objects {_fmt(v['all_objects'])}, "
-        f"mean over levels {_fmt(v['mean'])}; "
+        f"mean over levels {_fmt(v['mean'])}{_interval_text(v.get('interval', {}).get('mean'))}; "
         f"amodal mean {_fmt(a['amodal']['mean'])}; occluded mean {_fmt(a['occluded']['mean'])}; "
         f"class accuracy {_fmt(a['classification_accuracy'])}; order accuracy: all pairs "
         f"{_fmt(a['order_accuracy']['all'])}, occluded pairs {_fmt(a['order_accuracy']['occluded'])}"
+        + _interval_text(a["order_accuracy"].get("occluded_interval"))
     )
     for p in paths:
         click.echo(f"wrote {p}")

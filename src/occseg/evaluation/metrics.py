@@ -7,9 +7,10 @@ one is checked against hand-computed values in ``tests/evaluation/test_metrics.p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 
 from occseg.geometry.boxes import Box, box_iou
 
@@ -87,6 +88,8 @@ class OrderCounts:
     misses: int = 0
     reversals: int = 0
     false_detections: int = 0
+    # (correct_occluded, pairs_occluded) of every image summed in, for intervals over images
+    per_image: list[tuple[int, int]] = field(default_factory=list, compare=False, repr=False)
 
     def __iadd__(self, other: OrderCounts) -> OrderCounts:
         self.pairs_all += other.pairs_all
@@ -96,6 +99,7 @@ class OrderCounts:
         self.misses += other.misses
         self.reversals += other.reversals
         self.false_detections += other.false_detections
+        self.per_image.extend(other.per_image)
         return self
 
     @property
@@ -105,6 +109,13 @@ class OrderCounts:
     @property
     def accuracy_occluded(self) -> float | None:
         return self.correct_occluded / self.pairs_occluded if self.pairs_occluded else None
+
+    def occluded_interval(self, config: BootstrapConfig) -> tuple[float, float] | None:
+        """Bootstrap interval of :attr:`accuracy_occluded` over the images summed in (:func:`bootstrap_interval`)."""
+        if not self.per_image:
+            return None
+        per_image = np.asarray(self.per_image, dtype=np.float64)
+        return bootstrap_interval(per_image[:, 0], per_image[:, 1], config)
 
     def to_json(self) -> dict[str, float | int | None]:
         return {
@@ -131,12 +142,92 @@ def order_counts(gt: np.ndarray, pred: np.ndarray) -> OrderCounts:
     off = ~np.eye(n, dtype=bool)
     same = (g == p) & off
     occluded = (g != 0) & off
+    pairs_occluded = int(np.count_nonzero(occluded))
+    correct_occluded = int(np.count_nonzero(same & occluded))
     return OrderCounts(
         pairs_all=n * (n - 1),
         correct_all=int(np.count_nonzero(same)),
-        pairs_occluded=int(np.count_nonzero(occluded)),
-        correct_occluded=int(np.count_nonzero(same & occluded)),
+        pairs_occluded=pairs_occluded,
+        correct_occluded=correct_occluded,
         misses=int(np.count_nonzero(occluded & (p == 0))),
         reversals=int(np.count_nonzero(occluded & (p == -g))),
         false_detections=int(np.count_nonzero((g == 0) & (p != 0) & off)),
+        per_image=[(correct_occluded, pairs_occluded)],
     )
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """A percentile bootstrap over whole units (images): ``resamples`` draws of the units with replacement,
+    seeded, and the central ``level`` share of the statistic's draws. ``resamples = 0`` turns intervals off."""
+
+    resamples: int = 2000
+    level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 0:
+            raise ValueError(f"bootstrap resamples must be >= 0 (0: no intervals), got {self.resamples}")
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"bootstrap level must lie strictly between 0 and 1, got {self.level}")
+
+
+def _mean_of_ratios(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``arrays`` = the columns' sums then their counts (each ``(..., U)``): the plain mean, over the columns
+    that hold any count, of ``sum(sums) / sum(counts)``."""
+    k = len(arrays) // 2
+    sums = np.stack([a.sum(axis=axis) for a in arrays[:k]])
+    counts = np.stack([a.sum(axis=axis) for a in arrays[k:]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
+        return np.nanmean(ratios, axis=0)
+
+
+def mean_of_ratios(sums: np.ndarray, counts: np.ndarray) -> float | None:
+    """The plain mean over columns of ``sum(sums[:, c]) / sum(counts[:, c])``, over the columns with any count
+    (rows = units such as images, columns = e.g. occlusion levels); ``None`` when no column has a count."""
+    s, c = _unit_columns(sums, counts)
+    if not (c.sum(axis=0) > 0).any():
+        return None
+    return float(_mean_of_ratios(*s.T, *c.T))
+
+
+def _unit_columns(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(sums, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    if s.ndim == 1 and c.ndim == 1:  # one column
+        s, c = s[:, None], c[:, None]
+    if s.ndim != 2 or s.shape != c.shape:
+        raise ValueError(f"sums and counts must be arrays of one shape (units, columns), got {s.shape} and {c.shape}")
+    if (c < 0).any():
+        raise ValueError("counts must be >= 0")
+    return s, c
+
+
+def bootstrap_interval(
+    sums: np.ndarray, counts: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`mean_of_ratios` when whole units (rows) are resampled.
+
+    Resampling units, not the objects or pairs inside them, keeps what one image's objects share (the same
+    scene, the same occluders) inside each draw. Units without any count are left out: they add nothing to
+    any ratio. ``None`` with fewer than two such units or ``config.resamples == 0``. A one-column input is
+    the interval of a ratio of sums, e.g. order accuracy = correct pairs / pairs per image.
+    """
+    s, c = _unit_columns(sums, counts)
+    keep = c.sum(axis=1) > 0
+    if config.resamples == 0 or int(keep.sum()) < 2:
+        return None
+    s, c = s[keep], c[keep]
+    res = stats.bootstrap(
+        (*s.T, *c.T),
+        _mean_of_ratios,
+        paired=True,
+        vectorized=True,
+        n_resamples=config.resamples,
+        confidence_level=config.level,
+        method="percentile",
+        rng=np.random.default_rng(config.seed),
+    )
+    lo, hi = res.confidence_interval
+    return float(lo), float(hi)

@@ -24,6 +24,9 @@ Conventions (method.md §E):
 - Order accuracy over ordered pairs i != j of the evaluated objects with GT amodal masks, per image; occluded
   = pairs with a GT order; misses: GT order but none predicted; reversals: opposite order; false detections:
   order predicted where the GT has none.
+- Intervals [low, high]: percentile bootstrap over images (whole images resampled with replacement, seeded;
+  settings.bootstrap); they show how much the figures depend on which images were drawn, not other errors.
+  Objects that recur across images (the same source object pasted many times) make them too narrow.
 """
 
 
@@ -34,6 +37,8 @@ def build_report(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, 
     s["n_evaluated"] = len(evaluation.records)
     s["skipped"] = dict(sorted(evaluation.skipped.items()))
     s["gt_has_amodal"] = evaluation.has_amodal
+    b = evaluation.bootstrap
+    s["bootstrap"] = {"unit": "image", "resamples": b.resamples, "level": b.level, "seed": b.seed}
     s["warnings"] = list(evaluation.warnings)
     report: dict[str, Any] = {"settings": s}
     report.update(aggregate(evaluation))
@@ -42,6 +47,20 @@ def build_report(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _interval(v: list[float] | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v[0]:.{digits}f}–{v[1]:.{digits}f}"
+
+
+def _interval_table(cell: dict[str, Any]) -> list[str]:
+    """The cell's bootstrap intervals, shaped like its mIoU table (nothing when intervals are off)."""
+    if not all("interval" in cell[m] for m in MASK_TYPES):
+        return []
+    lines = ["| mask | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for m in MASK_TYPES:
+        lines.append(f"| {m} | " + " | ".join(_interval(cell[m]["interval"].get(c)) for c in COLUMNS) + " |")
+    return lines
 
 
 def _cell_table(cell: dict[str, Any]) -> list[str]:
@@ -86,14 +105,22 @@ def report_markdown(report: dict[str, Any]) -> str:
         out.append("")
         out.extend(_cell_table(cell))
         out.append("")
+        intervals = _interval_table(cell)
+        if intervals and s["bootstrap"]["resamples"] > 0:
+            b = s["bootstrap"]
+            out.append(f"{b['level']:.0%} intervals (bootstrap over images, {b['resamples']} resamples):")
+            out.append("")
+            out.extend(intervals)
+            out.append("")
         oa = cell["order_accuracy"]
         out.append(f"- objects: {cell['n_objects']} (without prediction: {cell.get('n_missing_predictions', 0)})")
         out.append(f"- classification accuracy: {_fmt(cell['classification_accuracy'])}")
         box_label = "amodal-box IoU" if s.get("class_agnostic") else "amodal-box IoU (x class correct)"
         out.append(f"- {box_label}: {_fmt(cell['amodal_box_iou'])} (n={cell.get('n_amodal_boxes', 0)})")
         out.append(
-            f"- order accuracy: all {_fmt(oa['all'])} ({oa['pairs_all']} pairs), occluded {_fmt(oa['occluded'])} "
-            f"({oa['pairs_occluded']} pairs); misses {oa['misses']}, reversals {oa['reversals']}, "
+            f"- order accuracy: all {_fmt(oa['all'])} ({oa['pairs_all']} pairs), occluded {_fmt(oa['occluded'])}"
+            + ("" if oa.get("occluded_interval") is None else f" [{_interval(oa['occluded_interval'])}]")
+            + f" ({oa['pairs_occluded']} pairs); misses {oa['misses']}, reversals {oa['reversals']}, "
             f"false detections {oa['false_detections']}"
         )
         out.append("")
