@@ -65,7 +65,7 @@ def main() -> int:
         data = setup.challenge.datasets[split]
         print(
             f"### {split} split\n\n| classifier | method | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean "
-            "| order (occluded) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+            "| order (occluded; 95 % interval over images) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
         )
         for what, pm in (
             ("as trained", setup.model.position),
@@ -80,8 +80,10 @@ def main() -> int:
                 v = a["visible"]
                 cells = [f"{100 * v[lv]:.1f}" for lv in LEVELS]
                 cells += [f"{100 * v['mean']:.1f}", f"{100 * a['amodal']['mean']:.1f}"]
-                order = a["order_accuracy"]["occluded"]
+                order, iv = a["order_accuracy"]["occluded"], a["order_accuracy"].get("occluded_interval")
                 shown = "-" if name == "no reasoning" else f"{100 * order:.1f}"
+                if iv is not None and name != "no reasoning":
+                    shown += f" ({100 * iv[0]:.1f}–{100 * iv[1]:.1f})"
                 print(f"| {what} | {name} | " + " | ".join(cells) + f" | {shown} |")
         print()
     return 0
