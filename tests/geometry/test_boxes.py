@@ -21,6 +21,7 @@ from occseg.geometry.boxes import (
     cxcywh_norm_to_xyxy,
     ellipse_mask,
     mask_to_box,
+    pixel_span,
     place_crop_map,
     resample_cells_at,
     resample_cells_to_image,
@@ -121,6 +122,25 @@ class TestClipValidate:
             validate_box(box, 10, 10, what="ann 42")
         assert "ann 42" in str(info.value)
 
+    @pytest.mark.parametrize(
+        ("box", "axis"),
+        [([3, 2, 3.4, 8], "x"), ([9.9, 0, 10, 5], "x"), ([0, 5, 8, 5.5], "y"), ([2.6, 1, 3.5, 4], "x")],
+    )
+    def test_validate_rejects_boxes_without_a_pixel_centre(self, box, axis):
+        with pytest.raises(BoxError, match=f"ann 7: .* holds no pixel centre .* in {axis}"):
+            validate_box(box, 10, 10, what="ann 7")
+
+    def test_validate_names_the_clipped_box_when_clipping_leaves_no_pixel(self):
+        with pytest.raises(BoxError, match=r"in x once clipped to the 10x10 image \(\[0.0, 0.0, 0.2, 0.2\]\)"):
+            validate_box([-10, -10, 0.2, 0.2], 10, 10)
+
+    def test_pixel_span_counts_pixel_centres(self):
+        # centres k + 0.5 in [lo, hi): the rule of box_to_pixel_mask
+        assert pixel_span(0, 1) == 1 and pixel_span(0.5, 1.5) == 1 and pixel_span(0.6, 1.5) == 0
+        assert pixel_span(10.2, 10.8) == 1 and pixel_span(100, 102) == 2 and pixel_span(3, 2) == 0
+        for lo, hi in [(0.4, 2.5), (0.6, 1.6), (3.0, 10.0)]:
+            assert pixel_span(lo, hi) == box_to_pixel_mask((lo, 0.0, hi, 1.0), 1, 12).sum()
+
 
 class TestMasks:
     def test_pixel_mask_integer_box(self):
@@ -183,6 +203,17 @@ class TestCropWindow:
     def test_zero_area_box_rejected(self):
         with pytest.raises(BoxError, match="no area"):
             crop_window((5.0, 5.0, 5.0, 10.0), 20, 20)
+
+    def test_flat_box_scaled_to_the_widest_crop(self):
+        # 640 x 2 px: at the target height the crop would be 71 680 px wide; max_aspect 8 gives 8 * 224 = 1792
+        win = crop_window((0.0, 100.0, 640.0, 102.0), 640, 480, target_height=224, pad=0)
+        assert win.scale == pytest.approx(1792 / 640)
+        assert win.size == (round(2 * 1792 / 640), 1792)
+        assert crop_window((0.0, 100.0, 640.0, 102.0), 640, 480, pad=0, max_aspect=2).size[1] == 448
+        # an ordinary box is untouched by the cap
+        assert crop_window((100.0, 50.0, 150.0, 162.0), 640, 480).scale == 2.0
+        with pytest.raises(ValueError, match="max_aspect"):
+            crop_window((0.0, 0.0, 4.0, 4.0), 10, 10, max_aspect=0)
 
     def test_image_crop_round_trip(self):
         win = CropWindow(window=(10, 20, 60, 90), scale=2.5, size=(175, 125))

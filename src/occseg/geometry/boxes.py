@@ -91,8 +91,10 @@ def clip_box(box: Box, width: int, height: int) -> Box:
 def validate_box(box: Sequence[float], width: int, height: int, *, what: str = "box") -> tuple[Box, str | None]:
     """Check a box against an image; return the usable (possibly clipped) box and a warning or ``None``.
 
-    Raises :class:`BoxError` (with ``what`` in the message) for inverted or zero-area boxes and for
-    boxes entirely outside the image. A box partly outside is clipped and a warning is returned.
+    Raises :class:`BoxError` (with ``what`` in the message) for inverted or zero-area boxes, for boxes
+    entirely outside the image and for boxes that hold no pixel centre in one direction (thinner than a
+    pixel between two centres: no mask pixel could ever lie inside them). A box partly outside is clipped
+    and a warning is returned.
     """
     try:
         b = as_box(box)
@@ -105,9 +107,21 @@ def validate_box(box: Sequence[float], width: int, height: int, *, what: str = "
     c = clip_box(b, width, height)
     if c[2] - c[0] <= 0 or c[3] - c[1] <= 0:
         raise BoxError(f"{what}: box {list(b)} lies outside the {width}x{height} image")
+    if pixel_span(c[0], c[2]) == 0 or pixel_span(c[1], c[3]) == 0:
+        raise BoxError(
+            f"{what}: box {list(b)} holds no pixel centre (k + 0.5) in {'x' if pixel_span(c[0], c[2]) == 0 else 'y'}"
+            f"{'' if c == b else f' once clipped to the {width}x{height} image ({list(c)})'}; a box must hold at "
+            "least one pixel in each direction"
+        )
     if c != b:
         return c, f"{what}: box {list(b)} extends outside the {width}x{height} image; clipped to {list(c)}"
     return c, None
+
+
+def pixel_span(lo: float, hi: float) -> int:
+    """How many pixel centres ``k + 0.5`` (integer ``k``) lie in ``[lo, hi)``: the pixels a box covers along one
+    axis, by the rule of :func:`box_to_pixel_mask`."""
+    return max(0, math.ceil(hi - 0.5) - math.ceil(lo - 0.5))
 
 
 def box_to_pixel_mask(box: Box, height: int, width: int) -> np.ndarray:
@@ -158,19 +172,30 @@ class CropWindow:
 
 
 def crop_window(
-    box: Box, width: int, height: int, *, target_height: int = 224, pad: int = 16, stride: int = 1
+    box: Box,
+    width: int,
+    height: int,
+    *,
+    target_height: int = 224,
+    pad: int = 16,
+    stride: int = 1,
+    max_aspect: float = 8.0,
 ) -> CropWindow:
     """The padded crop of a box, scaled so that the box height becomes ``target_height``.
 
     The pad is ``pad`` pixels at the target scale on every side and stops at the image border
     (the paper's protocol). With ``stride > 1`` the window is grown on its far sides (still inside the
-    image where possible) so the resized crop is a whole number of stride cells.
+    image where possible) so the resized crop is a whole number of stride cells. A box more than
+    ``max_aspect`` times wider than high is scaled so that its width becomes ``max_aspect * target_height``
+    instead: a flat sliver of a box would otherwise make a crop of hundreds of thousands of pixels' width.
     """
     x1, y1, x2, y2 = box
     bh = y2 - y1
     if bh <= 0 or x2 - x1 <= 0:
         raise BoxError(f"crop_window: box {list(box)} has no area")
-    scale = target_height / bh
+    if max_aspect <= 0:
+        raise ValueError(f"crop_window: max_aspect must be > 0, got {max_aspect}")
+    scale = min(target_height / bh, max_aspect * target_height / (x2 - x1))
     pad_img = pad / scale
     wx1 = max(0, math.floor(x1 - pad_img))
     wy1 = max(0, math.floor(y1 - pad_img))
