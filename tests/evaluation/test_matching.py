@@ -138,3 +138,25 @@ def test_predictions_without_visible_mask_or_with_foreign_classes_warn(build) ->
     assert "1 prediction(s) have no visible mask ('i_segm') and score visible IoU 0" in m.warnings[0]
     assert "(1, 10)" in m.warnings[0]
     assert "1 prediction(s) have classes the ground truth" in m.warnings[1] and "('vehicle')" in m.warnings[1]
+
+
+def test_predictions_made_from_other_boxes_are_an_error(build) -> None:
+    gt = _gt(build)
+    pred = _gt(build)
+    for im in pred.images:
+        for inst in im.instances:
+            inst.extra["given_box"] = list(inst.box)  # as predict records it
+    assert set(match_predictions(gt, pred).pairs) == {(1, 10), (1, 11), (2, 20), (2, 21)}
+    pred.images[1].instances[0].extra["given_box"] = [0.0, 0.0, 1.02, 4.0]  # within 0.05 px of (0, 0, 1, 4)
+    pred.images[1].instances[1].extra["given_box"] = [3.0, 0.0, 4.0, 4.0]  # another object's box
+    with pytest.raises(
+        PredictionError, match=r"1 prediction\(s\) were made from a box that is not their GT object's.*image 2 id 21"
+    ):
+        match_predictions(gt, pred)
+    # the amodal box counts too, clipped to the image
+    gt.images[1].instances[1].amodal_box = (1.0, -2.0, 9.0, 4.0)
+    pred.images[1].instances[1].extra["given_box"] = [1.0, 0.0, 6.0, 4.0]
+    assert (2, 21) in match_predictions(gt, pred).pairs
+    pred.images[1].instances[1].extra["given_box"] = "corrupt"
+    with pytest.raises(PredictionError, match="unreadable given_box 'corrupt'"):
+        match_predictions(gt, pred)

@@ -36,7 +36,7 @@ def test_box_fill_masks_and_fields() -> None:
     assert c.box == (6.0, 4.0, 8.0, 6.0) and c.mask.area() == 4  # clipped to the image
     for p in im.instances:
         assert np.array_equal(p.mask.decode(), p.amodal_mask.decode()) and p.amodal_box == p.box
-        assert p.extra == {"score": 1.0, "method": "box-fill"}
+        assert p.extra == {"score": 1.0, "method": "box-fill", "given_box": list(p.box)}  # the box it was made from
     assert pred.categories == ["car", "person"]
 
 

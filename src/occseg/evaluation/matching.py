@@ -8,6 +8,10 @@ Rules (chosen so that no score is ever silently wrong):
 * the same ``(image_id, id)`` predicted twice -> :class:`PredictionError`;
 * a predicted image whose width/height differ from the GT image, or a predicted mask whose size differs
   from its image -> :class:`PredictionError` naming the image (and object);
+* a prediction that records the box it was made from (``given_box``, written by ``occseg predict``) where that
+  box is neither its GT object's visible nor its amodal box (each clipped to the image) ->
+  :class:`PredictionError`: the predictions were made for other data that happens to share image and object
+  ids and sizes (two challenges made with other seeds, say);
 * GT objects without a prediction -> a warning naming how many and a few ids; they are scored as a
   prediction with empty masks and no class (IoU 0, class wrong).
 """
@@ -19,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.geometry.boxes import clip_box
 from occseg.io import read_json
 
 Key = tuple[int, int]  # (image_id, annotation id)
 
 #: How many offending ids an error or warning lists.
 SHOW = 5
+
+#: How far (image pixels) a prediction's recorded input box may lie from its GT object's box.
+BOX_TOLERANCE = 0.05
 
 
 class PredictionError(ValueError):
@@ -47,6 +55,28 @@ def _image_name(image: AnnotatedImage) -> str:
 def _first(keys: list[Any]) -> str:
     shown = ", ".join(str(k) for k in keys[:SHOW])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > SHOW else "")
+
+
+def given_box_mismatch(pred: Instance, gt: Instance, gt_image: AnnotatedImage) -> str | None:
+    """``None`` when the prediction records no input box (``extra["given_box"]``) or records one of its GT
+    object's boxes (visible or amodal, clipped to the image, within :data:`BOX_TOLERANCE` px); otherwise a short
+    description of the mismatch."""
+    given = pred.extra.get("given_box")
+    if given is None:
+        return None
+    try:
+        g = [float(v) for v in given]
+    except (TypeError, ValueError):
+        return f"image {gt_image.image_id} id {gt.id}: unreadable given_box {given!r}"
+    if len(g) != 4:
+        return f"image {gt_image.image_id} id {gt.id}: unreadable given_box {given!r}"
+    for box in (gt.box, gt.amodal_box):
+        if box is not None:
+            c = clip_box(box, gt_image.width, gt_image.height)
+            if all(abs(a - b) <= BOX_TOLERANCE for a, b in zip(g, c)):
+                return None
+    shown = [round(v, 1) for v in g], [round(v, 1) for v in gt.box]
+    return f"image {gt_image.image_id} id {gt.id}: made from {shown[0]}, GT box {shown[1]}"
 
 
 def check_predictions_file(path: str | Path) -> None:
@@ -104,13 +134,14 @@ def match_predictions(
     so predictions for objects that the evaluation filters leave out are accepted and ignored).
     """
     gt_images = {im.image_id: im for im in gt.images}
-    gt_keys: set[Key] = set()
+    gt_objects: dict[Key, Instance] = {}
     for im in gt.images:
         for inst in im.instances:
             key = (im.image_id, inst.id)
-            if key in gt_keys:
+            if key in gt_objects:
                 raise PredictionError(f"{gt.source}: {_image_name(im)} has two GT annotations with id {inst.id}")
-            gt_keys.add(key)
+            gt_objects[key] = inst
+    gt_keys = gt_objects.keys()
 
     unknown_images = [im.image_id for im in pred.images if im.image_id not in gt_images and im.instances]
     if unknown_images:
@@ -121,6 +152,7 @@ def match_predictions(
     pairs: dict[Key, Instance] = {}
     unknown_objects: list[str] = []
     duplicates: list[Key] = []
+    other_boxes: list[str] = []
     for im in pred.images:
         if not im.instances:
             continue
@@ -144,6 +176,9 @@ def match_predictions(
                         f"{pred.source}: the predicted {what} mask of object {inst.id} in {_image_name(g)} is "
                         f"{m.width}x{m.height}, the image is {g.width}x{g.height}"
                     )
+            mismatch = given_box_mismatch(inst, gt_objects[key], g)
+            if mismatch is not None:
+                other_boxes.append(mismatch)
             pairs[key] = inst
     if unknown_objects:
         raise PredictionError(
@@ -153,6 +188,12 @@ def match_predictions(
     if duplicates:
         raise PredictionError(
             f"{pred.source}: {len(duplicates)} object(s) predicted more than once (image_id, id): {_first(duplicates)}"
+        )
+
+    if other_boxes:
+        raise PredictionError(
+            f"{pred.source}: {len(other_boxes)} prediction(s) were made from a box that is not their GT object's "
+            f"in {gt.source} (were they predicted on other data with the same ids?): {_first(other_boxes)}"
         )
 
     wanted = keys if keys is not None else [(im.image_id, inst.id) for im in gt.images for inst in im.instances]

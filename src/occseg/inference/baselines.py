@@ -50,7 +50,7 @@ def _predict(dataset: Dataset, mask_fn: MaskFn, method: str, boxes: str) -> Data
                     mask=mask,
                     amodal_box=box,
                     amodal_mask=mask,
-                    extra={"score": 1.0, "method": method},
+                    extra={"score": 1.0, "method": method, "given_box": list(box)},
                 )
             )
         images.append(
