@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from occseg.io import atomic_path, read_json, write_json, write_text
+from occseg.io import atomic_path, check_output_dir, check_output_file, read_json, write_json, write_text
 
 
 def test_write_json_round_trip_with_plain_file_permissions(tmp_path):
@@ -62,3 +62,31 @@ def test_read_json_errors_name_the_file(tmp_path):
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match=r"img.json: not a UTF-8 text file, so not JSON"):
         read_json(binary)
+
+
+def test_output_checks_before_any_work(tmp_path):
+    check_output_dir(tmp_path / "new" / "deeper")  # will be created: its nearest existing folder is writable
+    check_output_dir(tmp_path)
+    check_output_file(tmp_path / "new" / "p.json")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match=r"--out .*f exists and is not a folder"):
+        check_output_dir(tmp_path / "f", what="--out")
+    with pytest.raises(ValueError, match=r"is not a folder"):
+        check_output_dir(tmp_path / "f" / "sub")
+    (tmp_path / "d" / "report.json").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"report.json is a folder, so report.json cannot be written there"):
+        check_output_dir(tmp_path / "d", files=("report.md", "report.json"))
+    with pytest.raises(ValueError, match=r"--out .*report.json is a folder, not a file"):
+        check_output_file(tmp_path / "d" / "report.json", what="--out")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+def test_output_check_refuses_a_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="cannot write into"):
+            check_output_dir(ro / "out")
+    finally:
+        ro.chmod(0o700)

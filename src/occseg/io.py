@@ -69,3 +69,28 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         raise ValueError(f"{p}: not valid JSON ({text})") from exc
     except UnicodeDecodeError as exc:
         raise ValueError(f"{p}: not a UTF-8 text file, so not JSON") from exc
+
+
+def check_output_dir(path: str | Path, *, what: str = "output folder", files: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` before any work is done when ``path`` cannot become a writable folder (it is a file,
+    the nearest folder that exists above it is not writable) or when one of the ``files`` the command will write
+    into it is a folder; so a long run never ends in an error about where to put its result."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{what} {p} exists and is not a folder")
+    existing = p if p.exists() else next((a for a in p.absolute().parents if a.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ValueError(f"{what} {p}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {p}: cannot write into {existing} (permission denied or a read-only file system)")
+    for name in files:
+        if (p / name).is_dir():
+            raise ValueError(f"{what} {p}: {p / name} is a folder, so {name} cannot be written there")
+
+
+def check_output_file(path: str | Path, *, what: str = "output file") -> None:
+    """:func:`check_output_dir` for the folder of one output file, which must not itself be a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a folder, not a file")
+    check_output_dir(p.parent, what=what)

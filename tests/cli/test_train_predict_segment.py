@@ -91,7 +91,9 @@ def test_train_with_a_class_map_file(train_json: Path, shared_data: Path, tmp_pa
     assert res.exit_code == 0, res.output
     s = load_model(tmp_path / "m").settings
     assert s.classes == ["human"] and s.training["crops_per_class"] == {"human": 2}
-    assert s.training["class_map"] == {"person": "human", "umbrella": "thing"}
+    # the line to a class not trained is left out of the model, with a note
+    assert s.training["class_map"] == {"person": "human"}
+    assert "lines that map to classes not trained here are left out of the model: umbrella -> thing" in res.output
 
 
 def test_parse_class_map_formats(tmp_path: Path):
@@ -525,6 +527,7 @@ def segment_inputs(tmp_path_factory) -> tuple[Path, Path]:
         ('[{"box": [true, 100, 200, 300]}]', r"boxes.json entry 0: box values must be numbers, got \[True, 100"),
         ('[{"box": ["100", 10, 200, 300]}]', r"boxes.json entry 0: box values must be numbers, got \['100', 10"),
         ('[\n  {"box": [10, 10, 50, 50]},\n  oops\n]', r"boxes.json: not valid JSON \(.* at line 3, column 3\)"),
+        ('[{"box": [100, 50, 300, 50.5]}]', r"boxes.json entry 0: box .* holds no pixel centre \(k \+ 0.5\) in y"),
     ],
 )
 def test_segment_boxes_file_errors(segment_inputs, tmp_path: Path, content: str, message: str):
@@ -602,3 +605,52 @@ def test_predict_and_evaluate_check_their_output_paths_first(tmp_path: Path, tra
     a_file.write_text("keep")
     res = run("evaluate", "--gt", train_json, "--pred", train_json, "--out", a_file)
     assert res.exit_code == 2 and "is a file" in res.output and a_file.read_text() == "keep"
+
+
+def test_segment_checks_where_it_writes_before_any_work(segment_inputs, tmp_path: Path):
+    model_dir, image = segment_inputs
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"box": [10, 10, 50, 50]}]')
+    out = tmp_path / "seg"
+    (out / "result.json").mkdir(parents=True)  # result.json cannot be written: nothing may be written at all
+    res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", out)
+    assert res.exit_code == 2, res.output
+    assert error_lines(res) == [
+        f"occseg: error: --out {out}: {out / 'result.json'} is a folder, so result.json cannot be written there"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["result.json"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", blocker / "seg")
+    assert res.exit_code == 2 and "is not a folder" in error_lines(res)[0], res.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--seed", "-1"), "Invalid value for '--seed': -1 is not in the range 0<=x<=4294967295"),
+        (("--concepts", "0"), "Invalid value for '--concepts': 0 is not in the range x>=1"),
+        (("--mixtures", "0"), "Invalid value for '--mixtures': 0 is not in the range x>=1"),
+        (("--min-height", "nan"), "Invalid value for '--min-height': nan is not a finite number"),
+    ],
+)
+def test_train_refuses_bad_numbers_before_reading_data(tmp_path: Path, extra, message):
+    res = run("train", "--data", tmp_path, "--classes", "person", "--out", tmp_path / "m", *extra)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_train_checks_the_image_size_against_the_annotation(train_json: Path, shared_data: Path, tmp_path: Path):
+    data = json.loads(train_json.read_text())
+    data["images"][0]["width"] //= 2  # the annotation no longer describes the picture
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    res = _train(bad, shared_data, tmp_path / "m", "--classes", "person")
+    assert res.exit_code == 2, res.output
+    assert "but the annotation says" in res.output and data["images"][0]["file_name"] in res.output
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
+def test_train_takes_a_class_named_twice_once(train_json: Path, shared_data: Path, tmp_path: Path):
+    res = _train(train_json, shared_data, tmp_path / "m", "--classes", "person,person")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "m").settings.classes == ["person"]

@@ -65,7 +65,7 @@ CLASS_MAP = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle"}
 
 def test_box_sample_has_boxes_and_classes_only():
     names = [f.name for f in dataclasses.fields(BoxSample)]
-    assert names == ["image", "image_id", "box", "category", "others"]
+    assert names == ["image", "image_id", "box", "category", "others", "image_size"]
     s = BoxSample(image=Path("/x.jpg"), image_id=1, box=(0, 0, 1, 1), category="person")
     assert not hasattr(s, "mask") and not hasattr(s, "amodal_mask")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import device_option
+from occseg.cli.options import device_option, seed_option
 
 
 @click.command("demo")
@@ -33,7 +33,7 @@ from occseg.cli.options import device_option
     help="Composed challenge images (train and test together).",
 )
 @click.option("--classes", default="person", show_default=True, help="Comma-separated target classes.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @device_option()
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def cmd(out: Path, data: Path | None, images: int, classes: str, seed: int, device: str, progress: bool) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.options import finite, seed_option
+
 #: How many warnings are echoed to the terminal (all of them go into report.json / report.md).
 _ECHO_WARNINGS = 10
 
@@ -64,7 +66,11 @@ def _interval_text(interval: list[float] | None) -> str:
 )
 @click.option("--classes", default=None, help="Comma-separated GT classes to evaluate (default: all).")
 @click.option(
-    "--min-height", type=click.FloatRange(min=0), default=None, help="Minimum GT visible-box height in pixels."
+    "--min-height",
+    type=click.FloatRange(min=0),
+    callback=finite,
+    default=None,
+    help="Minimum GT visible-box height in pixels.",
 )
 @click.option(
     "--class-agnostic",
@@ -88,7 +94,7 @@ def _interval_text(interval: list[float] | None) -> str:
     help="Resamples of the images for the 95 % intervals of every mean and of the order accuracy "
     "(percentile bootstrap over images); 0: no intervals.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap's resampling.")
+@seed_option(help="Seed of the bootstrap's resampling.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def cmd(
     gt_path: Path,
@@ -111,7 +117,10 @@ def cmd(
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
     from occseg.evaluation.protocol import EvalConfig, evaluate
     from occseg.evaluation.report import build_report, write_report
+    from occseg.io import check_output_dir
 
+    outputs = ("report.json", "report.md", "objects.csv", "miou_vs_occlusion.png", "examples.png")
+    check_output_dir(out_dir, what="--out", files=outputs)
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
     pred = read_predictions(pred_path)
     cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")

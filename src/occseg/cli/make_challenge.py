@@ -9,6 +9,7 @@ import click
 from occseg.challenge.composer import SCENARIOS
 from occseg.challenge.generator import ChallengeConfig, generate_challenge
 from occseg.challenge.objects import SelectionConfig
+from occseg.cli.options import seed_option
 
 
 def _parse_size(value: str) -> tuple[int, int]:
@@ -44,7 +45,7 @@ def _parse_list(value: str) -> tuple[str, ...]:
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
 )
 @click.option("--images", "n_images", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option("--min-height", type=click.IntRange(min=1), default=40, show_default=True, help="Object mask height.")
 @click.option("--test-fraction", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
 @click.option("--size", default="640x480", show_default=True, help="Output image size WIDTHxHEIGHT.")
@@ -75,6 +76,9 @@ def cmd(
     summary.json and contact_sheet.png, and prints the object selection and the counts per scenario and
     occlusion level. Same seed and inputs give identical files.
     """
+    from occseg.io import check_output_dir
+
+    check_output_dir(out_dir, what="--out")
     config = ChallengeConfig(
         out=out_dir,
         source=source,

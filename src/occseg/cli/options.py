@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -58,6 +59,22 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
         return f
 
     return decorate
+
+
+#: Seeds numpy's and torch's generators both accept.
+SEED = click.IntRange(min=0, max=2**32 - 1)
+
+
+def seed_option(help: str = "Seed of every random choice: the same seed gives the same result.") -> Callable[[F], F]:
+    """``--seed`` (default 0), a non-negative integer below 2**32, checked before any work starts."""
+    return click.option("--seed", type=SEED, default=0, show_default=True, help=help)
+
+
+def finite(ctx: click.Context | None, param: click.Parameter | None, value: float | None) -> float | None:
+    """A click callback refusing ``nan`` and ``inf`` (which ``click.FloatRange`` lets through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def check_device(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
-from occseg.cli.options import class_map_option, device_option, download_option, parse_class_map, scene_options
+from occseg.cli.options import (
+    class_map_option,
+    device_option,
+    download_option,
+    finite,
+    parse_class_map,
+    scene_options,
+)
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 
@@ -80,7 +87,11 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "many images; harms on a few photos of distinct objects (README).",
 )
 @click.option(
-    "--min-height", type=click.FloatRange(min=0), default=None, help="Only objects whose visible box is this tall."
+    "--min-height",
+    type=click.FloatRange(min=0),
+    callback=finite,
+    default=None,
+    help="Only objects whose visible box is this tall.",
 )
 def cmd(
     data_path: Path,
@@ -107,6 +118,7 @@ def cmd(
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
+    from occseg.io import check_output_file
 
     if method is None:
         if model_dir is None:
@@ -122,6 +134,7 @@ def cmd(
         raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
     if adapt_order and method != "compnet":
         raise click.UsageError(f"--adapt-order is for compnet; --method {method} decides no order")
+    check_output_file(out_path, what="--out")
     if class_map is not None and method != "compnet":
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
     cmap = parse_class_map(class_map)

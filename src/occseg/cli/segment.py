@@ -74,9 +74,10 @@ def segment(
     from occseg.data.masks import encode, rle_to_json
     from occseg.inference.predict import load_model_and_backbone
     from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
-    from occseg.io import write_json
+    from occseg.io import check_output_dir, write_json
     from occseg.viz.overlay import draw_objects, side_by_side
 
+    check_output_dir(out, what="--out", files=("result.json", "overlay.png"))
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings
-from occseg.cli.options import class_map_option, device_option, download_option, parse_class_map
+from occseg.cli.options import class_map_option, device_option, download_option, finite, parse_class_map, seed_option
 
 
 @click.command("train")
@@ -23,11 +23,27 @@ from occseg.cli.options import class_map_option, device_option, download_option,
 )
 @download_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--concepts", "num_concepts", default=512, show_default=True, type=int, help="Visual concepts.")
-@click.option("--mixtures", "num_mixtures", default=8, show_default=True, type=int, help="Mixtures per class.")
+@seed_option()
+@click.option(
+    "--concepts", "num_concepts", default=512, show_default=True, type=click.IntRange(min=1), help="Visual concepts."
+)
+@click.option(
+    "--mixtures",
+    "num_mixtures",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Mixtures per class.",
+)
 @click.option("--context", type=click.Choice(["per_image", "global"]), default="per_image", show_default=True)
-@click.option("--min-height", default=30.0, show_default=True, type=float, help="Skip boxes lower than this (px).")
+@click.option(
+    "--min-height",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    callback=finite,
+    help="Skip boxes lower than this (px).",
+)
 @click.option(
     "--backgrounds",
     type=click.Path(exists=True, file_okay=False),
@@ -58,13 +74,30 @@ def train(
     from occseg.compnet.model import save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
+    from occseg.io import check_output_dir
 
-    names = [c.strip() for c in classes.split(",") if c.strip()]
+    names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
         raise click.BadParameter("give at least one class", param_hint="--classes")
     cmap = parse_class_map(class_map)
+    foreign = {k: v for k, v in cmap.items() if v not in names}
+    if foreign:  # one map file may serve several models; the model keeps only the lines it uses
+        click.echo(
+            f"occseg: note: {class_map}: lines that map to classes not trained here are left out of the model: "
+            + ", ".join(f"{k} -> {v}" for k, v in foreign.items()),
+            err=True,
+        )
+        cmap = {k: v for k, v in cmap.items() if v in names}
+    check_output_dir(out, what="--out", files=("model.json", "model.safetensors"))
     ds = read_dataset(data, images=images, fmt=fmt)
     echo_warnings(ds.warnings, source=ds.source)
+    absent = sorted(k for k in cmap if k not in ds.categories)
+    if absent:
+        click.echo(
+            f"occseg: warning: {class_map}: the data has no class {', '.join(map(repr, absent))}; "
+            "those lines map nothing",
+            err=True,
+        )
     samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
     if not samples:
         raise click.ClickException(

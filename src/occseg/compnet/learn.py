@@ -122,6 +122,12 @@ def extract_training_crops(
     images: dict[int, tuple] = {}
     for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
         img = load_rgb(group[0].image)
+        size = group[0].image_size
+        if size is not None and (img.shape[1], img.shape[0]) != size:
+            raise ValueError(
+                f"{group[0].image}: image is {img.shape[1]}x{img.shape[0]} but the annotation says {size[0]}x{size[1]}"
+                " (its boxes would not fit the picture)"
+            )
         feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
         height, width = img.shape[:2]
         for s, bf in zip(group, feats):
@@ -440,6 +446,9 @@ def train_compnet(
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
     from occseg.backbones import get_backbone
 
+    repeated = sorted({c for c in classes if list(classes).count(c) > 1})
+    if repeated:
+        raise ValueError(f"each class may be named once; repeated: {', '.join(repeated)}")
     missing = [c for c in classes if not any(s.category == c for s in samples)]
     if missing:
         raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")

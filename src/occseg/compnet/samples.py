@@ -27,6 +27,7 @@ class BoxSample:
     box: Box
     category: str
     others: tuple[Box, ...] = ()  # the other annotated boxes of the image (for outlier sampling)
+    image_size: tuple[int, int] | None = None  # (width, height) as annotated; the image file must have it
 
 
 def box_samples(
@@ -64,7 +65,16 @@ def box_samples(
                 low += 1
                 continue
             others = tuple(b for j, b in enumerate(boxes) if j != k)
-            out.append(BoxSample(image=im.path, image_id=im.image_id, box=box, category=name, others=others))
+            out.append(
+                BoxSample(
+                    image=im.path,
+                    image_id=im.image_id,
+                    box=box,
+                    category=name,
+                    others=others,
+                    image_size=(im.width, im.height),
+                )
+            )
     counts = {c: sum(s.category == c for s in out) for c in classes}
     left_out = [f"{n} {why}" for n, why in ((low, f"lower than {min_height:g} px"), (crowd, "crowd")) if n]
     log.info("training objects per class: %s%s", counts, f" (left out: {', '.join(left_out)})" if left_out else "")
