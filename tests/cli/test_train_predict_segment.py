@@ -286,6 +286,21 @@ def test_predict_class_map_takes_the_datas_classes_as_the_models_and_keeps_their
     assert len(im.instances) == 5 and {i.category for i in im.instances} == {"person"}
 
 
+def test_predict_classes_the_model_does_not_know_are_classified_with_a_warning(
+    tiny_compnet, one_image_json: Path, tmp_path: Path, caplog
+):
+    out = tmp_path / "p.json"
+    res = run("predict", "--model", tiny_compnet.folder, "--data", one_image_json, "--images", tiny_compnet.images,
+              "--classes", "baseball bat", "--given-labels", "--out", out)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (
+        f"the model {tiny_compnet.folder} does not know the class(es) asked for 'baseball bat' (its classes: person, "
+        "giraffe): their objects are classified by the model, not given their class (--given-labels)"
+    ) in caplog.text
+    (im,) = read_dataset(out).images
+    assert len(im.instances) == 1 and im.instances[0].category in {"person", "giraffe"}
+
+
 def test_predict_class_map_to_a_class_the_model_does_not_know_is_an_error(
     tiny_compnet, one_image_json: Path, tmp_path: Path
 ):

@@ -229,6 +229,14 @@ def predict_dataset_modes(
             "data classes taken as the model's, ignoring case: "
             + ", ".join(f"{d} -> {m}" for d, m in sorted(case_map.items()))
         )
+    foreign_wanted = sorted(c for c in (want or ()) if cmap.get(c, c) not in model_classes)
+    if foreign_wanted:
+        warnings.append(
+            f"the model {model_dir} does not know the class(es) asked for {', '.join(map(repr, foreign_wanted))} "
+            f"(its classes: {', '.join(model.settings.classes)}): their objects are classified by the model"
+            + (", not given their class (--given-labels)" if given_labels else "")
+            + "; a class map takes them as one of the model's"
+        )
     kept_name = sorted({m for m in {**mapped, **case_map}.values() if m not in back})
     if kept_name:
         warnings.append(
