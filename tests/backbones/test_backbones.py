@@ -201,8 +201,11 @@ class _NotATensor:
 def test_weight_files_are_loaded_without_unpickling_objects(tmp_path):
     bad = tmp_path / "evil.pth"
     torch.save({"w": _NotATensor()}, bad)
-    with pytest.raises(WeightsError, match=f"cannot read weights file {bad}.*weights_only"):
+    with pytest.raises(WeightsError, match=f"cannot read weights file {bad}.*which occseg never unpickles") as info:
         load_state_dict_file(bad)
+    assert "weights_only=False" not in str(info.value)  # torch's advice to unpickle is not passed on
+    with pytest.raises(WeightsError, match=f"{tmp_path} is a folder; give the weights file itself"):
+        load_state_dict_file(tmp_path)
     with pytest.raises(WeightsError, match="weights file not found: .*missing.pth"):
         get_backbone("resnext50", weights=tmp_path / "missing.pth")
     wrong = tmp_path / "wrong.pth"

@@ -31,6 +31,8 @@ def load_state_dict_file(path: str | Path, *, what: str = "weights") -> dict[str
     Raises :class:`WeightsError` naming the file.
     """
     p = Path(path)
+    if p.is_dir():
+        raise WeightsError(f"{what}: {p} is a folder; give the weights file itself")
     if not p.is_file():
         raise WeightsError(f"{what}: weights file not found: {p}")
     try:
@@ -41,9 +43,14 @@ def load_state_dict_file(path: str | Path, *, what: str = "weights") -> dict[str
         else:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # whatever the reader trips on, the file is not usable weights
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights only load failed" in reason.lower():  # torch's advice to unpickle is not one occseg takes
+            reason = (
+                "it holds Python objects besides tensors, which occseg never unpickles; save the state dict alone "
+                "(torch.save(model.state_dict(), path)) or as .safetensors"
+            )
         raise WeightsError(
-            f"{what}: cannot read weights file {p} as a plain state dict (only tensors are loaded, "
-            f"weights_only=True): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            f"{what}: cannot read weights file {p} as a plain state dict (only tensors are loaded): {reason}"
         ) from exc
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
