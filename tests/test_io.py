@@ -64,6 +64,11 @@ def test_read_json_errors_name_the_file(tmp_path):
         read_json(binary)
 
 
+def test_read_json_of_a_folder_says_so(tmp_path):
+    with pytest.raises(ValueError, match=f"boxes file {tmp_path} is a folder, not a JSON file"):
+        read_json(tmp_path, what="boxes file")
+
+
 def test_output_checks_before_any_work(tmp_path):
     check_output_dir(tmp_path / "new" / "deeper")  # will be created: its nearest existing folder is writable
     check_output_dir(tmp_path)

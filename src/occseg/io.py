@@ -58,6 +58,8 @@ def write_text(path: str | Path, text: str) -> None:
 def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
     """Load JSON with an error that names the file and the position of a syntax error."""
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a folder, not a JSON file")
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
     try:
