@@ -154,6 +154,8 @@ def random_model(seed: int = 0, *, k: int = 6, channels: int = 5, grid: tuple[in
         classes=["person", "vehicle"],
         num_concepts=k,
         mixtures={"person": 2, "vehicle": 1},
+        target_height=(grid[0] - 2) * 16,  # crop settings that fit the grid: box_rows = target_height // stride,
+        pad=16,  # ring = pad // stride, box_rows + 2 * ring = the grid's rows
         box_rows=grid[0] - 2,
         ring=1,
         training={"seed": seed, "crops_per_class": {"person": 7, "vehicle": 2}, "class_map": {"truck": "vehicle"}},

@@ -15,7 +15,10 @@ from safetensors import safe_open
 from occseg.compnet.model import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
+    SETTINGS_METADATA,
     TENSORS_DIGEST,
+    UNRECORDED_SETTINGS,
+    CompNetSettings,
     ModelError,
     canonical_safetensors,
     load_model,
@@ -70,7 +73,12 @@ def test_folder_holds_safetensors_and_json_only_no_pickle(saved: Path):
     assert not data.startswith(b"PK")
     (n,) = struct.unpack("<Q", data[:8])  # safetensors: 8-byte header length, then a JSON header
     header = json.loads(data[8 : 8 + n])
-    assert header["__metadata__"] == {"format": MODEL_FORMAT, "classes": '["person", "vehicle"]'}
+    meta = header["__metadata__"]
+    assert meta.keys() == {"format", "classes", SETTINGS_METADATA}
+    assert meta["format"] == MODEL_FORMAT and meta["classes"] == '["person", "vehicle"]'
+    recorded = json.loads(meta[SETTINGS_METADATA])  # what model.json must still say when the model is loaded
+    assert recorded == {k: v for k, v in json.loads((saved / "model.json").read_text()).items() if k in recorded}
+    assert set(recorded) == set(CompNetSettings.__dataclass_fields__) - set(UNRECORDED_SETTINGS)
     assert sorted(k for k in header if k != "__metadata__") == sorted(
         ["concepts", "clutter"] + [f"class{i}.{k}" for i in (0, 1) for k in ("alpha", "chi", "prior_fg", "counts")]
     )
@@ -92,7 +100,7 @@ def test_saving_is_byte_deterministic(tmp_path: Path):
     assert len(blobs) == 1
     data = blobs.pop()
     (n,) = struct.unpack("<Q", data[:8])
-    assert n % 8 == 0 and list(json.loads(data[8 : 8 + n])["__metadata__"]) == ["classes", "format"]
+    assert n % 8 == 0 and list(json.loads(data[8 : 8 + n])["__metadata__"]) == ["classes", "format", "settings"]
     assert torch.equal(load_model(tmp_path / "0").concepts, model.concepts)
 
 
@@ -411,3 +419,251 @@ def test_a_truncated_tensor_file_says_so(saved: Path):
     p.write_bytes(p.read_bytes()[:5])
     with pytest.raises(ModelError, match=r"model.safetensors: cannot read the tensors \(5 bytes are too few"):
         load_model(saved)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model.json is checked field by field: every error names the file, the setting and its value
+
+
+def _load_error(folder: Path) -> str:
+    with pytest.raises(ModelError) as err:
+        load_model(folder)
+    return str(err.value)
+
+
+def _assert_names(msg: str, folder: Path, field: str, value) -> None:
+    assert msg.startswith(str(folder / "model.json")), msg
+    assert f"'{field}'" in msg and repr(value) in msg, msg
+
+
+def _without_settings_record(folder: Path) -> None:
+    """Rewrite the tensor file the way occseg saved it before it recorded the settings (and name it in
+    model.json): a model saved by an earlier version."""
+    import hashlib
+
+    from safetensors.torch import load, save
+
+    blob = (folder / "model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    meta = json.loads(blob[8 : 8 + n])["__metadata__"]
+    del meta[SETTINGS_METADATA]
+    old = canonical_safetensors(save(load(blob), metadata=meta))
+    (folder / "model.safetensors").write_bytes(old)
+    _edit_json(folder, **{TENSORS_DIGEST: hashlib.sha256(old).hexdigest()})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("kappa", 0, "must be a finite number > 0"),
+        ("kappa", -5, "must be a finite number > 0"),
+        ("kappa", float("nan"), "must be a finite number > 0"),
+        ("omega", -1, "must be a number from 0 to 1"),
+        ("omega", 1.5, "must be a number from 0 to 1"),
+        ("fg_bias", float("inf"), "must be a finite number"),
+        ("fg_bias", float("-inf"), "must be a finite number"),
+        ("outlier_weight", -1.0, "must be a finite number > 0"),
+        ("outlier_weight", 0, "must be a finite number > 0"),
+        ("amodal_prior_threshold", 5.0, "must be a number from 0 to 1"),
+        ("smooth_cells", -3.0, "must be a finite number >= 0"),
+        ("pad", -48, "must be an integer >= 0"),
+        ("target_height", 0, "must be an integer >= 1"),
+        ("target_height", -10, "must be an integer >= 1"),
+        ("box_rows", 0, "must be an integer >= 1"),
+        ("ring", -1, "must be an integer >= 0"),
+        ("channels", 0, "must be an integer >= 1"),
+        ("num_concepts", 0, "must be an integer >= 1"),
+        ("stride", 0, "must be an integer >= 1"),
+        ("target_height", 80.0, "must be an int"),
+        ("kappa", "20", "must be a float"),
+    ],
+)
+def test_numeric_settings_out_of_range_name_file_field_and_value(saved: Path, field: str, value, rule: str):
+    _edit_json(saved, **{field: value})  # JSON: NaN / Infinity are what Python writes for them
+    msg = _load_error(saved)
+    _assert_names(msg, saved, field, value)
+    assert rule in msg
+
+
+def test_format_version_below_one(saved: Path):
+    _edit_json(saved, format_version=0)
+    msg = _load_error(saved)
+    assert msg.startswith(str(saved / "model.json")) and "format_version must be an integer >= 1, not 0" in msg
+
+
+@pytest.mark.parametrize("mixtures", [{"person": "2", "vehicle": 1}, {"person": 0, "vehicle": 1}, {"person": True}])
+def test_mixture_counts_must_be_positive_integers(saved: Path, mixtures: dict):
+    _edit_json(saved, mixtures=mixtures)
+    msg = _load_error(saved)
+    bad = mixtures["person"]
+    _assert_names(msg, saved, "mixtures", bad)
+    assert f"(class 'person': {bad!r})" in msg and "integers >= 1" in msg
+    assert "mixtures, but" not in msg  # not the old self-contradictory "has 2 mixtures, but ... holds 2"
+
+
+@pytest.mark.parametrize("training", ["x", ["seed", 0], 3, None])
+def test_training_record_must_be_an_object(saved: Path, training):
+    raw = json.loads((saved / "model.json").read_text())
+    raw["training"] = training
+    (saved / "model.json").write_text(json.dumps(raw))
+    msg = _load_error(saved)  # at load time, not as an AttributeError in a later predict
+    _assert_names(msg, saved, "training", training)
+    assert "must be a JSON object" in msg
+
+
+def test_training_class_map_must_map_names_to_names(saved: Path):
+    raw = json.loads((saved / "model.json").read_text())
+    raw["training"]["class_map"] = "truck=vehicle"
+    (saved / "model.json").write_text(json.dumps(raw))
+    msg = _load_error(saved)
+    _assert_names(msg, saved, "training", "truck=vehicle")
+    assert "'class_map'" in msg
+
+
+@pytest.mark.parametrize("layer", ["blocks.5", "nonsense", ""])
+def test_layer_must_be_the_backbones(saved: Path, layer: str):
+    _edit_json(saved, layer=layer)
+    msg = _load_error(saved)
+    _assert_names(msg, saved, "layer", layer)
+    assert "backbone 'efficientnet_lite0' gives its features from layer 'blocks.10'" in msg
+
+
+def test_legacy_layer_only_from_models_saved_before_layers_were_recorded(tmp_path: Path):
+    from dataclasses import replace
+
+    model = random_model()
+    assert model.settings.layer == "stride16" and model.settings.backbone_fingerprint == ""  # an older model
+    save_model(model, tmp_path / "old")
+    assert load_model(tmp_path / "old").settings.layer == "stride16"
+    new = replace(model, settings=replace(model.settings, layer="blocks.10", backbone_fingerprint="ab" * 32))
+    save_model(new, tmp_path / "new")
+    assert load_model(tmp_path / "new").settings.layer == "blocks.10"
+    _edit_json(tmp_path / "new", layer="stride16")  # a model that records its fingerprint records its layer too
+    _assert_names(_load_error(tmp_path / "new"), tmp_path / "new", "layer", "stride16")
+    # nor may the fingerprint be changed (to pass the weights check) or removed (to make the old layer pass)
+    for fingerprint in ("cd" * 32, ""):
+        _edit_json(tmp_path / "new", layer="blocks.10", backbone_fingerprint=fingerprint)
+        msg = _load_error(tmp_path / "new")
+        _assert_names(msg, tmp_path / "new", "backbone_fingerprint", fingerprint)
+        assert f"was saved with {'ab' * 32!r}" in msg
+
+
+@pytest.mark.parametrize(("field", "value"), [("backbone", "nonsense"), ("stride", 8)])
+def test_backbone_and_stride_must_be_a_known_backbones(saved: Path, field: str, value):
+    _edit_json(saved, **{field: value})
+    msg = _load_error(saved)
+    _assert_names(msg, saved, field, value)
+    assert "efficientnet_lite0" in msg  # what it knows / what the backbone gives
+
+
+def test_fingerprint_must_be_a_sha256(saved: Path):
+    _edit_json(saved, backbone_fingerprint="abc")
+    msg = _load_error(saved)
+    _assert_names(msg, saved, "backbone_fingerprint", "abc")
+    assert "64 lowercase hex digits" in msg
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"), [({"target_height": 160}, "box_rows", 5), ({"pad": 48}, "ring", 1)]
+)
+def test_crop_settings_must_agree_with_the_grid_rows(saved: Path, changes: dict, field: str, value: int):
+    """random_model: box_rows 5 = 80 // 16, ring 1 = 16 // 16."""
+    _edit_json(saved, **changes)
+    msg = _load_error(saved)
+    _assert_names(msg, saved, field, value)
+    (px,) = changes
+    assert f"'{px}' {changes[px]}" in msg
+
+
+def test_box_rows_and_ring_must_fit_the_stored_grid(saved: Path):
+    _edit_json(saved, box_rows=6, target_height=96)  # consistent with each other, not with the 7-row tensors
+    msg = _load_error(saved)
+    assert msg.startswith(str(saved / "model.safetensors")) and str(saved / "model.json") in msg
+    assert "class 'person' has a grid 7 cells high, but 'box_rows' 6 and 'ring' 1" in msg and "make 8" in msg
+
+
+def test_explicit_empty_position_bins_with_a_stored_classifier(tmp_path: Path):
+    save_model(_with_position(random_model()), tmp_path / "m")
+    _edit_json(tmp_path / "m", position_bins=[])
+    msg = _load_error(tmp_path / "m")
+    _assert_names(msg, tmp_path / "m", "position_bins", [])
+    assert "holds one ('position.weight')" in msg
+    _edit_json(tmp_path / "m", position_bins=None)  # no key at all: a model.json from before the classifier
+    assert load_model(tmp_path / "m").position is None
+
+
+def test_saving_refuses_settings_that_would_not_load(tmp_path: Path):
+    from dataclasses import replace
+
+    model = random_model()
+    bad = replace(model, settings=replace(model.settings, kappa=-1.0))
+    with pytest.raises(ModelError, match=r"cannot save .*model.json: setting 'kappa' must be a finite number > 0"):
+        save_model(bad, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the tensor file records the settings it was saved with: a valid but changed model.json is caught too
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "saved_value"),
+    [
+        ("fg_bias", 2.0, 3.5),
+        ("kappa", 30.0, 20.0),
+        ("omega", 0.5, 0.2),
+        ("context", "global", "per_image"),
+        ("class_score", "sum", "box_mean"),
+        ("test_ring_context", False, True),
+    ],
+)
+def test_a_setting_changed_after_saving_is_caught(saved: Path, field: str, value, saved_value):
+    _edit_json(saved, **{field: value})
+    msg = _load_error(saved)
+    _assert_names(msg, saved, field, value)
+    assert f"{saved / 'model.safetensors'} was saved with {saved_value!r}" in msg
+    assert "model.json was changed after the model was saved" in msg
+
+
+def test_the_settings_record_holds_without_the_tensor_digest(saved: Path):
+    _edit_json(saved, fg_bias=1.0, **{TENSORS_DIGEST: None})
+    _assert_names(_load_error(saved), saved, "fg_bias", 1.0)
+
+
+@pytest.mark.parametrize("field", ["training", "version", "backbone_weights"])
+def test_the_record_of_how_the_model_came_about_may_change(saved: Path, field: str):
+    value = {"note": "edited"} if field == "training" else "edited"
+    _edit_json(saved, **{field: value})
+    assert getattr(load_model(saved).settings, field) == value
+
+
+def test_models_saved_before_the_settings_record_still_load(saved: Path):
+    _without_settings_record(saved)
+    assert load_model(saved).settings.fg_bias == 3.5
+    _edit_json(saved, fg_bias=2.0)  # nothing to compare a valid value with
+    assert load_model(saved).settings.fg_bias == 2.0
+    _edit_json(saved, fg_bias=float("inf"))  # but every setting is still checked
+    _assert_names(_load_error(saved), saved, "fg_bias", float("inf"))
+
+
+def test_a_bad_model_json_is_a_one_line_cli_error(saved: Path, tmp_path: Path):
+    from occseg.cli.main import cli
+
+    _edit_json(saved, training="x")
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+        "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    data = tmp_path / "gt.json"
+    data.write_text(json.dumps(gt))
+    res = CliRunner().invoke(
+        cli, ["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.json")]
+    )
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("occseg: error:")]
+    assert errors == [
+        f"occseg: error: {saved / 'model.json'}: setting 'training' must be a JSON object (the training record), "
+        "not 'x'"
+    ], res.output
+    assert "Traceback" not in res.output

@@ -1,14 +1,18 @@
 """The learned CompositionalNet: visual concepts, per-class mixtures of spatial models, outlier model.
 
 Saved as a folder: ``model.safetensors`` (tensors) + ``model.json`` (settings and training record, and the
-SHA-256 of the tensor file it was saved with). Never pickled. :func:`load_model` checks the files against each
-other and against the backbone.
+SHA-256 of the tensor file it was saved with). Never pickled. The tensor file's metadata records the settings the
+tensors were saved with (all but the training record, the occseg version and where the backbone's weights were
+read from), so a ``model.json`` edited after saving is caught too. :func:`load_model` checks every setting's type
+and range, the files against each other and the settings against the backbone's registry entry (its layer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +30,14 @@ MODEL_FORMAT = "occseg-compnet"
 MODEL_FORMAT_VERSION = 1
 #: the key of ``model.json`` that holds the SHA-256 (hex) of the ``model.safetensors`` saved with it
 TENSORS_DIGEST = "tensors_sha256"
+#: the key of the ``model.safetensors`` metadata that holds the settings (JSON) the tensors were saved with; models
+#: saved before it existed have none and are checked against nothing
+SETTINGS_METADATA = "settings"
+#: settings that are a record of how the model came about, not of how it is read: not recorded in the tensor file
+UNRECORDED_SETTINGS = ("training", "version", "backbone_weights")
+#: the layer every model saved before models recorded their backbone's layer (and its weights' fingerprint) names;
+#: accepted only from such models (an empty ``backbone_fingerprint``)
+LEGACY_LAYER = "stride16"
 
 
 class ModelError(ValueError):
@@ -163,8 +175,10 @@ def canonical_safetensors(data: bytes) -> bytes:
 
 
 def save_model(model: CompNetModel, folder: str | Path) -> None:
-    """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically)."""
+    """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically). Settings that
+    :func:`load_model` would refuse are refused here, before anything is written."""
     out = Path(folder)
+    _check_settings(model.settings, f"cannot save {out / 'model.json'}")
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {
         "concepts": model.concepts.detach().cpu().contiguous(),
@@ -183,7 +197,11 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
         tensors["position.bias"] = model.position.bias.detach().cpu().contiguous()
     elif model.settings.position_bins:
         raise ValueError(f"the settings give position bins {model.settings.position_bins} but the model has none")
-    meta = {"format": MODEL_FORMAT, "classes": json.dumps(model.settings.classes)}
+    meta = {
+        "format": MODEL_FORMAT,
+        "classes": json.dumps(model.settings.classes),
+        SETTINGS_METADATA: _recorded_settings(model.settings),
+    }
     blob = canonical_safetensors(save(tensors, metadata=meta))
     with atomic_path(out / "model.safetensors") as tmp:
         tmp.write_bytes(blob)
@@ -196,10 +214,46 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
+#: the least value of each integer setting
+_INT_MINIMUM: dict[str, int] = {
+    "channels": 1,
+    "stride": 1,
+    "num_concepts": 1,
+    "target_height": 1,
+    "pad": 0,
+    "box_rows": 1,
+    "ring": 0,
+    "format_version": 1,
+}
+#: the range of each number setting, ``(low, low allowed, high)`` (``None``: unbounded); every number must be finite
+_FLOAT_RANGE: dict[str, tuple[float | None, bool, float | None]] = {
+    "kappa": (0.0, False, None),  # the vMF concentration: log activations are kappa * cosine
+    "omega": (0.0, True, 1.0),  # the weight of the context model in a fused cell distribution
+    "outlier_weight": (0.0, False, None),  # a prior weight whose log is taken
+    "amodal_prior_threshold": (0.0, True, 1.0),  # compared with a probability
+    "fg_bias": (None, True, None),  # log-odds
+    "smooth_cells": (0.0, True, None),  # a Gaussian sigma
+}
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
-def _check_settings(settings: CompNetSettings, jpath: Path) -> None:
-    """Every setting of a plain type has that type (``true`` is no number, ``"16"`` no integer); the lists and
-    choices hold what the code expects. Raises :class:`ModelError` naming the file and the setting."""
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _float_rule(low: float | None, low_ok: bool, high: float | None) -> str:
+    if low is None:
+        return "a finite number"
+    if high is not None:
+        return f"a number from {low:g} to {high:g}"
+    return f"a finite number {'>=' if low_ok else '>'} {low:g}"
+
+
+def _check_settings(settings: CompNetSettings, jpath: Path | str) -> None:
+    """Every setting of a plain type has that type (``true`` is no number, ``"16"`` no integer) and a value in
+    its range (numbers finite; counts and sizes positive); the lists and choices hold what the code expects; the
+    crop settings agree with the grid; the backbone is one occseg knows and the layer the one it gives features
+    from. Raises :class:`ModelError` naming the file (``jpath``), the setting and its value."""
     for name, f in CompNetSettings.__dataclass_fields__.items():
         value = getattr(settings, name)
         want = _FIELD_TYPES.get(str(f.type))
@@ -208,21 +262,93 @@ def _check_settings(settings: CompNetSettings, jpath: Path) -> None:
         if not isinstance(value, want) or (bool not in want and isinstance(value, bool)):
             article = "an" if str(f.type) == "int" else "a"
             raise ModelError(f"{jpath}: setting {name!r} must be {article} {f.type}, not {value!r}")
-    if not isinstance(settings.classes, list) or not all(isinstance(c, str) for c in settings.classes):
+    for name, least in _INT_MINIMUM.items():
+        value = getattr(settings, name)
+        if value < least:
+            raise ModelError(f"{jpath}: setting {name!r} must be an integer >= {least}, not {value!r}")
+    for name, (low, low_ok, high) in _FLOAT_RANGE.items():
+        value = getattr(settings, name)
+        bad = not math.isfinite(value)
+        bad = bad or (low is not None and (value < low or (value == low and not low_ok)))
+        bad = bad or (high is not None and value > high)
+        if bad:
+            raise ModelError(f"{jpath}: setting {name!r} must be {_float_rule(low, low_ok, high)}, not {value!r}")
+    if (
+        not isinstance(settings.classes, list)
+        or not settings.classes
+        or not all(isinstance(c, str) and c for c in settings.classes)
+    ):
         raise ModelError(f"{jpath}: 'classes' must be a list of class names, not {settings.classes!r}")
     if len(set(settings.classes)) != len(settings.classes):
         raise ModelError(f"{jpath}: 'classes' lists a class twice: {settings.classes}")
     if not isinstance(settings.mixtures, dict) or set(settings.mixtures) - set(settings.classes):
         raise ModelError(f"{jpath}: 'mixtures' must map the model's classes to counts, not {settings.mixtures!r}")
+    for name, count in settings.mixtures.items():
+        if not _is_int(count) or count < 1:
+            raise ModelError(
+                f"{jpath}: 'mixtures' must map the model's classes to counts (integers >= 1), not "
+                f"{settings.mixtures!r} (class {name!r}: {count!r})"
+            )
     if settings.context not in ("per_image", "global"):
         raise ModelError(f"{jpath}: 'context' must be per_image or global, not {settings.context!r}")
     if settings.class_score not in ("box_mean", "sum"):
         raise ModelError(f"{jpath}: 'class_score' must be box_mean or sum, not {settings.class_score!r}")
     pb = settings.position_bins
-    if not isinstance(pb, list) or (
-        pb and (len(pb) != 2 or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in pb))
-    ):
+    if not isinstance(pb, list) or (pb and (len(pb) != 2 or not all(_is_int(b) and b > 0 for b in pb))):
         raise ModelError(f"{jpath}: 'position_bins' must be [rows, cols] of positive integers or [], not {pb!r}")
+    s = settings
+    if s.backbone_fingerprint and not _FINGERPRINT.fullmatch(s.backbone_fingerprint):
+        raise ModelError(
+            f"{jpath}: setting 'backbone_fingerprint' must be a SHA-256 (64 lowercase hex digits) or \"\", not "
+            f"{s.backbone_fingerprint!r}"
+        )
+    _check_backbone_entry(s, jpath)
+    # training cuts crops whose box is target_height px high and pads them by pad px: box_rows and ring cells
+    for cells, px, pname in (("box_rows", "target_height", "box height"), ("ring", "pad", "pad")):
+        if getattr(s, cells) != getattr(s, px) // s.stride:
+            raise ModelError(
+                f"{jpath}: setting {cells!r} is {getattr(s, cells)!r}, but {px!r} {getattr(s, px)!r} with 'stride' "
+                f"{s.stride!r} makes {getattr(s, px) // s.stride} cells (a {pname} of {getattr(s, px)} px at stride "
+                f"{s.stride}); the settings do not belong together"
+            )
+    if not isinstance(s.training, dict):
+        raise ModelError(f"{jpath}: setting 'training' must be a JSON object (the training record), not {s.training!r}")
+    cmap = s.training.get("class_map", {})
+    if not isinstance(cmap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cmap.items()):
+        raise ModelError(
+            f"{jpath}: setting 'training' holds a 'class_map' that is not a JSON object of class names, {cmap!r}"
+        )
+
+
+def _check_backbone_entry(settings: CompNetSettings, jpath: Path | str) -> None:
+    """The backbone is registered, the layer is the one it gives its features from (models saved before the
+    layer was recorded name :data:`LEGACY_LAYER`) and the stride its features have. The feature channels are
+    compared with the backbone actually used, by :meth:`CompNetModel.check_backbone`."""
+    from occseg.backbones.registry import backbone_spec, list_backbones
+
+    try:
+        spec = backbone_spec(settings.backbone)
+    except ValueError as exc:
+        known = ", ".join(b.name for b in list_backbones())
+        raise ModelError(
+            f"{jpath}: setting 'backbone' is {settings.backbone!r}, a backbone occseg does not know (it knows {known})"
+        ) from exc
+    if settings.layer != spec.layer and not (settings.layer == LEGACY_LAYER and not settings.backbone_fingerprint):
+        raise ModelError(
+            f"{jpath}: setting 'layer' is {settings.layer!r}, but backbone {spec.name!r} gives its features from "
+            f"layer {spec.layer!r}, the only layer a model learned on it can hold"
+        )
+    if settings.stride != spec.stride:
+        raise ModelError(
+            f"{jpath}: setting 'stride' is {settings.stride!r}, but backbone {spec.name!r} gives its features at "
+            f"stride {spec.stride}"
+        )
+
+
+def _recorded_settings(settings: CompNetSettings) -> str:
+    """The settings the tensor file records (JSON, keys sorted): all but :data:`UNRECORDED_SETTINGS`."""
+    rec = {k: v for k, v in asdict(settings).items() if k not in UNRECORDED_SETTINGS}
+    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
@@ -245,6 +371,8 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     version = raw.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise ModelError(f"{jpath}: format_version must be an integer, not {version!r}")
+    if version < 1:
+        raise ModelError(f"{jpath}: format_version must be an integer >= 1, not {version!r}")
     if version > MODEL_FORMAT_VERSION:
         raise ModelError(
             f"{jpath}: model format version {version} is newer than this occseg ({MODEL_FORMAT_VERSION}); "
@@ -298,12 +426,23 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
             raise ModelError(
                 f"{tpath}: class {name!r} has {cm.alpha.shape[-1]} concepts, expected {settings.num_concepts}"
             )
+        rows = settings.box_rows + 2 * settings.ring
+        if cm.grid[0] != rows:
+            raise ModelError(
+                f"{tpath}: class {name!r} has a grid {cm.grid[0]} cells high, but 'box_rows' {settings.box_rows} "
+                f"and 'ring' {settings.ring} in {jpath} make {rows} (box_rows + 2 * ring)"
+            )
         classes[name] = cm
     clutter = tensors.get("clutter")
     if clutter is None or clutter.ndim != 2 or clutter.shape[1] != settings.num_concepts:
         got = None if clutter is None else tuple(clutter.shape)
         raise ModelError(f"{tpath}: outlier model 'clutter' has shape {got}, expected (N, {settings.num_concepts})")
     position = None
+    if "position_bins" in raw and not settings.position_bins and "position.weight" in tensors:
+        raise ModelError(
+            f"{jpath}: setting 'position_bins' is [] (no part-position classifier), but {tpath} holds one "
+            "('position.weight'): the two files do not belong together"
+        )
     if settings.position_bins:
         rows, cols = settings.position_bins
         w, b = tensors.get("position.weight"), tensors.get("position.bias")
@@ -316,6 +455,7 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
             )
         position = PositionModel(w, b, (rows, cols))
     _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath, blob)
+    _check_recorded_settings(meta.get(SETTINGS_METADATA), raw, jpath, tpath)
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
 
 
@@ -340,3 +480,28 @@ def _check_digest(expected: Any, jpath: Path, tpath: Path, blob: bytes) -> None:
             f"{expected[:12]}...): the two files do not belong together (one was replaced or changed, or a save was "
             "interrupted); save or train the model again"
         )
+
+
+def _check_recorded_settings(recorded: str | None, raw: dict[str, Any], jpath: Path, tpath: Path) -> None:
+    """Each setting of ``model.json`` (``raw``) has the value the tensor file recorded when the two were saved
+    together. Models saved before the record existed have none and are not checked; a setting missing from
+    ``model.json`` takes its default, as in a ``model.json`` written before the setting existed. Checked after the
+    tensors' digest: a tensor file of another model is reported as that."""
+    if recorded is None:
+        return
+    try:
+        saved = json.loads(recorded)
+    except json.JSONDecodeError:
+        saved = None
+    if not isinstance(saved, dict):
+        raise ModelError(f"{tpath}: the settings recorded in its metadata are not a JSON object: the file is corrupt")
+    known = CompNetSettings.__dataclass_fields__
+    for name in sorted(saved):
+        if name in UNRECORDED_SETTINGS or name not in known or name not in raw:
+            continue
+        if raw[name] != saved[name]:
+            raise ModelError(
+                f"{jpath}: setting {name!r} is {raw[name]!r}, but {tpath} was saved with {saved[name]!r}: "
+                f"{jpath.name} was changed after the model was saved. A learned model's settings are fixed when it "
+                f"is saved: restore {saved[name]!r}, or change the setting on the loaded model and save it again"
+            )
