@@ -292,3 +292,67 @@ def test_top_level_not_an_object_wording(tmp_path):
     path.write_text(json.dumps(coco_obj([ann(1, [1, 1, 5, 5]), 7])))
     with pytest.raises(DatasetFormatError, match=r"five\.json: annotations\[1\] is a number, not an object$"):
         read_dataset(path)
+
+
+# ------------------------------------------------------------------------------------------ annotation ids
+
+
+def test_two_annotations_of_one_image_with_one_id_are_an_error(tmp_path):
+    obj = coco_obj([ann(1, [1, 1, 5, 5]), ann(4, [1, 1, 5, 5]), ann(4, [2, 2, 5, 5], image_id=2), ann(4, [2, 2, 5, 5])])
+    path = write_json(tmp_path / "dup.json", obj)
+    msg = (
+        r"^.*/dup\.json: image 1 \(a\.png\) has two annotations with id 4 \(annotations\[1\] and annotations\[3\]\); "
+        r"annotation ids must be unique$"
+    )
+    with pytest.raises(DatasetFormatError, match=msg):
+        read_dataset(path)
+
+
+def test_kins_duplicate_ids_are_an_error_too(tmp_path):
+    rec = {"id": 7, "image_id": 2, "category_id": 3, "i_bbox": [1, 1, 5, 5], "a_bbox": [1, 1, 6, 6]}
+    path = write_json(tmp_path / "k.json", coco_obj([rec, dict(rec, id=8), dict(rec)]))
+    with pytest.raises(DatasetFormatError, match=r"k\.json: image 2 \(b\.png\) has two annotations with id 7 "):
+        read_dataset(path, fmt="kins")
+
+
+def test_one_id_in_two_images_is_fine(tmp_path):
+    """Ground truth and predictions are matched by (image_id, id), so ids need only be unique within an image."""
+    obj = coco_obj([ann(4, [1, 1, 5, 5]), ann(4, [2, 2, 5, 5], image_id=2)])
+    ds = read_dataset(write_json(tmp_path / "g.json", obj), images=tmp_path)
+    assert [(im.image_id, [i.id for i in im.instances]) for im in ds.images] == [(1, [4]), (2, [4])]
+
+
+# ------------------------------------------------------------------------------------------ YOLO data.yaml
+
+FORMS = r"a list \[a, b, \.\.\.\] or a mapping \{0: a, 1: b, \.\.\.\}$"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("names: {bad\n", r"cannot read the 'names' entry '\{bad': it has no closing '\}'; expected " + FORMS),
+        ("names: [dog\n", r"cannot read the 'names' entry '\[dog': it has no closing '\]'; expected " + FORMS),
+        ("names: dog\n", r"cannot read the 'names' entry 'dog': it is not " + FORMS),
+        ("names: 'dog'\n", r"cannot read the 'names' entry \"'dog'\": it is not " + FORMS),
+        ("names: {0: dog, x: cat}\n", r"'names' entry 'x: cat' is not 'index: name'$"),
+        ("names: {0: dog, cat}\n", r"'names' entry 'cat' is not 'index: name'$"),
+        ("names: {0: dog, 2: cat}\n", r"the 'names' indices must be the class indices 0\.\.1, got \[0, 2\]$"),
+        ("names: {0: 'dog', '1': 'cat'}\n", r"the 'names' indices must be the class indices 0\.\.1, got \[0, '1'\]$"),
+        ("names:\n  0: dog\n  2: cat\n", r"the 'names' indices must be the class indices 0\.\.1, got \[0, 2\]$"),
+        ("names:\n  0: dog\n  one: cat\n", r"'names' entry 'one: cat' is not 'index: name'$"),
+    ],
+)
+def test_yolo_yaml_names_that_cannot_be_read_name_the_file(tmp_path, yaml_text, message):
+    root = make_yolo(tmp_path, {"a": "1 0.5 0.5 0.2 0.2\n"})
+    (root / "data.yaml").write_text(yaml_text)
+    with pytest.raises(DatasetFormatError, match=r"^.*/data\.yaml: " + message):
+        read_dataset(root)
+
+
+def test_yolo_other_yaml_with_bad_names_is_named_too(tmp_path):
+    root = make_yolo(tmp_path, {"a": "1 0.5 0.5 0.2 0.2\n"})
+    (root / "coco8.yaml").write_text("path: .\nnames: {0: dog, 1: cat\n")
+    with pytest.raises(DatasetFormatError, match=r"^.*/coco8\.yaml: cannot read the 'names' entry"):
+        read_dataset(root)
+    (root / "coco8.yaml").write_text("path: .\nnames: {0: dog, 1: cat}\n")
+    assert read_dataset(root).images[0].instances[0].category == "cat"

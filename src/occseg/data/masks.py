@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -234,15 +236,120 @@ class RleBatch:
             raise MaskError(f"{labels[k]}: {problem}" if labels[k] else problem)
 
 
+# ------------------------------------------------------------------------------------------------ polygons
+
+#: Polygons whose rings add up to less area than this (pixels) are rasterised to tell whether they cover a pixel.
+SMALL_POLYGON_AREA = 1.0
+
+
+def polygon_bounds(height: int, width: int) -> tuple[float, float, float, float]:
+    """``(x_min, y_min, x_max, y_max)`` that polygon vertices must lie in: the ``height`` x ``width`` image grown
+    by one image width (x) and height (y) on every side, ``[-width, 2 * width] x [-height, 2 * height]``."""
+    return (-float(width), -float(height), 2.0 * width, 2.0 * height)
+
+
+def polygon_problem(polys: Sequence[Sequence[float]], height: int, width: int) -> str | None:
+    """What makes COCO polygons (flat ``[x1, y1, x2, y2, ...]`` lists) unsafe to rasterise, ``None`` if nothing.
+
+    Refused: a polygon with an odd number of coordinates, a coordinate that is not a finite number, and a
+    vertex more than one image width (x) or height (y) beyond the border, i.e. outside :func:`polygon_bounds`
+    ``[-width, 2 * width] x [-height, 2 * height]``. Such vertices are not clipped: moving one changes the
+    edges to it inside the image, so the mask would be made up. Vertices a little outside the image are common
+    and pass. pycocotools allocates memory in proportion to the polygon's extent, so a vertex at 1e9 asked for
+    gigabytes or crashed the process, and a NaN crashed it; :func:`segmentation_to_rle` therefore refuses
+    polygons this finds a problem with, and the readers skip their annotations with a warning.
+    """
+    x_lo, y_lo, x_hi, y_hi = polygon_bounds(height, width)
+    for k, p in enumerate(polys):
+        if len(p) % 2:
+            return f"polygon {k} has an odd number of coordinates ({len(p)})"
+        try:  # the usual case, at C speed: a NaN or an infinity makes the sum non-finite
+            xs, ys = p[0::2], p[1::2]
+            if math.isfinite(sum(p)) and x_lo <= min(xs, default=0) and max(xs, default=0) <= x_hi:
+                if y_lo <= min(ys, default=0) and max(ys, default=0) <= y_hi:
+                    continue
+        except TypeError:
+            pass
+        problem = _vertex_problem(k, p, height, width)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _vertex_problem(k: int, poly: Sequence[float], height: int, width: int) -> str | None:
+    """The first vertex of polygon ``k`` that :func:`polygon_problem` refuses, ``None`` if none is."""
+    if not all(isinstance(c, (int, float, np.integer, np.floating)) for c in poly):
+        return f"polygon {k} holds coordinates that are not numbers: {list(poly)!r:.80}"
+    v = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    x_lo, y_lo, x_hi, y_hi = polygon_bounds(height, width)
+    finite = np.isfinite(v).all(axis=1)
+    inside = (v[:, 0] >= x_lo) & (v[:, 0] <= x_hi) & (v[:, 1] >= y_lo) & (v[:, 1] <= y_hi)
+    bad = np.flatnonzero(~(finite & inside))
+    if bad.size == 0:
+        return None
+    j = int(bad[0])
+    vertex = f"polygon {k} vertex {j} ({v[j, 0]:g}, {v[j, 1]:g})"
+    if not finite[j]:
+        return f"{vertex} is not finite"
+    return (
+        f"{vertex} lies too far outside the {width}x{height} image (vertices must lie within one image width / "
+        f"height of its border: x in [{x_lo:g}, {x_hi:g}], y in [{y_lo:g}, {y_hi:g}])"
+    )
+
+
+def _ring_area(poly: Sequence[float]) -> float:
+    """The area enclosed by one polygon ring (shoelace formula; a self-crossing ring's lobes may cancel).
+
+    Summed with ``map`` rather than numpy: several times faster for the few dozen vertices of a typical ring.
+    """
+    xs, ys = list(poly[0::2]), list(poly[1::2])
+    twice = sum(map(operator.mul, xs, ys[1:] + ys[:1])) - sum(map(operator.mul, xs[1:] + xs[:1], ys))
+    return abs(float(twice)) / 2.0
+
+
+def _ring_outside(poly: Sequence[float], height: int, width: int) -> bool:
+    """Whether the extent of one ring's vertices misses the image (touching its border from outside included)."""
+    xs, ys = poly[0::2], poly[1::2]
+    return max(xs) <= 0 or min(xs) >= width or max(ys) <= 0 or min(ys) >= height
+
+
+def empty_polygon_reason(polys: Sequence[Sequence[float]], height: int, width: int) -> str | None:
+    """Why polygons (that passed :func:`polygon_problem`) cover no pixel of the image, ``None`` when they cover
+    some or cannot cheaply be told to cover none.
+
+    ``"lies entirely outside the WxH image"`` when the vertex extent of every ring misses the image;
+    ``"covers no pixel (area A)"`` when the rings add up to less than :data:`SMALL_POLYGON_AREA` (collinear
+    vertices: area 0) and rasterising them gives no pixel. Larger polygons are not rasterised, so that reading
+    stays cheap: a long sliver between two rows of pixel centres is not noticed here. Rings of fewer than
+    three vertices are ignored, as :func:`segmentation_to_rle` ignores them.
+    """
+    rings = [p for p in polys if len(p) >= 6]
+    if not rings:
+        return None
+    if all(_ring_outside(p, height, width) for p in rings):
+        return f"lies entirely outside the {width}x{height} image"
+    area = sum(_ring_area(p) for p in rings)
+    if area < SMALL_POLYGON_AREA and int(mask_utils.area(segmentation_to_rle(rings, height, width))) == 0:
+        return f"covers no pixel (area {area:g})"
+    return None
+
+
 def segmentation_to_rle(segm: Any, height: int, width: int) -> dict[str, Any]:
-    """COCO polygons (list of flat lists), uncompressed or compressed RLE to one compressed RLE."""
+    """COCO polygons (list of flat lists), uncompressed or compressed RLE to one compressed RLE.
+
+    Polygons go to pycocotools only after :func:`polygon_problem` found nothing wrong with them; otherwise,
+    and for a segmentation pycocotools cannot decode, this raises :class:`MaskError`.
+    """
     try:
         if isinstance(segm, dict):
             rle = _normalise_rle(segm)
             if list(rle["size"]) != [height, width]:
                 raise MaskError(f"RLE size {rle['size']} does not match the image size {[height, width]}")
             return rle
-        if isinstance(segm, Sequence):
+        if isinstance(segm, Sequence) and not isinstance(segm, (str, bytes)):
+            problem = polygon_problem(segm, height, width)
+            if problem is not None:
+                raise MaskError(f"cannot decode segmentation: {problem}")
             polys = [list(map(float, p)) for p in segm if len(p) >= 6]
             if not polys:
                 return encode(np.zeros((height, width), dtype=bool))

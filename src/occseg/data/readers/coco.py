@@ -1,9 +1,13 @@
 """COCO instances JSON (polygons and RLE, ``iscrowd``), and the JSON skeleton shared with the KINS reader.
 
 Boxes become xyxy pixels; masks stay :class:`~occseg.data.masks.LazyMask` objects holding the source
-polygons/RLE (nothing is rasterised while reading). Problems with single annotations (zero-area, inverted
-or outside boxes) are warnings in :attr:`Dataset.warnings`; a file that is not the format, or annotations
-that refer to unknown image or category ids, raise :class:`DatasetFormatError` naming the file.
+polygons/RLE (nothing is rasterised while reading, bar polygons of under one pixel of area). Problems with
+single annotations (zero-area, inverted or outside boxes; polygons with a non-finite vertex or one more than
+an image width / height outside the image) skip them with a warning in :attr:`Dataset.warnings`; a polygon
+that covers no pixel (entirely outside the image, or of zero area) is a warning too, and skips the annotation
+where its box would come from that polygon. A file that is not the format, annotations that refer to unknown
+image or category ids, and two annotations of one image with the same id (predictions and ground truth are
+matched by ``(image_id, id)``) raise :class:`DatasetFormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from occseg.data.readers.common import (
     as_int,
     check_queued_rles,
     checked_box,
+    checked_polygons,
+    empty_polygons,
     find_image_dir,
     header_size,
     json_kind,
@@ -165,6 +171,7 @@ def build_json_dataset(
         warnings.append(f"{path.name}: {missing}")
 
     ctx = JsonContext(path, by_id, cats, warnings)
+    seen: dict[tuple[int, int], int] = {}  # (image_id, annotation id) -> index in 'annotations'
     for k, ann in enumerate(ann_list):
         if not isinstance(ann, dict):
             raise DatasetFormatError(f"{path}: annotations[{k}] is {json_kind(ann)}, not an object")
@@ -181,6 +188,12 @@ def build_json_dataset(
             raise DatasetFormatError(f"{path}: annotation {ann_id} refers to unknown image id {image_id}")
         if cat_id not in cats:
             raise DatasetFormatError(f"{path}: annotation {ann_id} refers to unknown category id {cat_id}")
+        first = seen.setdefault((image_id, ann_id), k)
+        if first != k:
+            raise DatasetFormatError(
+                f"{path}: image {image_id} ({Path(image.path).name}) has two annotations with id {ann_id} "
+                f"(annotations[{first}] and annotations[{k}]); annotation ids must be unique"
+            )
         what = f"{path.name}: image {image_id} ({Path(image.path).name}), annotation {ann_id}"
         inst = convert(ann, image, ctx, what)
         if inst is not None:
@@ -198,14 +211,23 @@ def build_json_dataset(
     return Dataset(list(by_id.values()), names, path, fmt, warnings, name_ids)
 
 
-def instance_box(box_value: Any, segm: Any, image: AnnotatedImage, what: str, warnings: list[str]) -> Box | None:
+def instance_box(
+    box_value: Any, segm: Any, image: AnnotatedImage, what: str, warnings: list[str], segm_name: str = "segmentation"
+) -> Box | None:
     """The checked xyxy box of an annotation: its xywh box, else the extent of its segmentation.
 
     ``None`` (with a warning) when there is neither, or the box is zero-area, inverted or outside the image.
+    Polygons (that passed :func:`checked_polygons`) that cover no pixel (:func:`empty_polygons`) are a warning
+    naming ``segm_name``: the annotation is skipped without a box value (its box would come from them), and
+    kept with its box and an empty mask otherwise, as an empty RLE mask is.
     """
+    empty = empty_polygons(segm, image.height, image.width)
     try:
         if box_value is not None:
             raw = xywh_box(box_value, what)
+        elif empty is not None:
+            warnings.append(f"{what}: no box, and the {segm_name} {empty}; annotation skipped")
+            return None
         else:
             raw = segm_box(segm, image.height, image.width)
             if raw is None:
@@ -214,13 +236,18 @@ def instance_box(box_value: Any, segm: Any, image: AnnotatedImage, what: str, wa
     except BoxError as exc:
         warnings.append(f"{exc}; annotation skipped")
         return None
-    return checked_box(raw, image.width, image.height, what, warnings)
+    box = checked_box(raw, image.width, image.height, what, warnings)
+    if box is not None and empty is not None:
+        warnings.append(f"{what}: the {segm_name} {empty}, so the mask is empty; the box is kept")
+    return box
 
 
 def convert_coco_annotation(ann: dict[str, Any], image: AnnotatedImage, ctx: JsonContext, what: str) -> Instance | None:
     """One COCO annotation as an :class:`Instance` (visible box and mask), ``None`` when skipped."""
     segm = ann.get("segmentation")
     mask = make_mask(segm, image.height, image.width, what, ctx.rles)  # first: a broken mask is an error, not a skip
+    if not checked_polygons(segm, image.height, image.width, what, ctx.warnings):
+        return None
     box = instance_box(ann.get("bbox"), segm, image, what, ctx.warnings)
     if box is None:
         return None

@@ -5,6 +5,10 @@ where the region is occluded; without ``visible_mask`` the visible mask is the a
 (1-based depth order, 1 = front), ``name`` (free text, used as the class), ``isStuff`` and
 ``occlude_rate``. :attr:`Instance.order` is ``order - 1`` (0 = front); the region's original fields
 (``order``, ``name``, ``isStuff``, ``occlude_rate``, ``area``, ...) are kept in :attr:`Instance.extra`.
+
+A region whose polygon has a non-finite vertex or one more than an image width / height outside the image,
+or covers no pixel (entirely outside the image, zero area), is skipped with a warning, like one whose box is
+outside the image.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from occseg.data.readers.common import (
     as_int,
     check_queued_rles,
     checked_box,
+    checked_polygons,
+    empty_polygons,
     find_image_dir,
     header_size,
     json_kind,
@@ -114,6 +120,12 @@ def _regions_to_instances(
         if amodal_mask is None:
             warnings.append(f"{what}: empty amodal segmentation; region skipped")
             continue
+        if not checked_polygons(segm, image.height, image.width, f"{what} (segmentation)", warnings):
+            continue
+        empty = empty_polygons(segm, image.height, image.width)
+        if empty is not None:
+            warnings.append(f"{what}: the amodal segmentation {empty}; region skipped")
+            continue
         raw_amodal = polygon_extent(polys) if polys is not None else segm_box(segm, image.height, image.width)
         amodal_box = (
             None
@@ -127,6 +139,12 @@ def _regions_to_instances(
         vis_segm = r.get("visible_mask")
         if vis_segm is not None:
             mask = make_mask(vis_segm, image.height, image.width, f"{what} (visible_mask)", rles)
+            if not checked_polygons(vis_segm, image.height, image.width, f"{what} (visible_mask)", warnings):
+                continue
+            empty = empty_polygons(vis_segm, image.height, image.width)
+            if empty is not None:
+                warnings.append(f"{what}: the visible_mask {empty}; region skipped")
+                continue
             raw_box = segm_box(vis_segm, image.height, image.width)
             if mask is None or raw_box is None:
                 warnings.append(f"{what}: empty visible mask (fully occluded); region skipped")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 from pycocotools import mask as mask_utils
 
 from occseg.data.images import ImageError, image_size
-from occseg.data.masks import LazyMask, MaskError, RleBatch, check_rle
+from occseg.data.masks import LazyMask, MaskError, RleBatch, check_rle, empty_polygon_reason, polygon_problem
 from occseg.geometry.boxes import Box, BoxError, validate_box, xywh_to_xyxy
 from occseg.io import read_json
 
@@ -171,14 +170,19 @@ def make_mask(segm: Any, height: int, width: int, what: str, rles: RleBatch | No
     RLE size and run lengths (:func:`~occseg.data.masks.check_rle`). Problems raise
     :class:`DatasetFormatError` naming ``what``. With ``rles``, compressed RLE strings are queued there
     and checked by :func:`check_queued_rles` once the file is read (one vectorised pass for all masks).
+    Polygon coordinates that are not finite or lie far outside the image are not an error here but a reason
+    to skip the annotation: see :func:`checked_polygons`.
     """
     if segm is None or (isinstance(segm, list) and not segm):
         return None
     polys = polygon_list(segm)
     if polys is not None:
-        for p in polys:
-            if len(p) % 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in p):
-                raise DatasetFormatError(f"{what}: a polygon needs an even number of finite coordinates")
+        for k, p in enumerate(polys):
+            if not all(isinstance(v, (int, float)) for v in p):
+                bad = next(v for v in p if not isinstance(v, (int, float)))
+                raise DatasetFormatError(f"{what}: polygon {k} holds {json_kind(bad)} ({bad!r:.40}), not a number")
+            if len(p) % 2:
+                raise DatasetFormatError(f"{what}: polygon {k} has an odd number of coordinates ({len(p)})")
         if not any(len(p) >= 6 for p in polys):
             return None
         return LazyMask(polys, height, width)
@@ -189,6 +193,34 @@ def make_mask(segm: Any, height: int, width: int, what: str, rles: RleBatch | No
             raise DatasetFormatError(f"{what}: {exc}") from None
         return LazyMask(segm, height, width)
     raise DatasetFormatError(f"{what}: unknown segmentation type {type(segm).__name__}")
+
+
+def checked_polygons(segm: Any, height: int, width: int, what: str, warnings: list[str]) -> bool:
+    """:func:`~occseg.data.masks.polygon_problem` of a segmentation's polygons, recorded in ``warnings``.
+
+    ``False`` (with the warning ``"{what}: polygon K vertex J (x, y) is not finite; annotation skipped"`` or
+    ``"... lies too far outside the WxH image ...; annotation skipped"``) when a coordinate is not a finite
+    number or a vertex lies more than one image width / height beyond the border: the caller skips the
+    annotation, as it does one with a non-finite or outside box (:func:`checked_box`). Such polygons are
+    refused rather than clipped, since clipping a vertex changes the shape inside the image. ``True`` for
+    usable polygons, RLE and no segmentation. Call it after :func:`make_mask` (which checks the structure).
+    """
+    polys = polygon_list(segm)
+    if polys is None:
+        return True
+    problem = polygon_problem(polys, height, width)
+    if problem is None:
+        return True
+    warnings.append(f"{what}: {problem}; annotation skipped")
+    return False
+
+
+def empty_polygons(segm: Any, height: int, width: int) -> str | None:
+    """Why a polygon segmentation (that passed :func:`checked_polygons`) covers no pixel of the image:
+    ``"lies entirely outside the WxH image"`` or ``"covers no pixel (area A)"``
+    (:func:`~occseg.data.masks.empty_polygon_reason`); ``None`` otherwise, and for RLE or no segmentation."""
+    polys = polygon_list(segm)
+    return None if polys is None else empty_polygon_reason(polys, height, width)
 
 
 def check_queued_rles(rles: RleBatch) -> None:

@@ -18,7 +18,15 @@ from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.readers.coco import JsonContext, build_json_dataset, instance_box
-from occseg.data.readers.common import DatasetFormatError, abs_path, as_flag, as_int, load_json_object, make_mask
+from occseg.data.readers.common import (
+    DatasetFormatError,
+    abs_path,
+    as_flag,
+    as_int,
+    checked_polygons,
+    load_json_object,
+    make_mask,
+)
 
 #: (visible box, visible segm, amodal box, amodal segm, area keys) of each key style.
 KEY_STYLES: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
@@ -70,12 +78,19 @@ def read_kins_object(obj: dict[str, Any], p: Path, *, images: str | Path | None 
         # the masks first: a broken mask is an error, not a skipped annotation
         mask = make_mask(vis_segm, image.height, image.width, f"{what} ({vis_segm_key})", ctx.rles)
         amodal_mask = make_mask(am_segm, image.height, image.width, f"{what} ({am_segm_key})", ctx.rles)
-        box = instance_box(ann.get(vis_box_key), vis_segm, image, f"{what} (visible box)", ctx.warnings)
+        for key, segm in ((vis_segm_key, vis_segm), (am_segm_key, am_segm)):
+            if not checked_polygons(segm, image.height, image.width, f"{what} ({key})", ctx.warnings):
+                return None
+        box = instance_box(
+            ann.get(vis_box_key), vis_segm, image, f"{what} (visible box)", ctx.warnings, segm_name=vis_segm_key
+        )
         if box is None:
             return None
         amodal_box = None
         if ann.get(am_box_key) is not None or am_segm:
-            amodal_box = instance_box(ann.get(am_box_key), am_segm, image, f"{what} (amodal box)", ctx.warnings)
+            amodal_box = instance_box(
+                ann.get(am_box_key), am_segm, image, f"{what} (amodal box)", ctx.warnings, segm_name=am_segm_key
+            )
             if amodal_box is None:
                 return None
         oco, ico = ann.get("oco_id"), ann.get("ico_id")

@@ -6,7 +6,9 @@ unless a names file sits in the dataset folder: ``names.txt`` / ``classes.txt`` 
 ``*.yaml`` with a ``names:`` list or mapping (parsed without a YAML library).
 
 Label files whose image is missing are skipped with a warning; images without a label file are not part of
-the dataset (also a warning); an empty label file is an image without objects.
+the dataset (also a warning); an empty label file is an image without objects. A line whose box is unusable,
+or whose polygon has a non-finite vertex, a vertex more than one image width / height outside the image or
+covers no pixel (entirely outside, zero area), is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import ast
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import LazyMask
@@ -23,6 +26,8 @@ from occseg.data.readers.common import (
     DatasetFormatError,
     abs_path,
     checked_box,
+    checked_polygons,
+    empty_polygons,
     header_size,
     image_ids_from_stems,
     polygon_extent,
@@ -30,7 +35,7 @@ from occseg.data.readers.common import (
     sorted_files,
 )
 from occseg.data.readers.names import COCO80_NAMES
-from occseg.geometry.boxes import cxcywh_norm_to_xyxy
+from occseg.geometry.boxes import BoxError, cxcywh_norm_to_xyxy
 
 NAMES_FILES: tuple[str, ...] = ("names.txt", "classes.txt", "obj.names", "data.yaml", "dataset.yaml")
 
@@ -42,8 +47,54 @@ def _unquote(text: str) -> str:
     return text
 
 
+_INLINE_FORMS = "a list [a, b, ...] or a mapping {0: a, 1: b, ...}"
+
+
+def _index_item(item: str, source: str) -> tuple[int, str]:
+    """One ``index: name`` item of a ``names`` mapping, or :class:`DatasetFormatError` naming ``source``."""
+    key, sep, val = item.partition(":")
+    if not sep or not key.strip().isdigit():
+        raise DatasetFormatError(f"{source}: 'names' entry {item.strip()!r} is not 'index: name'")
+    return int(key), _unquote(val)
+
+
+def _names_in_index_order(names: dict[Any, Any], source: str) -> list[str]:
+    """The names of an ``index -> name`` mapping whose indices must be the class indices 0 .. N-1."""
+    keys = list(names)
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in keys) or sorted(keys) != list(range(len(keys))):
+        raise DatasetFormatError(
+            f"{source}: the 'names' indices must be the class indices 0..{len(keys) - 1}, got {keys!r:.80}"
+        )
+    return [str(names[i]) for i in range(len(keys))]
+
+
+def _inline_names(rest: str, source: str) -> list[str]:
+    """The names of an inline ``names:`` value (a YAML flow list or mapping, items quoted or not)."""
+    try:
+        value = ast.literal_eval(rest)
+    except (ValueError, SyntaxError):
+        closing = {"[": "]", "{": "}"}.get(rest[0])
+        if closing is None or not rest.endswith(closing):
+            what = f"it has no closing {closing!r}; expected" if closing else "it is not"
+            msg = f"{source}: cannot read the 'names' entry {rest!r}: {what} {_INLINE_FORMS}"
+            raise DatasetFormatError(msg) from None
+        items = [v for v in rest[1:-1].split(",") if v.strip()]
+        if closing == "]":
+            return [_unquote(v) for v in items]
+        value = dict(_index_item(v, source) for v in items)
+    if isinstance(value, dict):
+        return _names_in_index_order(value, source)
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    raise DatasetFormatError(f"{source}: cannot read the 'names' entry {rest!r}: it is not {_INLINE_FORMS}")
+
+
 def parse_yaml_names(text: str, *, source: str = "yaml") -> list[str] | None:
-    """The ``names:`` entry of a YOLO data YAML (inline list/dict, block list, or ``index: name`` lines)."""
+    """The ``names:`` entry of a YOLO data YAML (inline list/dict, block list, or ``index: name`` lines).
+
+    ``None`` without a ``names:`` entry. An entry that cannot be read (unbalanced brackets, an item that is
+    not ``index: name``, indices other than 0 .. N-1) is a :class:`DatasetFormatError` naming ``source``.
+    """
     lines = text.splitlines()
     for k, line in enumerate(lines):
         m = re.match(r"^(\s*)names\s*:\s*(.*?)\s*$", line)
@@ -51,17 +102,7 @@ def parse_yaml_names(text: str, *, source: str = "yaml") -> list[str] | None:
             continue
         indent, rest = len(m.group(1)), m.group(2)
         if rest and not rest.startswith("#"):
-            try:
-                value = ast.literal_eval(rest)
-            except (ValueError, SyntaxError):
-                value = [_unquote(v) for v in rest.strip("[]{}").split(",") if v.strip()]
-                if rest.startswith("{"):
-                    value = {int(v.split(":", 1)[0]): _unquote(v.split(":", 1)[1]) for v in value}
-            if isinstance(value, dict):
-                return [str(value[i]) for i in sorted(value)]
-            if isinstance(value, (list, tuple)):
-                return [str(v) for v in value]
-            raise DatasetFormatError(f"{source}: cannot read the 'names' entry {rest!r}")
+            return _inline_names(rest, source)
         names: dict[int, str] = {}
         for sub in lines[k + 1 :]:
             if not sub.strip() or sub.strip().startswith("#"):
@@ -71,13 +112,11 @@ def parse_yaml_names(text: str, *, source: str = "yaml") -> list[str] | None:
             if item.startswith("- ") and sub_indent >= indent:
                 names[len(names)] = _unquote(item[2:].split(" #")[0])
             elif sub_indent > indent and ":" in item:
-                key, val = item.split(":", 1)
-                if not key.strip().isdigit():
-                    raise DatasetFormatError(f"{source}: 'names' entry {item!r} is not 'index: name'")
-                names[int(key)] = _unquote(val.split(" #")[0])
+                index, name = _index_item(item.split(" #")[0], source)
+                names[index] = name
             else:
                 break
-        return [names[i] for i in sorted(names)]
+        return _names_in_index_order(names, source)
     return None
 
 
@@ -102,7 +141,7 @@ def find_names_file(folders: Sequence[Path]) -> Path | None:
             if (folder / name).is_file():
                 return folder / name
         for y in sorted(folder.glob("*.y*ml")):
-            if parse_yaml_names(y.read_text(encoding="utf-8", errors="replace")) is not None:
+            if parse_yaml_names(y.read_text(encoding="utf-8", errors="replace"), source=str(y)) is not None:
                 return y
     return None
 
@@ -195,9 +234,19 @@ def _read_label_file(
         n = len(values)
         mask = None
         if n == 4:
-            raw = cxcywh_norm_to_xyxy(values, w, h)
+            try:
+                raw = cxcywh_norm_to_xyxy(values, w, h)
+            except BoxError as exc:
+                warnings.append(f"{what}: {exc}; annotation skipped")
+                continue
         elif n >= 6 and n % 2 == 0:
             poly = [v * (w if k % 2 == 0 else h) for k, v in enumerate(values)]
+            if not checked_polygons([poly], h, w, what, warnings):
+                continue
+            empty = empty_polygons([poly], h, w)
+            if empty is not None:
+                warnings.append(f"{what}: the polygon {empty}; annotation skipped")
+                continue
             raw = polygon_extent([poly])
             mask = LazyMask([poly], h, w)
         else:
