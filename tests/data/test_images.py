@@ -38,6 +38,12 @@ def test_png_round_trip_and_conversions_on_read(tmp_path):
     assert load_rgb(tmp_path / "rgba.png").tolist() == [[[255, 0, 0]] * 2] * 2
     cv2.imwrite(str(tmp_path / "deep.png"), np.full((3, 3), 514, np.uint16))  # 16-bit gray
     assert load_rgb(tmp_path / "deep.png").tolist() == [[[2, 2, 2]] * 3] * 3
+    wide = np.zeros((2, 3, 3), np.int32)  # a 32-bit integer TIFF (OpenCV's colour conversion takes no such pixels)
+    wide[..., 0], wide[..., 2] = 10, 900  # BGR as OpenCV writes it: red 900 is clipped to 255
+    cv2.imwrite(str(tmp_path / "wide.tiff"), wide)
+    assert load_rgb(tmp_path / "wide.tiff").tolist() == [[[255, 0, 10]] * 3] * 2
+    nan = np.array([[np.nan, np.inf, 0.5]], np.float32)  # non-finite floats become black / white
+    assert to_rgb_uint8(nan)[0, :, 0].tolist() == [0, 255, 0]  # inf counts as 255, so 0.5 is on the 0..255 scale
 
 
 def test_unreadable_images_are_named(tmp_path):

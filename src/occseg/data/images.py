@@ -26,6 +26,7 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
     elif a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif a.dtype.kind == "f":
+        a = np.nan_to_num(a, nan=0.0, posinf=255.0, neginf=0.0)
         scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
         a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
     elif a.dtype != np.uint8:
@@ -49,8 +50,8 @@ def load_rgb(path: str | Path) -> np.ndarray:
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise ImageError(f"cannot decode image file {p} (not an image, or corrupt)")
-    if img.ndim == 3 and img.shape[2] >= 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    if img.ndim == 3 and img.shape[2] in (3, 4):  # OpenCV's BGR(A) order, for any pixel type (cvtColor takes few)
+        img = img[:, :, [2, 1, 0, 3][: img.shape[2]]]
     return to_rgb_uint8(img, name=str(p))
 
 
