@@ -10,6 +10,7 @@ from occseg.evaluation.metrics import (
     OrderCounts,
     amodal_box_iou,
     bootstrap_interval,
+    cluster_bootstrap_interval,
     mask_iou,
     mean_of_ratios,
     mean_or_none,
@@ -165,3 +166,24 @@ def test_order_counts_keep_each_image_for_the_interval() -> None:
     assert OrderCounts().occluded_interval(BootstrapConfig()) is None
     # the per-image list does not take part in comparisons
     assert order_counts(gt, gt) == OrderCounts(pairs_all=2, correct_all=2, pairs_occluded=2, correct_occluded=2)
+
+
+def test_cluster_bootstrap_of_single_clusters_is_the_plain_bootstrap() -> None:
+    values = np.array([1.0, 0.0] * 10)
+    lo, hi = cluster_bootstrap_interval(values, np.arange(20), BootstrapConfig(resamples=20000))
+    assert lo == pytest.approx(0.30, abs=0.026) and hi == pytest.approx(0.70, abs=0.026)  # Binomial(20, 1/2) / 20
+
+
+def test_cluster_bootstrap_widens_when_values_follow_their_clusters() -> None:
+    values = np.array([1.0, 0.0] * 10)
+    # two clusters, each holding only ones or only zeros: a draw is all ones, all zeros or half and half
+    assert cluster_bootstrap_interval(values, np.arange(20) % 2) == (0.0, 1.0)
+    assert cluster_bootstrap_interval(np.ones(4), np.array([0, 1, 2, 3])) == (1.0, 1.0)
+    # pairs: an item weighs by both its clusters' draws; the values follow cluster 0 (in front: right)
+    pairs = np.array([[0, 1], [0, 2], [1, 2], [2, 1]])
+    lo, hi = cluster_bootstrap_interval(np.array([1.0, 1.0, 0.0, 0.0]), pairs)
+    assert lo == 0.0 and hi == 1.0
+    assert cluster_bootstrap_interval(np.ones(3), np.zeros(3, int)) is None  # one cluster
+    assert cluster_bootstrap_interval(np.ones(2), np.arange(2), BootstrapConfig(resamples=0)) is None
+    with pytest.raises(ValueError, match="must agree"):
+        cluster_bootstrap_interval(np.ones(3), np.arange(2))

@@ -152,7 +152,12 @@ def _three_objects(build):
 
 def test_order_accuracy_three_objects(build) -> None:
     gt, pred = _three_objects(build)
-    oa = aggregate(evaluate(gt, pred, CFG))["all"]["order_accuracy"]
+    ev = evaluate(gt, pred, CFG)
+    # the occluded ordered pairs, each with its GT and predicted order (A = 1 in front of B = 2, C = 3 of B)
+    assert sorted((p.first, p.second, p.gt, p.pred, p.correct) for p in ev.pairs) == [
+        (1, 2, 1, -1, False), (2, 1, -1, 1, False), (2, 3, -1, 0, False), (3, 2, 1, 0, False)
+    ]  # fmt: skip
+    oa = aggregate(ev)["all"]["order_accuracy"]
     assert oa["pairs_all"] == 6 and oa["pairs_occluded"] == 4
     assert (oa["misses"], oa["reversals"], oa["false_detections"]) == (2, 2, 2)
     assert oa["all"] == 0.0 and oa["occluded"] == 0.0

@@ -231,3 +231,34 @@ def bootstrap_interval(
     )
     lo, hi = res.confidence_interval
     return float(lo), float(hi)
+
+
+def cluster_bootstrap_interval(
+    values: np.ndarray, clusters: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of ``values`` when the clusters the items belong to, not the
+    items, are resampled: ``clusters`` is ``(items, k)`` integer cluster ids, each item in ``k`` clusters (k = 1:
+    an object's source object; k = 2: the two objects of a pair). Each draw resamples the clusters with
+    replacement and weighs an item by the product of its clusters' draw counts (the "pigeonhole" bootstrap for
+    items shared by two clusters; Owen 2007). ``None`` with fewer than two clusters or ``config.resamples == 0``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(clusters)
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2 or c.shape[0] != v.shape[0] or v.ndim != 1:
+        raise ValueError(f"values (items,) and clusters (items, k) must agree, got {v.shape} and {c.shape}")
+    _, idx = np.unique(c, return_inverse=True)
+    idx = idx.reshape(c.shape)
+    n_clusters = int(idx.max()) + 1 if idx.size else 0
+    if config.resamples == 0 or n_clusters < 2:
+        return None
+    rng = np.random.default_rng(config.seed)
+    counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=config.resamples)
+    weights = np.prod(counts[:, idx], axis=2).astype(np.float64)  # (resamples, items)
+    total = weights.sum(axis=1)
+    keep = total > 0
+    stats_ = (weights[keep] @ v) / total[keep]
+    tail = (1.0 - config.level) / 2
+    lo, hi = np.quantile(stats_, [tail, 1.0 - tail])
+    return float(lo), float(hi)

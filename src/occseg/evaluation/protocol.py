@@ -184,9 +184,25 @@ class ObjectRecord:
         }
 
 
+@dataclass(frozen=True)
+class PairRecord:
+    """One GT-occluded ordered pair of an image's evaluated objects: ``gt`` and ``pred`` are the order of
+    ``first`` relative to ``second`` (+1 in front, -1 behind, 0 none), as :func:`order_counts` compares them."""
+
+    image_id: int
+    first: int  # object (annotation) id
+    second: int
+    gt: int
+    pred: int
+
+    @property
+    def correct(self) -> bool:
+        return self.gt == self.pred
+
+
 @dataclass
 class Evaluation:
-    """Per-object records, order counts per scenario key and the run's warnings."""
+    """Per-object records, order counts per scenario key, the occluded pairs and the run's warnings."""
 
     records: list[ObjectRecord]
     order: dict[str, OrderCounts]
@@ -196,6 +212,7 @@ class Evaluation:
     n_gt_objects: int = 0
     matching: Matching | None = None
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    pairs: list[PairRecord] = field(default_factory=list)  # every GT-occluded ordered pair (scenario "all")
 
 
 def _empty(height: int, width: int) -> np.ndarray:
@@ -279,8 +296,9 @@ def object_record(
 
 def _image_order(
     image: AnnotatedImage, objects: list[Instance], matching: Matching
-) -> tuple[np.ndarray, np.ndarray, list[str | None]] | None:
-    """GT and predicted order matrices of an image's evaluated objects that have GT amodal masks."""
+) -> tuple[np.ndarray, np.ndarray, list[str | None], list[int]] | None:
+    """GT and predicted order matrices of an image's evaluated objects that have GT amodal masks, their
+    scenarios and ids."""
     objs = [o for o in objects if o.amodal_mask is not None and o.mask is not None]
     if len(objs) < 2:
         return None
@@ -294,7 +312,7 @@ def _image_order(
         a = p.amodal_mask if p is not None and p.amodal_mask is not None else v
         vis.append(v)
         amo.append(a)
-    return gt_order, pairwise_order_matrix(vis, amo), [_scenario(o) for o in objs]
+    return gt_order, pairwise_order_matrix(vis, amo), [_scenario(o) for o in objs], [o.id for o in objs]
 
 
 def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Evaluation:
@@ -328,6 +346,7 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
             "mask (no occluded part predicted)"
         )
     records: list[ObjectRecord] = []
+    pairs: list[PairRecord] = []
     order: dict[str, OrderCounts] = {ALL: OrderCounts()}
     for im, objs in tqdm(selected, desc="evaluate", unit="image", disable=not config.progress, leave=False):
         for o in objs:
@@ -336,8 +355,10 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
         res = _image_order(im, objs, matching)
         if res is None:
             continue
-        g, p, scen = res
+        g, p, scen, ids = res
         order[ALL] += order_counts(g, p)
+        for i, j in zip(*np.nonzero(g)):
+            pairs.append(PairRecord(im.image_id, ids[i], ids[j], int(g[i, j]), int(p[i, j])))
         for s in sorted({s for s in scen if s is not None}):
             idx = [i for i, x in enumerate(scen) if x == s]
             sub = np.ix_(idx, idx)
@@ -354,6 +375,7 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
         n_gt_objects=n_gt,
         matching=matching,
         bootstrap=config.bootstrap,
+        pairs=pairs,
     )
 
 
