@@ -260,10 +260,8 @@ def test_check_backbone_names_what_differs():
     assert isinstance(err.value, ValueError)  # the CLI reports ValueErrors as one line
 
 
-def test_predict_with_a_model_for_another_backbone_is_a_one_line_error(saved: Path, tmp_path: Path):
-    """The saved model says efficientnet_lite0 but 5 feature channels (the real one has 112)."""
-    from occseg.cli.main import cli
-
+def _one_person_gt(tmp_path: Path) -> Path:
+    """A COCO file of one 64x48 image with one person box (its image need not exist for the errors tested)."""
     gt = {
         "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
         "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],
@@ -271,6 +269,14 @@ def test_predict_with_a_model_for_another_backbone_is_a_one_line_error(saved: Pa
     }
     data = tmp_path / "gt.json"
     data.write_text(json.dumps(gt))
+    return data
+
+
+def test_predict_with_a_model_for_another_backbone_is_a_one_line_error(saved: Path, tmp_path: Path):
+    """The saved model says efficientnet_lite0 but 5 feature channels (the real one has 112)."""
+    from occseg.cli.main import cli
+
+    data = _one_person_gt(tmp_path)
     res = CliRunner().invoke(
         cli, ["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.json")]
     )
@@ -650,13 +656,7 @@ def test_a_bad_model_json_is_a_one_line_cli_error(saved: Path, tmp_path: Path):
     from occseg.cli.main import cli
 
     _edit_json(saved, training="x")
-    gt = {
-        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
-        "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],
-        "categories": [{"id": 1, "name": "person"}],
-    }
-    data = tmp_path / "gt.json"
-    data.write_text(json.dumps(gt))
+    data = _one_person_gt(tmp_path)
     res = CliRunner().invoke(
         cli, ["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.json")]
     )

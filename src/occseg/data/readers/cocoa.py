@@ -25,8 +25,6 @@ from occseg.data.readers.common import (
     as_int,
     check_queued_rles,
     checked_box,
-    checked_polygons,
-    empty_polygons,
     find_image_dir,
     header_size,
     json_kind,
@@ -36,6 +34,7 @@ from occseg.data.readers.common import (
     polygon_list,
     require_list,
     segm_box,
+    usable_polygons,
 )
 
 #: Region keys turned into Instance fields; the rest (order, name, isStuff, occlude_rate, ...) go to extra.
@@ -120,11 +119,10 @@ def _regions_to_instances(
         if amodal_mask is None:
             warnings.append(f"{what}: empty amodal segmentation; region skipped")
             continue
-        if not checked_polygons(segm, image.height, image.width, f"{what} (segmentation)", warnings):
-            continue
-        empty = empty_polygons(segm, image.height, image.width)
-        if empty is not None:
-            warnings.append(f"{what}: the amodal segmentation {empty}; region skipped")
+        if not usable_polygons(
+            segm, image.height, image.width, what, warnings, name="amodal segmentation", key="segmentation",
+            skipped="region",
+        ):  # fmt: skip
             continue
         raw_amodal = polygon_extent(polys) if polys is not None else segm_box(segm, image.height, image.width)
         amodal_box = (
@@ -139,11 +137,10 @@ def _regions_to_instances(
         vis_segm = r.get("visible_mask")
         if vis_segm is not None:
             mask = make_mask(vis_segm, image.height, image.width, f"{what} (visible_mask)", rles)
-            if not checked_polygons(vis_segm, image.height, image.width, f"{what} (visible_mask)", warnings):
-                continue
-            empty = empty_polygons(vis_segm, image.height, image.width)
-            if empty is not None:
-                warnings.append(f"{what}: the visible_mask {empty}; region skipped")
+            if not usable_polygons(
+                vis_segm, image.height, image.width, what, warnings, name="visible_mask", key="visible_mask",
+                skipped="region",
+            ):  # fmt: skip
                 continue
             raw_box = segm_box(vis_segm, image.height, image.width)
             if mask is None or raw_box is None:

@@ -223,6 +223,29 @@ def empty_polygons(segm: Any, height: int, width: int) -> str | None:
     return None if polys is None else empty_polygon_reason(polys, height, width)
 
 
+def usable_polygons(
+    segm: Any,
+    height: int,
+    width: int,
+    what: str,
+    warnings: list[str],
+    *,
+    name: str = "polygon",
+    key: str | None = None,
+    skipped: str = "annotation",
+) -> bool:
+    """:func:`checked_polygons` (naming ``what (key)``, or ``what`` without a key), then :func:`empty_polygons`
+    as a skip warning (``"{what}: the {name} covers no pixel (area 0); {skipped} skipped"``): ``False`` when the
+    annotation is to be skipped for its polygons."""
+    if not checked_polygons(segm, height, width, what if key is None else f"{what} ({key})", warnings):
+        return False
+    empty = empty_polygons(segm, height, width)
+    if empty is not None:
+        warnings.append(f"{what}: the {name} {empty}; {skipped} skipped")
+        return False
+    return True
+
+
 def check_queued_rles(rles: RleBatch) -> None:
     """Check the RLE strings :func:`make_mask` queued; the first invalid one is a :class:`DatasetFormatError`."""
     try:

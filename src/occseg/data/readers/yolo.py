@@ -26,13 +26,12 @@ from occseg.data.readers.common import (
     DatasetFormatError,
     abs_path,
     checked_box,
-    checked_polygons,
-    empty_polygons,
     header_size,
     image_ids_from_stems,
     polygon_extent,
     read_text_file,
     sorted_files,
+    usable_polygons,
 )
 from occseg.data.readers.names import COCO80_NAMES
 from occseg.geometry.boxes import BoxError, cxcywh_norm_to_xyxy
@@ -241,11 +240,7 @@ def _read_label_file(
                 continue
         elif n >= 6 and n % 2 == 0:
             poly = [v * (w if k % 2 == 0 else h) for k, v in enumerate(values)]
-            if not checked_polygons([poly], h, w, what, warnings):
-                continue
-            empty = empty_polygons([poly], h, w)
-            if empty is not None:
-                warnings.append(f"{what}: the polygon {empty}; annotation skipped")
+            if not usable_polygons([poly], h, w, what, warnings):
                 continue
             raw = polygon_extent([poly])
             mask = LazyMask([poly], h, w)
