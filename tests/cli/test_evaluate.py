@@ -181,3 +181,24 @@ def test_cocoa_demo_end_to_end(tmp_path: Path, shared_data: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["class_agnostic"] is True and report["all"]["n_objects"] == 48
     assert "mIoU, mean(IoU), class ignored" in (out / "report.md").read_text()
+
+
+def test_a_moved_predictions_file_is_scored_all_the_same(tmp_path: Path, small_gt: Path) -> None:
+    runner = CliRunner()
+    pred = tmp_path / "here" / "pred.json"
+    assert (
+        runner.invoke(cli, ["predict", "--data", str(small_gt), "--out", str(pred), "--method", "box-fill"]).exit_code
+        == 0
+    )
+    args = ["evaluate", "--gt", str(small_gt), "--no-progress", "--out"]
+    res = runner.invoke(cli, [*args, str(tmp_path / "r1"), "--pred", str(pred)])
+    assert res.exit_code == 0 and "predictions reader" not in res.output
+    moved = tmp_path / "else" / "deeper" / "pred.json"  # its relative image_root now points nowhere
+    moved.parent.mkdir(parents=True)
+    pred.rename(moved)
+    res = runner.invoke(cli, [*args, str(tmp_path / "r2"), "--pred", str(moved)])
+    assert res.exit_code == 0, res.output
+    assert "the predictions reader noted 1 problem(s) that change no score" in res.output
+    assert "count as missing" not in res.output
+    first, second = (json.loads((tmp_path / r / "report.json").read_text())["all"] for r in ("r1", "r2"))
+    assert first["visible"] == second["visible"] and first["order_accuracy"] == second["order_accuracy"]

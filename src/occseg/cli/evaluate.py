@@ -129,10 +129,18 @@ def cmd(
         classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress, bootstrap=boot
     )
     evaluation = evaluate(gt, pred, config)
-    if pred.warnings:
+    # the readers end every warning that drops an annotation or image with "skipped"; the others (e.g. image files
+    # not where a moved predictions file says) lose nothing, since predictions hold their masks
+    dropped = [w for w in pred.warnings if w.rstrip(".").endswith("skipped")]
+    noted = [w for w in pred.warnings if w not in dropped]
+    if dropped:
         evaluation.warnings.append(
-            f"the predictions reader reported {len(pred.warnings)} problem(s) (their objects count as missing): "
-            + "; ".join(pred.warnings[:3])
+            f"the predictions reader skipped what it could not read in {len(dropped)} case(s) (those objects count "
+            "as missing): " + "; ".join(dropped[:3])
+        )
+    if noted:
+        evaluation.warnings.append(
+            f"the predictions reader noted {len(noted)} problem(s) that change no score: " + "; ".join(noted[:3])
         )
     settings = {
         "gt": str(gt.source),
