@@ -42,6 +42,8 @@ def test_coco128_json(shared_data):
     assert result.exit_code == 0, result.output
     assert "format:    coco" in result.output and "instances: 929" in result.output
     assert "warnings (0):" in result.output
+    quiet = run(str(shared_data / "coco128-seg" / "annotations" / "instances_train2017.json"), "--no-progress")
+    assert quiet.exit_code == 0 and quiet.output == result.output  # --no-progress changes nothing in the summary
 
 
 def test_cocoa_levels(shared_data):

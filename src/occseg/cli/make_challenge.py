@@ -9,7 +9,7 @@ import click
 from occseg.challenge.composer import SCENARIOS
 from occseg.challenge.generator import ChallengeConfig, generate_challenge
 from occseg.challenge.objects import SelectionConfig
-from occseg.cli.options import seed_option
+from occseg.cli.options import progress_option, seed_option
 
 
 def _parse_size(value: str) -> tuple[int, int]:
@@ -52,7 +52,7 @@ def _parse_list(value: str) -> tuple[str, ...]:
 @click.option("--scenarios", default=",".join(SCENARIOS), show_default=True, help="Comma-separated scenarios.")
 @click.option("--contact-sheet", "sheet", type=click.IntRange(min=0), default=12, show_default=True,
               help="Images on the contact sheet (0: none).")  # fmt: skip
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@progress_option()
 def cmd(
     source: Path,
     source_images: Path | None,
@@ -68,7 +68,7 @@ def cmd(
     size: str,
     scenarios: str,
     sheet: int,
-    no_progress: bool,
+    progress: bool,
 ) -> None:
     """Compose images of whole objects occluding each other, with exact amodal masks and depth order.
 
@@ -94,7 +94,7 @@ def cmd(
         scenarios=_parse_list(scenarios),
         selection=SelectionConfig(min_height=min_height),
         contact_sheet_images=sheet,
-        progress=not no_progress,
+        progress=progress,
     )
     result = generate_challenge(config)
     sel = result.selection

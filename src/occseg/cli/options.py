@@ -70,6 +70,13 @@ def seed_option(help: str = "Seed of every random choice: the same seed gives th
     return click.option("--seed", type=SEED, default=0, show_default=True, help=help)
 
 
+def progress_option() -> Callable[[F], F]:
+    """``--progress/--no-progress``: progress bars on stderr (on by default)."""
+    return click.option(
+        "--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on stderr)."
+    )
+
+
 def finite(ctx: click.Context | None, param: click.Parameter | None, value: float | None) -> float | None:
     """A click callback refusing ``nan`` and ``inf`` (which ``click.FloatRange`` lets through)."""
     if value is not None and not math.isfinite(value):

@@ -13,6 +13,7 @@ from occseg.cli.options import (
     download_option,
     finite,
     parse_class_map,
+    progress_option,
     scene_options,
 )
 
@@ -93,6 +94,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="Only objects whose visible box is this tall.",
 )
+@progress_option()
 def cmd(
     data_path: Path,
     images_dir: Path | None,
@@ -114,6 +116,7 @@ def cmd(
     class_map: str | None,
     adapt_order: bool,
     min_height: float | None,
+    progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
@@ -164,6 +167,7 @@ def cmd(
             all_objects=all_objects,
             class_map=cmap,
             adapt_order=adapt_order,
+            progress=progress,
             min_height=min_height if min_height is not None else 0.0,
         )
     else:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from occseg.cli.options import progress_option
 from occseg.data.readers import FORMATS, read_dataset
 from occseg.data.stats import dataset_stats, format_stats
 
@@ -26,7 +27,8 @@ from occseg.data.stats import dataset_stats, format_stats
     show_default=True,
     help="How many reader warnings to print.",
 )
-def cmd(path: Path, images: Path | None, fmt: str | None, max_warnings: int) -> None:
+@progress_option()
+def cmd(path: Path, images: Path | None, fmt: str | None, max_warnings: int, progress: bool) -> None:
     """Summarise the dataset at PATH (a COCO/KINS/COCOA JSON, or a YOLO/KITTI/COCOA/COCO folder)."""
     dataset = read_dataset(path, images=images, fmt=fmt)
-    click.echo(format_stats(dataset_stats(dataset, progress=True), max_warnings=max_warnings))
+    click.echo(format_stats(dataset_stats(dataset, progress=progress), max_warnings=max_warnings))

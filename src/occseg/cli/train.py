@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from occseg.cli.evaluate import echo_warnings
-from occseg.cli.options import class_map_option, device_option, download_option, finite, parse_class_map, seed_option
+from occseg.cli.options import (
+    class_map_option,
+    device_option,
+    download_option,
+    finite,
+    parse_class_map,
+    progress_option,
+    seed_option,
+)
 
 
 @click.command("train")
@@ -51,6 +59,7 @@ from occseg.cli.options import class_map_option, device_option, download_option,
     help="Folder of object-free photos for the outlier model.",
 )
 @device_option()
+@progress_option()
 def train(
     data,
     images,
@@ -68,6 +77,7 @@ def train(
     min_height,
     backgrounds,
     device,
+    progress,
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
     from occseg.compnet.learn import TrainConfig, train_compnet
@@ -120,7 +130,7 @@ def train(
         device=device,
     )
     t0 = time.perf_counter()
-    model = train_compnet(samples, names, cfg, background_images=bg)
+    model = train_compnet(samples, names, cfg, background_images=bg, progress=progress)
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
