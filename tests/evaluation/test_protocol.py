@@ -312,3 +312,16 @@ def test_paired_difference_interval() -> None:
         paired_difference_interval(_evaluation(before), _evaluation(after[:4]), "visible", "L2", boot)
     with pytest.raises(ValueError, match="unknown cell"):
         paired_difference_interval(_evaluation(before), _evaluation(after), "visible", "L5", boot)
+
+
+def test_unknown_occluders_are_not_evaluated(build) -> None:
+    h, w = 4, 8
+    full = build.rect(h, w, 0, 4, 0, 4)
+    other = build.rect(h, w, 0, 4, 4, 8)
+    occluder = build.inst(2, other, other, category="person")
+    occluder.extra["unknown"] = True  # the challenge's mark: it shapes the scene, nobody is asked about it
+    gt = build.dataset([build.image(1, [build.inst(1, full, full), occluder], h, w)])
+    pred = build.dataset([build.image(1, [build.inst(1, full, full)], h, w)], source="pred")
+    ev = evaluate(gt, pred, CFG)
+    assert [r.object_id for r in ev.records] == [1] and ev.skipped == {"unknown occluder": 1}
+    assert not any("no prediction" in warning for warning in ev.warnings)

@@ -77,3 +77,9 @@ def test_known_answer_coco128_persons(shared_data: Path, method, expected: float
     assert cell["visible"]["all_objects"] == pytest.approx(expected, abs=0.005)
     assert cell["classification_accuracy"] == 1.0
     assert cell["amodal"]["n"]["all_objects"] == 0  # COCO has no amodal masks
+
+
+def test_unknown_occluders_get_no_prediction() -> None:
+    data = _dataset()
+    data.images[0].instances[1].extra["unknown"] = True
+    assert [p.id for p in box_fill(data).images[0].instances] == [5, 11]

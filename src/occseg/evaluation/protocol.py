@@ -3,7 +3,9 @@
 Decisions (also written into every ``report.md``):
 
 * **Objects evaluated**: GT objects that pass the filters (``classes``; visible-box height ``>= min_height``),
-  are not crowd regions and have a non-empty GT visible mask (the released code skips empty ones).
+  are not crowd regions, are not marked ``"unknown": true`` (the Occlusion Challenge's unknown occluders: they
+  shape the other objects' masks but no method is asked about them) and have a non-empty GT visible mask (the
+  released code skips empty ones).
 * **IoU** is computed over the whole image. Visible: GT visible vs predicted visible. Amodal: GT amodal vs
   predicted amodal. Occluded: ``GT amodal \\ GT visible`` vs ``pred amodal \\ pred visible``. A prediction
   without an amodal mask uses its visible mask as the amodal one (a modal-only method predicts no occluded
@@ -125,6 +127,8 @@ def skip_reason(inst: Instance, config: EvalConfig) -> str | None:
         return "filtered"
     if inst.iscrowd:
         return "crowd"
+    if inst.extra.get("unknown"):
+        return "unknown occluder"
     if inst.mask is None:
         return "no visible mask"
     if inst.mask.area() == 0:

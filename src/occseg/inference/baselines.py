@@ -1,9 +1,9 @@
 """Mask baselines that need no model: fill the given box, or the ellipse inscribed in it.
 
-Each GT object gets one prediction with the GT ``id``, ``image_id`` and class (score 1.0); the same mask
-is its visible and its amodal mask (so it predicts no occluded part). ``boxes="auto"`` uses the object's
-amodal box where the data has one (the paper's protocol gives models GT amodal boxes) and its visible box
-otherwise.
+Each GT object (but the unknown occluders, ``extra["unknown"]``) gets one prediction with the GT ``id``,
+``image_id`` and class (score 1.0); the same mask is its visible and its amodal mask (so it predicts no
+occluded part). ``boxes="auto"`` uses the object's amodal box where the data has one (the paper's protocol
+gives models GT amodal boxes) and its visible box otherwise.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _predict(dataset: Dataset, mask_fn: MaskFn, method: str, boxes: str) -> Data
     for im in dataset.images:
         preds: list[Instance] = []
         for inst in im.instances:
+            if inst.extra.get("unknown"):  # an unknown occluder is nobody's target (the evaluation skips it too)
+                continue
             box = clip_box(input_box(inst, im, boxes), im.width, im.height)
             mask = LazyMask.from_array(mask_fn(box, im.height, im.width))
             preds.append(
