@@ -174,3 +174,7 @@ def test_error_bad_classes_and_config(tmp_path: Path, source, backgrounds) -> No
     cfg = replace(_config(tmp_path / "ch", backgrounds), test_fraction=0.0, images=2)
     res = generate_challenge(cfg, small)  # everything in train, test split empty
     assert res.summary["images"] == {"train": 2, "test": 0}
+
+
+def test_one_class_may_be_given_as_a_string(tmp_path: Path) -> None:
+    assert ChallengeConfig(out=tmp_path, classes="person").classes == ("person",)  # not its letters

@@ -543,6 +543,7 @@ def segment_inputs(tmp_path_factory) -> tuple[Path, Path]:
         ('[{"box": ["100", 10, 200, 300]}]', r"boxes.json entry 0: box values must be numbers, got \['100', 10"),
         ('[\n  {"box": [10, 10, 50, 50]},\n  oops\n]', r"boxes.json: not valid JSON \(.* at line 3, column 3\)"),
         ('[{"box": [100, 50, 300, 50.5]}]', r"boxes.json entry 0: box .* holds no pixel centre \(k \+ 0.5\) in y"),
+        ('[{"box": [10, 10, 50, 50], "class": " "}]', r"boxes.json: entry 0 has an empty class name; leave"),
     ],
 )
 def test_segment_boxes_file_errors(segment_inputs, tmp_path: Path, content: str, message: str):

@@ -325,3 +325,7 @@ def test_unknown_occluders_are_not_evaluated(build) -> None:
     ev = evaluate(gt, pred, CFG)
     assert [r.object_id for r in ev.records] == [1] and ev.skipped == {"unknown occluder": 1}
     assert not any("no prediction" in warning for warning in ev.warnings)
+
+
+def test_one_class_may_be_given_as_a_string() -> None:
+    assert EvalConfig(classes="person").classes == ("person",)  # not ("p", "e", "r", ...)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from occseg.data.images import load_rgb
-from occseg.geometry.boxes import box_to_pixel_mask
+from occseg.geometry.boxes import box_to_pixel_mask, mask_to_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
+from occseg.refine import RefineConfig
 from tests.compnet.conftest import torch_threads
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -98,15 +99,20 @@ def test_reasoning_leaves_no_pixel_visible_in_two_objects(tiny_compnet, states, 
         assert res.order[0, 1] != 0 and res.order[0, 3] != 0
 
 
+@pytest.mark.parametrize("complete", [False, True])
 @pytest.mark.parametrize("refined", [False, True])
-def test_visible_boxes_are_completed_to_amodal_boxes(tiny_compnet, lite0_backbone, image, refined):
+def test_visible_boxes_give_amodal_boxes_that_hold_them(tiny_compnet, lite0_backbone, image, refined, complete):
     own = prepare_scene(tiny_compnet.model, lite0_backbone, image, BOXES, SceneConfig())
-    cfg = SceneConfig(reasoning="off", boxes="visible")
+    cfg = SceneConfig(reasoning="off", boxes="visible", complete_boxes=complete)
     res = explain_scene(tiny_compnet.model, own, cfg, image=image if refined else None)
-    for o, box in zip(res.objects, BOXES):
+    for o, st, box in zip(res.objects, own, BOXES):
         x1, y1, x2, y2 = o.amodal_box
         assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]  # contains the visible box
         assert 0 <= x1 and 0 <= y1 and x2 <= 640 and y2 <= 480
+        assert (st.completed_box is not None) == complete
+        if not complete:  # the given box and the amodal mask's box, nothing more
+            m = mask_to_box(o.amodal)
+            assert o.amodal_box == (min(box[0], m[0]), min(box[1], m[1]), max(box[2], m[2]), max(box[3], m[3]))
 
 
 def test_same_input_same_result(tiny_compnet, lite0_backbone, image, states):
@@ -133,6 +139,7 @@ def test_no_boxes_no_objects(tiny_compnet, lite0_backbone, image):
         ({"reasoning_iters": 1.5}, "reasoning_iters must be an integer, not 1.5"),
         ({"reasoning_iters": None}, "reasoning_iters must be an integer, not None"),
         ({"batch_size": 0}, r"batch_size must be None \(automatic\) or at least 1, not 0"),
+        ({"refine": "yes"}, r"refine must be a RefineConfig, True, False or None, not 'yes'"),
     ],
 )
 def test_scene_config_is_checked(kwargs, message):
@@ -140,10 +147,28 @@ def test_scene_config_is_checked(kwargs, message):
         SceneConfig(**kwargs)
 
 
+def test_scene_config_takes_numpy_integers_and_refine_as_a_flag():
+    assert SceneConfig(reasoning_iters=np.int64(2)).reasoning_iters == 2
+    assert type(SceneConfig(reasoning_iters=np.int64(2)).reasoning_iters) is int
+    assert SceneConfig(refine=True).refine == RefineConfig() and SceneConfig(refine=False).refine is None
+
+
+@pytest.mark.parametrize("mode", ["nod", "od"])
+def test_no_round_of_reasoning_is_no_reasoning(tiny_compnet, lite0_backbone, image, states, mode):
+    """0 rounds: every object as without reasoning, with the image's refinement too (no pixel lost by both)."""
+    off = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), image=image)
+    none = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning=mode, reasoning_iters=0), image=image)
+    assert all(np.array_equal(a.visible, b.visible) for a, b in zip(off.objects, none.objects))
+    assert all(np.array_equal(a.amodal, b.amodal) for a, b in zip(off.objects, none.objects))
+    assert np.array_equal(off.order, none.order) and off.layers == none.layers
+
+
 def test_labels_must_be_one_per_box(tiny_compnet, states):
     for labels, got in ((["person"], "1 labels"), (["person"] * 5, "5 labels"), ("person", "'person'")):
         with pytest.raises(ValueError, match=f"labels: need one class name \\(or None\\) per box, 4 in all; got {got}"):
             explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), labels=labels)
+    with pytest.raises(ValueError, match="labels: box 2 has an empty class name"):
+        explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), labels=[None, "person", "", None])
 
 
 def test_images_of_other_kinds_and_array_boxes_give_the_same_result(tiny_compnet, lite0_backbone, image):
@@ -170,3 +195,15 @@ def test_a_scene_result_without_confidences_has_zeros_and_a_wrong_shape_is_refus
     assert res.order_confidence.shape == (2, 2) and not res.order_confidence.any()
     with pytest.raises(ValueError, match=r"order_confidence has shape \(3, 3\), the order \(2, 2\)"):
         SceneResult(objects=[], order=order, layers=[0, 1], groups=[0, 0], order_confidence=np.zeros((3, 3)))
+
+
+def test_segment_boxes_takes_a_path_and_the_default_config(tiny_compnet, lite0_backbone, image):
+    from occseg.inference.predict import segment_boxes
+
+    path = tiny_compnet.images / "000000000192.jpg"
+    with torch_threads(1):
+        by_path = segment_boxes(tiny_compnet.model, lite0_backbone, path, BOXES[:2])
+        by_array = segment_boxes(tiny_compnet.model, lite0_backbone, image, BOXES[:2], SceneConfig())
+    assert all(np.array_equal(a.visible, b.visible) for a, b in zip(by_path.objects, by_array.objects))
+    with pytest.raises(ValueError, match=r"boxes: a list of \[x1, y1, x2, y2\] boxes, got one box's numbers"):
+        segment_boxes(tiny_compnet.model, lite0_backbone, image, BOXES[0])

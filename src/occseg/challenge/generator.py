@@ -88,6 +88,10 @@ class ChallengeConfig:
     contact_sheet_images: int = 12
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.classes, str):  # one class, not its letters
+            object.__setattr__(self, "classes", (self.classes,))
+
     def validate(self) -> None:
         if self.images < 1:
             raise ValueError(f"--images must be at least 1, got {self.images}")

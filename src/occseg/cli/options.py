@@ -15,8 +15,8 @@ F = TypeVar("F", bound=Callable)
 
 
 def scene_options(prefix: str = "") -> Callable[[F], F]:
-    """``--reasoning``, ``--reasoning-iters``, ``--order-cue`` and ``--refine/--no-refine``; ``prefix`` starts
-    their help (e.g. ``"compnet: "`` where the command also runs baselines that ignore them)."""
+    """``--reasoning``, ``--reasoning-iters``, ``--order-cue``, ``--complete-boxes`` and ``--refine/--no-refine``;
+    ``prefix`` starts their help (e.g. ``"compnet: "`` where the command also runs baselines that ignore them)."""
 
     def decorate(f: F) -> F:
         for option in reversed(
@@ -45,6 +45,13 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
                     "pixels both claim (counts, the paper), or where the parts seen in the boxes' overlap belong "
                     "in each box (position: the model's part-position classifier); auto: position when the model "
                     "has one.",
+                ),
+                click.option(
+                    "--complete-boxes",
+                    is_flag=True,
+                    help=f"{prefix}with visible boxes: complete each to an amodal box by sliding its features over "
+                    "the model's mixtures (the paper's way; measured far less accurate than the visible box itself on "
+                    "the Occlusion Challenge, so off by default).",
                 ),
                 click.option(
                     "--refine/--no-refine",

@@ -33,6 +33,8 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
         cls = entry.get("class")
         if cls is not None and not isinstance(cls, str):
             raise ValueError(f"{p}: entry {k} has a non-string class {cls!r}")
+        if cls is not None and not cls.strip():
+            raise ValueError(f'{p}: entry {k} has an empty class name; leave "class" out to have the object classified')
         classes.append(cls)
     return boxes, classes, warnings
 
@@ -64,6 +66,7 @@ def segment(
     reasoning,
     reasoning_iters,
     order_cue,
+    complete_boxes,
     refine,
     device,
     backbone_weights,
@@ -106,7 +109,12 @@ def segment(
             "give --order-cue counts"
         )
     cfg = SceneConfig(
-        reasoning=reasoning, reasoning_iters=reasoning_iters, order=order_cue, boxes=box_type, refine=rcfg
+        reasoning=reasoning,
+        reasoning_iters=reasoning_iters,
+        order=order_cue,
+        boxes=box_type,
+        refine=rcfg,
+        complete_boxes=complete_boxes,
     )
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)

@@ -87,6 +87,10 @@ class EvalConfig:
     progress: bool = True
     bootstrap: BootstrapConfig = BootstrapConfig()  # intervals of the means and the order accuracy over images
 
+    def __post_init__(self) -> None:
+        if isinstance(self.classes, str):  # one class, not its letters
+            object.__setattr__(self, "classes", (self.classes,))
+
 
 def passes_filter(inst: Instance, *, classes: Iterable[str] | None = None, min_height: float | None = None) -> bool:
     """The class and height filters of the protocol (class in ``classes``; visible box height >= ``min_height``)."""

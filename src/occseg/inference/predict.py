@@ -51,16 +51,28 @@ def load_model_and_backbone(
 def segment_boxes(
     model: CompNetModel,
     backbone,
-    image: np.ndarray,
+    image: np.ndarray | str | Path,
     boxes: Sequence,
-    cfg: SceneConfig,
+    cfg: SceneConfig | None = None,
     *,
     labels: Sequence[str | None] | None = None,
     device: str | None = None,
 ) -> SceneResult:
     """Class, visible / amodal / occluded masks, amodal boxes and order for the boxes of one image.
 
-    ``device``: where the backbone runs (default: where it already is; a given device moves it there)."""
+    ``image``: an ``(H, W[, C])`` array or an image file's path; ``boxes``: a list (or ``(N, 4)`` array) of
+    ``x1, y1, x2, y2`` boxes; ``cfg``: default :class:`SceneConfig`. ``device``: where the backbone runs
+    (default: where it already is; a given device moves it there)."""
+    from occseg.data.images import load_rgb
+
+    cfg = SceneConfig() if cfg is None else cfg
+    if isinstance(image, (str, Path)):
+        image = load_rgb(image)
+    flat = len(boxes) > 0 and all(isinstance(v, (int, float, np.number)) for v in boxes)
+    if flat:
+        raise ValueError(
+            f"boxes: a list of [x1, y1, x2, y2] boxes, got one box's numbers {list(boxes)}; wrap it in a list"
+        )
     states = prepare_scene(model, backbone, image, boxes, cfg, device=device)
     return explain_scene(model, states, cfg, labels=labels, image=image)
 
@@ -116,8 +128,9 @@ def predict_dataset(
     reasoning_iters: int = 2,
     order: str = "auto",
     refine: bool = True,
+    complete_boxes: bool = False,
     device: str = "cpu",
-    classes: Sequence[str] | None = None,
+    classes: Sequence[str] | str | None = None,
     all_objects: bool = False,
     class_map: Mapping[str, str] | None = None,
     adapt_order: bool = False,
@@ -138,11 +151,14 @@ def predict_dataset(
     prediction keeps its annotation's ``id`` and ``image_id``. ``adapt_order``: refit the part-position classifier
     to the cells of the data's boxes before predicting (:mod:`occseg.inference.adapt`; a second backbone pass per
     object). ``weights``: the backbone's weights (see :func:`load_model_and_backbone`). ``order``: who is in front
-    of an overlapping pair (``SceneConfig.order``).
+    of an overlapping pair (``SceneConfig.order``). ``complete_boxes``: with visible boxes, complete them to
+    amodal boxes the paper's way (``SceneConfig.complete_boxes``, off by default). One class may be given as a
+    string.
     """
     return predict_dataset_modes(
         model_dir, dataset, modes=(reasoning,), boxes=boxes, given_labels=given_labels,
-        reasoning_iters=reasoning_iters, order=order, refine=refine, device=device, classes=classes,
+        reasoning_iters=reasoning_iters, order=order, refine=refine, complete_boxes=complete_boxes, device=device,
+        classes=classes,
         all_objects=all_objects, class_map=class_map, adapt_order=adapt_order, min_height=min_height,
         progress=progress, weights=weights,
         allow_download=allow_download,
@@ -159,8 +175,9 @@ def predict_dataset_modes(
     reasoning_iters: int = 2,
     order: str = "auto",
     refine: bool = True,
+    complete_boxes: bool = False,
     device: str = "cpu",
-    classes: Sequence[str] | None = None,
+    classes: Sequence[str] | str | None = None,
     all_objects: bool = False,
     class_map: Mapping[str, str] | None = None,
     adapt_order: bool = False,
@@ -172,6 +189,8 @@ def predict_dataset_modes(
     """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
     ONE backbone pass per object: ``{mode: predictions}``."""
     modes = list(dict.fromkeys(modes))
+    if isinstance(classes, str):  # one class, not its letters
+        classes = [classes]
     if all_objects and classes:
         raise ValueError("give either classes or all_objects, not both")
     if adapt_order and (order == "counts" or set(modes) == {"off"}):
@@ -299,6 +318,7 @@ def predict_dataset_modes(
                 order=order,
                 boxes="amodal" if use_amodal else "visible",
                 refine=RefineConfig() if refine else None,
+                complete_boxes=complete_boxes,
             )
             if states is None:
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
