@@ -43,6 +43,8 @@ def draw_objects(
         _blend(out, v, VISIBLE, 0.5)
         _blend(out, a & ~v, OCCLUDED, 0.5)
     thick = max(1, round(max(h, w) / 400))
+    (tw, th), _ = cv2.getTextSize(title or "", cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)
+    title_right, title_bottom = (6 + tw, 22 + 4) if title else (0, 0)
     for k, (v, a, b) in enumerate(zip(visible, amodal, boxes)):
         for m, col in ((a, (255, 255, 255)), (v, (20, 20, 20))):
             cnts, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -53,8 +55,9 @@ def draw_objects(
         if labels is not None:
             tag.append(str(labels[k]))
         if tag:
-            org = (int(max(0, b[0])) + 2, int(max(12, b[1] + 14)))
-            _text(out, " ".join(tag), org, max(0.4, min(h, w) / 900), thick)
+            x = int(max(0, b[0])) + 2
+            top = title_bottom + 16 if x < title_right else 12  # under the panel's title where they would meet
+            _text(out, " ".join(tag), (x, int(max(top, b[1] + 14))), max(0.4, min(h, w) / 900), thick)
     if title:
         _text(out, title, (6, 22), 0.7, 2)
     scale = max(0.5, min(h, w) / 800)
