@@ -83,6 +83,9 @@ def test_output_checks_before_any_work(tmp_path):
         check_output_dir(tmp_path / "d", files=("report.md", "report.json"))
     with pytest.raises(ValueError, match=r"--out .*report.json is a folder, not a file"):
         check_output_file(tmp_path / "d" / "report.json", what="--out")
+    (tmp_path / "d" / "images").write_text("x")
+    with pytest.raises(ValueError, match=r"images is a file, so the folder images/ cannot be made there"):
+        check_output_dir(tmp_path / "d", folders=("annotations", "images"))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")

@@ -73,10 +73,13 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         raise ValueError(f"{p}: not a UTF-8 text file, so not JSON") from exc
 
 
-def check_output_dir(path: str | Path, *, what: str = "output folder", files: tuple[str, ...] = ()) -> None:
+def check_output_dir(
+    path: str | Path, *, what: str = "output folder", files: tuple[str, ...] = (), folders: tuple[str, ...] = ()
+) -> None:
     """Raise ``ValueError`` before any work is done when ``path`` cannot become a writable folder (it is a file,
-    the nearest folder that exists above it is not writable) or when one of the ``files`` the command will write
-    into it is a folder; so a long run never ends in an error about where to put its result."""
+    the nearest folder that exists above it is not writable), when one of the ``files`` the command will write
+    into it is a folder, or one of the ``folders`` it will write into is a file; so a long run never ends in an
+    error about where to put its result."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{what} {p} exists and is not a folder")
@@ -88,6 +91,9 @@ def check_output_dir(path: str | Path, *, what: str = "output folder", files: tu
     for name in files:
         if (p / name).is_dir():
             raise ValueError(f"{what} {p}: {p / name} is a folder, so {name} cannot be written there")
+    for name in folders:
+        if (p / name).exists() and not (p / name).is_dir():
+            raise ValueError(f"{what} {p}: {p / name} is a file, so the folder {name}/ cannot be made there")
 
 
 def check_output_file(path: str | Path, *, what: str = "output file") -> None:

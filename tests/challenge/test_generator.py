@@ -178,3 +178,8 @@ def test_error_bad_classes_and_config(tmp_path: Path, source, backgrounds) -> No
 
 def test_one_class_may_be_given_as_a_string(tmp_path: Path) -> None:
     assert ChallengeConfig(out=tmp_path, classes="person").classes == ("person",)  # not its letters
+
+
+def test_no_scenario_is_refused_clearly(tmp_path: Path, backgrounds) -> None:
+    with pytest.raises(ValueError, match="give at least one scenario"):
+        _config(tmp_path, backgrounds, scenarios=()).validate()

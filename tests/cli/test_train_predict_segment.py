@@ -137,8 +137,8 @@ def test_a_bad_class_map_names_the_file_and_line(tmp_path: Path, name: str, text
 
 def test_train_unknown_class_lists_the_dataset_classes(train_json: Path, shared_data: Path, tmp_path: Path):
     res = _train(train_json, shared_data, tmp_path / "m", "--classes", "cat")
-    assert res.exit_code != 0
-    assert "no training objects of class(es) ['cat']" in res.output
+    assert res.exit_code == 2  # a one-line error, like every other bad input
+    assert "occseg: error: no training objects of class(es) ['cat']" in res.output
     assert "dataset classes: person, bicycle, car" in res.output
     assert not (tmp_path / "m").exists()
 
@@ -401,15 +401,15 @@ def test_predict_and_segment_order_cue(tiny_compnet, one_image_json: Path, tmp_p
     res = run("predict", *args, "--order-cue", "position", "--out", tmp_path / "x.json")
     assert res.exit_code != 0 and not (tmp_path / "x.json").exists()
     assert error_lines(res) == [
-        f"occseg: error: {old}: this model has no part-position classifier (trained before it existed), so the "
-        "order cannot come from it: retrain the model, or decide the order by pixel counts"
+        f"occseg: error: {old}: this model has no part-position classifier (trained without one, or before it "
+        "existed), so the order cannot come from it: retrain the model, or decide the order by pixel counts"
     ]
     assert run("predict", *args, "--out", tmp_path / "auto.json").exit_code == 0  # auto: counts
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"box": b} for b in BOXES_192]))
     res = run("segment", "--model", old, "--image", tiny_compnet.images / IMAGE_192, "--boxes", boxes,
               "--out", tmp_path / "seg", "--order-cue", "position")  # fmt: skip
-    assert res.exit_code != 0 and "has no part-position classifier" in res.output and "--order-cue counts" in res.output
+    assert res.exit_code == 2 and "has no part-position classifier" in res.output and "--order-cue counts" in res.output
 
 
 def test_predict_boxes_only_data_warns_nothing_about_masks(tiny_compnet, one_image_json: Path, tmp_path: Path):

@@ -160,3 +160,11 @@ def test_predictions_made_from_other_boxes_are_an_error(build) -> None:
     pred.images[1].instances[1].extra["given_box"] = "corrupt"
     with pytest.raises(PredictionError, match="unreadable given_box 'corrupt'"):
         match_predictions(gt, pred)
+
+
+def test_a_predictions_file_scored_against_itself_is_accepted(build) -> None:
+    pred = _gt(build)
+    for im in pred.images:
+        for inst in im.instances:
+            inst.extra["given_box"] = [0.0, 0.0, 6.0, 4.0]  # not the mask's box, but the same file on both sides
+    assert len(match_predictions(pred, pred).pairs) == 4

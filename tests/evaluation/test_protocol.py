@@ -327,5 +327,8 @@ def test_unknown_occluders_are_not_evaluated(build) -> None:
     assert not any("no prediction" in warning for warning in ev.warnings)
 
 
-def test_one_class_may_be_given_as_a_string() -> None:
+def test_one_class_may_be_given_as_a_string(build) -> None:
     assert EvalConfig(classes="person").classes == ("person",)  # not ("p", "e", "r", ...)
+    h, w = 4, 4
+    gt = build.dataset([build.image(1, [build.inst(1, build.rect(h, w, 0, 4, 0, 2), category="person")], h, w)])
+    assert filter_dataset(gt, classes="person").num_instances() == 1

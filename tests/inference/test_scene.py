@@ -149,6 +149,7 @@ def test_scene_config_is_checked(kwargs, message):
 
 def test_scene_config_takes_numpy_integers_and_refine_as_a_flag():
     assert SceneConfig(reasoning_iters=np.int64(2)).reasoning_iters == 2
+    assert SceneConfig(batch_size=np.int64(4)).batch_size == 4
     assert type(SceneConfig(reasoning_iters=np.int64(2)).reasoning_iters) is int
     assert SceneConfig(refine=True).refine == RefineConfig() and SceneConfig(refine=False).refine is None
 

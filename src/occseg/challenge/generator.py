@@ -102,8 +102,10 @@ class ChallengeConfig:
         w, h = self.size
         if w < 32 or h < 32:
             raise ValueError(f"output size {w}x{h} is too small (at least 32x32)")
+        if not self.scenarios:
+            raise ValueError(f"give at least one scenario (--scenarios), from {', '.join(SCENARIOS)}")
         bad = [s for s in self.scenarios if s not in SCENARIOS]
-        if bad or not self.scenarios:
+        if bad:
             raise ValueError(f"unknown scenario(s) {bad}; choose from {', '.join(SCENARIOS)}")
         if self.backgrounds is None and self.source_backgrounds is False:
             raise ValueError("no backgrounds: give a backgrounds folder or allow object-free source regions")

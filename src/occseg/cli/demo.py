@@ -43,6 +43,14 @@ def cmd(out: Path, data: Path | None, images: int, classes: str, seed: int, devi
     names = tuple(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
         raise click.BadParameter("give at least one class", param_hint="--classes")
+    from occseg.io import check_output_dir
+
+    check_output_dir(
+        out,
+        what="--out",
+        files=("report.json", "report.md", "overlay.png", "examples.png", "miou_vs_occlusion.png"),
+        folders=("source", "backgrounds", "challenge", "model", "predictions", "eval", "overlays"),
+    )
     t0 = time.perf_counter()
     cfg = DemoConfig(out=out, data=data, images=images, seed=seed, device=device, classes=names, progress=progress)
     res = run_demo(cfg, echo=click.echo)

@@ -78,7 +78,12 @@ def cmd(
     """
     from occseg.io import check_output_dir
 
-    check_output_dir(out_dir, what="--out")
+    check_output_dir(
+        out_dir,
+        what="--out",
+        files=("selection.json", "split.json", "summary.json", "contact_sheet.png"),
+        folders=("images", "annotations"),
+    )
     config = ChallengeConfig(
         out=out_dir,
         source=source,

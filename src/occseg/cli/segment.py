@@ -103,10 +103,12 @@ def segment(
     from occseg.refine import RefineConfig
 
     rcfg = RefineConfig() if refine else None
+    if reasoning_iters == 0:  # no round of reasoning: the scene as without it, and recorded so
+        reasoning = "off"
     if order_cue == "position" and model.position is None:
-        raise click.ClickException(
-            f"{model_dir}: this model has no part-position classifier (trained before it existed); retrain it, or "
-            "give --order-cue counts"
+        raise ValueError(
+            f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed); "
+            "retrain it, or give --order-cue counts"
         )
     cfg = SceneConfig(
         reasoning=reasoning,

@@ -110,7 +110,7 @@ def train(
         )
     samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
     if not samples:
-        raise click.ClickException(
+        raise ValueError(
             f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
             f"dataset classes: {', '.join(ds.categories[:20])}"
         )
@@ -119,6 +119,8 @@ def train(
         if backgrounds
         else []
     )
+    if backgrounds and not bg:
+        raise ValueError(f"--backgrounds {backgrounds}: no .jpg or .png photo in it")
     cfg = TrainConfig(
         backbone=backbone,
         backbone_weights=backbone_weights,

@@ -446,7 +446,8 @@ def train_compnet(
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
     from occseg.backbones import get_backbone
 
-    repeated = sorted({c for c in classes if list(classes).count(c) > 1})
+    classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
         raise ValueError(f"each class may be named once; repeated: {', '.join(repeated)}")
     missing = [c for c in classes if not any(s.category == c for s in samples)]

@@ -45,6 +45,7 @@ def box_samples(
     the map keep their name. Crowd annotations and boxes lower than ``min_height`` px are skipped.
     The amodal box is used where the data has one (the paper's protocol), else the visible box.
     """
+    classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
     wanted = set(classes)
     cmap = dict(class_map or {})
     out: list[BoxSample] = []

@@ -94,6 +94,8 @@ class EvalConfig:
 
 def passes_filter(inst: Instance, *, classes: Iterable[str] | None = None, min_height: float | None = None) -> bool:
     """The class and height filters of the protocol (class in ``classes``; visible box height >= ``min_height``)."""
+    if isinstance(classes, str):  # one class, not its letters
+        classes = (classes,)
     if classes is not None and inst.category not in set(classes):
         return False
     return not (min_height is not None and box_height(inst.box) < min_height)
@@ -102,8 +104,9 @@ def passes_filter(inst: Instance, *, classes: Iterable[str] | None = None, min_h
 def filter_dataset(
     dataset: Dataset, *, classes: Iterable[str] | None = None, min_height: float | None = None
 ) -> Dataset:
-    """A shallow copy of ``dataset`` keeping only the instances that pass :func:`passes_filter` (all images kept)."""
-    cls = tuple(classes) if classes is not None else None
+    """A shallow copy of ``dataset`` keeping only the instances that pass :func:`passes_filter` (all images kept);
+    one class may be given as a string."""
+    cls = (classes,) if isinstance(classes, str) else tuple(classes) if classes is not None else None
     images = [
         AnnotatedImage(
             image_id=im.image_id,

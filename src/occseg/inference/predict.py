@@ -203,13 +203,13 @@ def predict_dataset_modes(
     model, backbone = load_model_and_backbone(model_dir, device=device, weights=weights, allow_download=allow_download)
     if order == "position" and model.position is None:
         raise ValueError(
-            f"{model_dir}: this model has no part-position classifier (trained before it existed), so the order "
-            "cannot come from it: retrain the model, or decide the order by pixel counts"
+            f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed), "
+            "so the order cannot come from it: retrain the model, or decide the order by pixel counts"
         )
     if adapt_order and model.position is None:
         raise ValueError(
-            f"{model_dir}: this model has no part-position classifier (trained before it existed) to adapt: "
-            "retrain the model, or predict without adapt_order"
+            f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed) "
+            "to adapt: retrain the model, or predict without adapt_order"
         )
     model_classes = set(model.settings.classes)
     given_map = dict(class_map or {})
@@ -323,7 +323,7 @@ def predict_dataset_modes(
             if states is None:
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
             scene = explain_scene(model, states, cfg, labels=labels, image=image)
-            out_images[mode].append(_annotated(im, kept, given, scene, mode, back))
+            out_images[mode].append(_annotated(im, kept, given, scene, mode if reasoning_iters > 0 else "off", back))
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + [back.get(c, c) for c in model.settings.classes]))

@@ -76,6 +76,8 @@ class SceneConfig:
             raise ValueError(f"refine must be a RefineConfig, True, False or None, not {self.refine!r}")
         if self.reasoning_iters < 0:
             raise ValueError("reasoning_iters must be >= 0")
+        if isinstance(self.batch_size, numbers.Integral) and not isinstance(self.batch_size, bool):
+            self.batch_size = int(self.batch_size)  # numpy integers too
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be None (automatic) or at least 1, not {self.batch_size!r}")
         if not self.colour_margin >= 0:

@@ -56,8 +56,10 @@ def draw_objects(
             tag.append(str(labels[k]))
         if tag:
             x = int(max(0, b[0])) + 2
-            top = title_bottom + 16 if x < title_right else 12  # under the panel's title where they would meet
-            _text(out, " ".join(tag), (x, int(max(top, b[1] + 14))), max(0.4, min(h, w) / 900), thick)
+            y = int(max(12, b[1] + 14))
+            if x < title_right and y < title_bottom + 16:  # would meet the panel's title: moved down by its height,
+                y += title_bottom + 4  # so tags that were apart stay apart
+            _text(out, " ".join(tag), (x, y), max(0.4, min(h, w) / 900), thick)
     if title:
         _text(out, title, (6, 22), 0.7, 2)
     scale = max(0.5, min(h, w) / 800)
