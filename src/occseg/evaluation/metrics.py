@@ -225,6 +225,7 @@ def bootstrap_interval(
         paired=True,
         vectorized=True,
         n_resamples=config.resamples,
+        batch=max(1, min(config.resamples, 2_000_000 // max(1, s.shape[0] * s.shape[1]))),  # bounded memory
         confidence_level=config.level,
         method="percentile",
         rng=np.random.default_rng(config.seed),
@@ -255,10 +256,14 @@ def cluster_bootstrap_interval(
         return None
     rng = np.random.default_rng(config.seed)
     counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=config.resamples)
-    weights = np.prod(counts[:, idx], axis=2).astype(np.float64)  # (resamples, items)
-    total = weights.sum(axis=1)
-    keep = total > 0
-    stats_ = (weights[keep] @ v) / total[keep]
+    chunk = max(1, 2_000_000 // max(1, idx.size))  # resamples weighed at a time: bounded memory
+    parts = []
+    for start in range(0, config.resamples, chunk):
+        weights = np.prod(counts[start : start + chunk][:, idx], axis=2).astype(np.float64)  # (chunk, items)
+        total = weights.sum(axis=1)
+        keep = total > 0
+        parts.append((weights[keep] @ v) / total[keep])
+    stats_ = np.concatenate(parts)
     tail = (1.0 - config.level) / 2
     lo, hi = np.quantile(stats_, [tail, 1.0 - tail])
     return float(lo), float(hi)
