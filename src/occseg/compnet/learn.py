@@ -121,13 +121,7 @@ def extract_training_crops(
     crops: list[CropSample] = []
     images: dict[int, tuple] = {}
     for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
-        img = load_rgb(group[0].image)
-        size = group[0].image_size
-        if size is not None and (img.shape[1], img.shape[0]) != size:
-            raise ValueError(
-                f"{group[0].image}: image is {img.shape[1]}x{img.shape[0]} but the annotation says {size[0]}x{size[1]}"
-                " (its boxes would not fit the picture)"
-            )
+        img = load_rgb(group[0].image, size=group[0].image_size)
         feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
         height, width = img.shape[:2]
         for s, bf in zip(group, feats):

@@ -84,13 +84,7 @@ class AnnotatedImage:
         the one annotated, whose boxes would then not fit it."""
         from occseg.data.images import load_rgb
 
-        image = load_rgb(self.path)
-        if image.shape[:2] != (self.height, self.width):
-            raise ValueError(
-                f"{self.path}: image is {image.shape[1]}x{image.shape[0]} but the annotation says "
-                f"{self.width}x{self.height}"
-            )
-        return image
+        return load_rgb(self.path, size=(self.width, self.height))
 
 
 @dataclass

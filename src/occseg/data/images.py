@@ -41,8 +41,11 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB; grayscale, RGBA and 16-bit files are converted."""
+def load_rgb(path: str | Path, *, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB; grayscale, RGBA and 16-bit files are converted.
+
+    ``size``: the ``(width, height)`` the file's annotation gives it; a file of another size is a ``ValueError``
+    naming it and both sizes (the annotation's boxes would not fit the picture)."""
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"image not found: {p}")
@@ -52,6 +55,8 @@ def load_rgb(path: str | Path) -> np.ndarray:
         raise ImageError(f"cannot decode image file {p} (not an image, or corrupt)")
     if img.ndim == 3 and img.shape[2] in (3, 4):  # OpenCV's BGR(A) order, for any pixel type (cvtColor takes few)
         img = img[:, :, [2, 1, 0, 3][: img.shape[2]]]
+    if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
+        raise ValueError(f"{p}: image is {img.shape[1]}x{img.shape[0]} but the annotation says {size[0]}x{size[1]}")
     return to_rgb_uint8(img, name=str(p))
 
 
