@@ -76,6 +76,7 @@ def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
 ):
     import torch
 
+    import occseg.inference.adapt as adapt_module
     import occseg.inference.predict as predict_module
     from occseg.inference.adapt import adapt_order_classifier
 
@@ -86,6 +87,19 @@ def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
     adapted = adapt_order_classifier(model, lite0_backbone, [(im, boxes)], progress=False, min_cells=1)
     assert adapted.bins == model.position.bins and adapted.weight.shape == model.position.weight.shape
     assert not torch.equal(adapted.weight, model.position.weight)
+    # more cells than the cap: a seeded subset of max_cells of them (held in bounded memory), the same each time
+    fitted = []
+    real_fit = adapt_module.adapt_position_model
+
+    def recording_fit(pm, x, y):
+        fitted.append(len(y))
+        return real_fit(pm, x, y)
+
+    monkeypatch.setattr(adapt_module, "adapt_position_model", recording_fit)
+    capped = [adapt_order_classifier(model, lite0_backbone, [(im, boxes)] * 3, progress=False, max_cells=40,
+                                     min_cells=1) for _ in range(2)]  # fmt: skip
+    assert fitted == [40, 40] and torch.equal(capped[0].weight, capped[1].weight)
+    monkeypatch.undo()
     with caplog.at_level("WARNING"):  # too few cells: the classifier as trained
         assert adapt_order_classifier(model, lite0_backbone, [(im, boxes)], progress=False) is model.position
     assert "left as trained" in caplog.text
@@ -102,3 +116,16 @@ def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
     assert len(used) == 1 and torch.allclose(used[0].weight, adapted.weight)  # the scenes read the refitted one
     with pytest.raises(ValueError, match="adapt_order refits the part-position classifier"):  # before the model is read
         predict_dataset(tmp_path / "no-model", data, order="counts", adapt_order=True, progress=False)
+
+
+def test_the_cells_with_the_smallest_keys_are_kept_in_their_order():
+    import torch
+
+    from occseg.inference.adapt import _smallest_keys
+
+    xs = [torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [4.0], [5.0]])]
+    ys = [torch.tensor([10, 20]), torch.tensor([30, 40, 50])]
+    keys = [torch.tensor([0.5, 0.1]), torch.tensor([0.9, 0.2, 0.3])]
+    (x,), (y,), (k,) = _smallest_keys(xs, ys, keys, 3)
+    assert y.tolist() == [20, 40, 50] and x[:, 0].tolist() == [2.0, 4.0, 5.0]
+    assert k.tolist() == pytest.approx([0.1, 0.2, 0.3])

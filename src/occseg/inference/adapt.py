@@ -34,7 +34,8 @@ from occseg.inference.scene import model_crop_config
 
 log = logging.getLogger(__name__)
 
-#: the most cells the classifier is refitted on (a seeded random subset beyond; about 2 GB at most)
+#: the most cells the classifier is refitted on (a seeded uniform subset beyond); at most twice as many are held
+#: while the data is read (512 concepts: about 0.8 GB), whatever the data set's size
 MAX_CELLS = 200_000
 #: fewer labelled cells than this leave the classifier as trained
 MIN_CELLS = 500
@@ -59,8 +60,11 @@ def adapt_order_classifier(
     s = model.settings
     crop_cfg = model_crop_config(model, None, device or backbone.device)
     concepts = model.concepts.to(device or backbone.device)
+    gen = torch.Generator().manual_seed(seed)
     xs: list[torch.Tensor] = []
     ys: list[torch.Tensor] = []
+    keys: list[torch.Tensor] = []  # a uniform random key per cell: the cells kept are those with the smallest keys
+    n = held = 0
     for im, boxes in tqdm(images, desc="adapt order", disable=not progress, leave=False, dynamic_ncols=True):
         if not boxes:
             continue
@@ -71,13 +75,26 @@ def adapt_order_classifier(
             keep = y >= 0
             xs.append(x.reshape(x.shape[0], -1).T[keep.to(x.device)].cpu())
             ys.append(y[keep])
-    n = sum(len(y) for y in ys)
+            keys.append(torch.rand(len(ys[-1]), generator=gen))
+            n += len(ys[-1])
+            held += len(ys[-1])
+        if held > 2 * max_cells:  # memory stays bounded: only the cells that can still be chosen are held
+            xs, ys, keys = _smallest_keys(xs, ys, keys, max_cells)
+            held = max_cells
     if n < min_cells:
         log.warning("only %d labelled cells in the data: the part-position classifier is left as trained", n)
         return model.position
+    if held > max_cells:
+        xs, ys, keys = _smallest_keys(xs, ys, keys, max_cells)
     x, y = torch.cat(xs), torch.cat(ys)
-    if n > max_cells:
-        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_cells]
-        x, y = x[idx], y[idx]
     log.info("part-position classifier refitted to %d cells of %d images", len(y), len(images))
     return adapt_position_model(model.position, x, y).to(model.position.weight.device)
+
+
+def _smallest_keys(
+    xs: list[torch.Tensor], ys: list[torch.Tensor], keys: list[torch.Tensor], k: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """The ``k`` cells with the smallest keys (a uniform sample of all cells seen), in the order they came."""
+    key = torch.cat(keys)
+    idx = torch.topk(key, k, largest=False).indices.sort().values
+    return [torch.cat(xs)[idx]], [torch.cat(ys)[idx]], [key[idx]]
