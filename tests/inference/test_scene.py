@@ -159,6 +159,8 @@ def test_no_round_of_reasoning_is_no_reasoning(tiny_compnet, lite0_backbone, ima
     """0 rounds: every object as without reasoning, with the image's refinement too (no pixel lost by both)."""
     off = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning="off"), image=image)
     none = explain_scene(tiny_compnet.model, states, SceneConfig(reasoning=mode, reasoning_iters=0), image=image)
+    assert SceneConfig(reasoning=mode, reasoning_iters=0).reasoning_run == "off"  # as predict and segment record it
+    assert SceneConfig(reasoning=mode).reasoning_run == mode
     assert all(np.array_equal(a.visible, b.visible) for a, b in zip(off.objects, none.objects))
     assert all(np.array_equal(a.amodal, b.amodal) for a, b in zip(off.objects, none.objects))
     assert np.array_equal(off.order, none.order) and off.layers == none.layers

@@ -103,8 +103,6 @@ def segment(
     from occseg.refine import RefineConfig
 
     rcfg = RefineConfig() if refine else None
-    if reasoning_iters == 0:  # no round of reasoning: the scene as without it, and recorded so
-        reasoning = "off"
     if order_cue == "position" and model.position is None:
         raise ValueError(
             f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed); "
@@ -118,6 +116,7 @@ def segment(
         refine=rcfg,
         complete_boxes=complete_boxes,
     )
+    reasoning = cfg.reasoning_run  # no round of reasoning is none: drawn and recorded so
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     # one backbone pass per box, shared by the scene with reasoning and the one without (the overlay's left panel)

@@ -323,7 +323,7 @@ def predict_dataset_modes(
             if states is None:
                 states = prepare_scene(model, backbone, image, given, cfg, device=device)
             scene = explain_scene(model, states, cfg, labels=labels, image=image)
-            out_images[mode].append(_annotated(im, kept, given, scene, mode if reasoning_iters > 0 else "off", back))
+            out_images[mode].append(_annotated(im, kept, given, scene, cfg.reasoning_run, back))
     for w in warnings:
         log.warning(w)
     cats = list(dict.fromkeys(list(dataset.categories) + [back.get(c, c) for c in model.settings.classes]))

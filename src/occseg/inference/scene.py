@@ -87,6 +87,11 @@ class SceneConfig:
         if self.order not in ORDER_CUES:
             raise ValueError(f"order must be {', '.join(ORDER_CUES)}, not {self.order!r}")
 
+    @property
+    def reasoning_run(self) -> str:
+        """The reasoning that actually runs: ``off`` with no round of it (``reasoning_iters == 0``)."""
+        return self.reasoning if self.reasoning_iters > 0 else "off"
+
 
 @dataclass
 class SceneResult:
@@ -165,8 +170,7 @@ def explain_scene(
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
         if res.report.get("competition") != "colour":
-            reasoned = cfg.reasoning != "off" and cfg.reasoning_iters > 0 and len(states) > 1
-            refine_scene(image, states, res, cfg.refine, exclusive=reasoned)
+            refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning_run != "off" and len(states) > 1)
             _apply_visible_boxes(model, states, res.objects, cfg)  # the completed amodal boxes again
     return res
 
@@ -213,7 +217,7 @@ def _explain(
         for i, st in enumerate(states):
             cls, _, _, _ = classify(model, st, given_label=given[i])
             st.completed_box = complete_amodal_box(model, st, cls)
-    if cfg.reasoning == "off" or len(states) < 2 or cfg.reasoning_iters == 0:
+    if cfg.reasoning_run == "off" or len(states) < 2:
         objs = []
         for i, st in enumerate(states):
             cls, mix, conf, scores = classify(model, st, given_label=given[i])
