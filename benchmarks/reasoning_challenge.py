@@ -541,7 +541,10 @@ def main() -> int:
             "train_boxes": len(samples),
             "mixtures": model.settings.mixtures,
             "results": results,
-            "targets": [{"what": w, "value": v, "interval": iv, "wanted": t, "met": ok} for w, v, iv, t, ok in targets],
+            "targets": [
+                {"what": w, "value": v, "interval_images": iv, "interval_persons": ip, "wanted": t, "met": ok}
+                for w, v, iv, ip, t, ok in targets
+            ],
             "seconds": {**times, **seconds},
         }
         write_json(Path(args.json), payload, indent=1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from occseg.data.readers import read_dataset
 from occseg.inference.predict import predict_dataset, predict_dataset_modes
@@ -74,7 +75,6 @@ def test_classes_and_all_objects_together_are_refused_before_any_work(tmp_path: 
 def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
     shared_data: Path, tiny_compnet, lite0_backbone, tmp_path: Path, monkeypatch, caplog
 ):
-    import torch
 
     import occseg.inference.adapt as adapt_module
     import occseg.inference.predict as predict_module
@@ -119,7 +119,6 @@ def test_adapt_order_refits_the_classifier_on_the_datas_boxes_then_predicts(
 
 
 def test_the_cells_with_the_smallest_keys_are_kept_in_their_order():
-    import torch
 
     from occseg.inference.adapt import _smallest_keys
 
@@ -129,3 +128,34 @@ def test_the_cells_with_the_smallest_keys_are_kept_in_their_order():
     (x,), (y,), (k,) = _smallest_keys(xs, ys, keys, 3)
     assert y.tolist() == [20, 40, 50] and x[:, 0].tolist() == [2.0, 4.0, 5.0]
     assert k.tolist() == pytest.approx([0.1, 0.2, 0.3])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+def test_adapt_order_on_cpu_and_cuda_agrees(shared_data: Path, tiny_compnet, tmp_path: Path, monkeypatch):
+    from occseg.evaluation import mask_iou
+    from occseg.inference.adapt import adapt_order_classifier
+
+    data = read_dataset(write_coco_subset(shared_data, tmp_path / "g.json", [192]), images=tiny_compnet.images)
+    monkeypatch.setattr(
+        adapt_order_classifier, "__kwdefaults__", {**adapt_order_classifier.__kwdefaults__, "min_cells": 1}
+    )
+    preds = {
+        device: predict_dataset(
+            tiny_compnet.folder,
+            data,
+            given_labels=True,
+            classes=["person"],
+            adapt_order=True,
+            device=device,
+            progress=False,
+        )  # fmt: skip
+        for device in ("cpu", "cuda")
+    }
+    (a,), (b,) = preds["cpu"].images, preds["cuda"].images
+    assert a.extra["order"] == b.extra["order"]
+    for x, y in zip(a.instances, b.instances):
+        assert x.id == y.id
+        for which in ("mask", "amodal_mask"):
+            mx, my = getattr(x, which).decode(), getattr(y, which).decode()
+            assert np.array_equal(mx, my) or (mask_iou(mx, my) or 0.0) > 0.99, which
