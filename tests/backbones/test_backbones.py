@@ -274,3 +274,38 @@ def test_unreadable_weight_files_are_named(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(WeightsError, match=f"resnext50: cannot read weights file {bad} as a plain state dict"):
         get_backbone("resnext50", weights=bad)
+
+
+def test_cudnn_is_left_out_only_where_measured_slower_and_only_on_cuda():
+    from occseg.backbones.registry import uses_cudnn
+
+    specs = {s.name: s for s in list_backbones()}
+    assert not specs["efficientnet_lite0"].cudnn and specs["vgg16"].cudnn and specs["resnext50"].cudnn
+    assert not uses_cudnn(specs["efficientnet_lite0"], torch.device("cuda:0"))
+    assert uses_cudnn(specs["efficientnet_lite0"], torch.device("cpu"))  # nothing to switch off there
+    assert uses_cudnn(specs["vgg16"], torch.device("cuda"))
+
+
+def test_cudnn_is_switched_back_as_it_was_even_after_an_error():
+    from occseg.backbones.registry import cudnn_disabled
+
+    for before in (True, False):
+        torch.backends.cudnn.enabled = before
+        try:
+            with pytest.raises(RuntimeError, match="boom"), cudnn_disabled():
+                assert torch.backends.cudnn.enabled is False
+                raise RuntimeError("boom")
+            assert torch.backends.cudnn.enabled is before
+        finally:
+            torch.backends.cudnn.enabled = True
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lite0_runs_without_cudnn_on_cuda_and_leaves_it_on():
+    seen = []
+    bb = get_backbone(device="cuda")
+    bb.body.register_forward_pre_hook(lambda *_: seen.append(torch.backends.cudnn.enabled))
+    assert torch.backends.cudnn.enabled
+    bb(torch.zeros(1, 3, 64, 96, device="cuda"))
+    assert seen == [False] and torch.backends.cudnn.enabled
