@@ -136,8 +136,8 @@ def uses_cudnn(spec: BackboneSpec, device: torch.device) -> bool:
 
 @contextmanager
 def cudnn_disabled() -> Iterator[None]:
-    """cuDNN off inside the block (PyTorch's own kernels run the convolutions), as it was after it. The switch is
-    process-wide while the block runs."""
+    """cuDNN off inside the block (PyTorch's own kernels run the convolutions) and back as it was after it, also
+    after an error. The switch is process-wide while the block runs."""
     saved = torch.backends.cudnn.enabled
     torch.backends.cudnn.enabled = False
     try:
