@@ -29,12 +29,10 @@ from pathlib import Path
 import torch
 
 from occseg.backbones import get_backbone
-from occseg.challenge import ChallengeConfig, generate_challenge
 from occseg.compnet.learn import TrainConfig, train_compnet
-from occseg.compnet.samples import box_samples
-from occseg.data.readers import read_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reasoning_challenge import build_challenge, training_boxes  # noqa: E402  (the challenge benchmark's setup)
 from speed import _sync  # noqa: E402  (one device-synchronising helper, shared with that benchmark)
 
 
@@ -79,18 +77,8 @@ def main() -> int:
     print(summary("the same 30 widths again", forward_times(backbone, args.device, 256, widths)), flush=True)
 
     if args.trainings:
-        ch = generate_challenge(
-            ChallengeConfig(
-                out=Path(tempfile.mkdtemp(prefix="occseg_first_calls_")) / "challenge",
-                source=source,
-                classes=("person",),
-                backgrounds=backgrounds,
-                images=120,
-                seed=0,
-                progress=False,
-            )
-        )
-        samples = box_samples(read_dataset(source), ["person"], exclude_images=set(ch.split["test_source_image_ids"]))
+        work = Path(tempfile.mkdtemp(prefix="occseg_first_calls_"))
+        samples = training_boxes(Path(args.data), build_challenge(Path(args.data), work / "challenge", 120, 0))
         for k in range(args.trainings):
             t = time.perf_counter()
             cfg = TrainConfig(seed=0, device=args.device)

@@ -393,6 +393,31 @@ def seed_text(args: argparse.Namespace) -> str:
     return f"seed {args.seed}" + ("" if t == args.seed else f", training seed {t}")
 
 
+def build_challenge(data: Path, out: Path, images: int, seed: int, *, progress: bool = False) -> ChallengeResult:
+    """The challenge: ``images`` composed images of coco128-seg persons (under ``data``) over ``backgrounds/``."""
+    return generate_challenge(
+        ChallengeConfig(
+            out=out,
+            source=data / "coco128-seg" / "annotations" / "instances_train2017.json",
+            classes=(CLASS,),
+            backgrounds=data / "backgrounds",
+            images=images,
+            seed=seed,
+            progress=progress,
+        )  # fmt: skip
+    )
+
+
+def training_boxes(data: Path, ch: ChallengeResult, *, plus_coco_tiny: bool = False) -> list:
+    """The model's training boxes: the persons of the coco128-seg images that hold none of the challenge's test
+    objects (and of coco-tiny with ``plus_coco_tiny``)."""
+    source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
+    samples = box_samples(read_dataset(source), [CLASS], exclude_images=set(ch.split["test_source_image_ids"]))
+    if plus_coco_tiny:
+        samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
+    return samples
+
+
 def build_setup(args: argparse.Namespace) -> Setup | None:
     """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
     after printing which input is missing."""
@@ -407,25 +432,11 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    ch = generate_challenge(
-        ChallengeConfig(
-            out=work / "challenge",
-            source=source,
-            classes=(CLASS,),
-            backgrounds=backgrounds,
-            images=args.images,
-            seed=args.seed,
-            progress=args.progress,
-        )  # fmt: skip
-    )
-    excluded = set(ch.split["test_source_image_ids"])
+    ch = build_challenge(data, work / "challenge", args.images, args.seed, progress=args.progress)
     times["challenge"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    coco = read_dataset(source)
-    samples = box_samples(coco, [CLASS], exclude_images=excluded)
-    if args.plus_coco_tiny:
-        samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
+    samples = training_boxes(data, ch, plus_coco_tiny=args.plus_coco_tiny)
     cfg = TrainConfig(seed=training_seed(args), device=args.device, position_border_px=args.position_border_px)
     if args.model:
         ignored = [f for f, v in (("--train-seed", args.train_seed), ("--position-border-px", args.position_border_px),
