@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from occseg.viz.overlay import CONTEXT, OCCLUDED, VISIBLE, draw_objects, side_by_side
+from occseg.viz.overlay import CONTEXT, OCCLUDED, VISIBLE, draw_objects, place_tags, side_by_side
 
 
 def _blended(base: int, colour: tuple[int, int, int], alpha: float) -> list[int]:
@@ -58,6 +58,40 @@ def test_numbered_tags_and_notes_are_drawn_where_asked():
     changed = (noted != tagged).any(axis=2)
     rows, cols = np.nonzero(changed)
     assert rows.min() > 90 and cols.min() < 10  # the note sits in the bottom-left corner
+
+
+def test_tags_wished_apart_stay_where_wished():
+    assert place_tags([(2, 20), (50, 20), (2, 60)], [(30, 10, 4)] * 3, 100) == [(2, 20), (50, 20), (2, 60)]
+
+
+def test_a_tag_on_another_moves_one_step_of_its_height_down():
+    # a tag's rectangle spans y - height - gap .. y + baseline: 20 - 10 - 2 = 8 .. 24; the next free baseline is
+    # 20 + (10 + 4 + 2) = 36, whose rectangle 24 .. 40 touches, but does not cover, the first
+    assert place_tags([(2, 20), (2, 20), (10, 20)], [(30, 10, 4)] * 3, 100) == [(2, 20), (2, 36), (10, 52)]
+
+
+def test_a_tag_under_the_title_moves_below_it():
+    # baselines 14 and 30 give rectangles 2 .. 18 and 18 .. 34, both meeting the title (rows 5 .. 26); 46 is free
+    assert place_tags([(2, 14)], [(30, 10, 4)], 100, taken=[(6, 5, 80, 26)]) == [(2, 46)]
+    assert place_tags([(90, 14)], [(30, 10, 4)], 100, taken=[(6, 5, 80, 26)]) == [(90, 14)]  # beside it
+
+
+def test_a_tag_at_the_bottom_moves_up_and_one_without_room_stays():
+    # the image is 40 px high: below the first tag (baseline 30, bottom 34) there is no room, above it there is
+    assert place_tags([(0, 30), (0, 30)], [(30, 10, 4)] * 2, 40) == [(0, 30), (0, 14)]
+    assert place_tags([(0, 12), (0, 12)], [(30, 10, 4)] * 2, 16) == [(0, 12), (0, 12)]
+
+
+def test_tags_of_boxes_at_the_same_height_do_not_overlap():
+    img = np.full((200, 200, 3), 100, np.uint8)
+    m = np.zeros((200, 200), bool)
+    boxes = [(10.0, 10.0, 150.0, 190.0), (12.0, 10.0, 190.0, 190.0)]
+    one = draw_objects(img, [m], [m], boxes[:1], labels=["person"], layers=[0])
+    two = draw_objects(img, [m, m], [m, m], boxes, labels=["person", "person"], layers=[0, 1])
+    white_one = np.nonzero((one == 255).all(axis=2).any(axis=1))[0]  # rows with text (white on a black rim)
+    white_two = np.nonzero((two == 255).all(axis=2).any(axis=1))[0]
+    assert white_one.min() == white_two.min()  # the first tag stays where it was
+    assert white_two.max() > white_one.max() + 5  # the second is written below it, not on it
 
 
 def test_side_by_side_pads_to_the_tallest_panel_with_white_gaps():

@@ -43,8 +43,12 @@ def draw_objects(
         _blend(out, v, VISIBLE, 0.5)
         _blend(out, a & ~v, OCCLUDED, 0.5)
     thick = max(1, round(max(h, w) / 400))
-    (tw, th), _ = cv2.getTextSize(title or "", cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)
-    title_right, title_bottom = (6 + tw, 22 + 4) if title else (0, 0)
+    scale = max(0.4, min(h, w) / 900)
+    taken: list[Rect] = []
+    if title:
+        (tw, th), base = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)
+        taken.append((6, 22 - th, 6 + tw, 22 + base))
+    tags: list[tuple[str, tuple[int, int]]] = []
     for k, (v, a, b) in enumerate(zip(visible, amodal, boxes)):
         for m, col in ((a, (255, 255, 255)), (v, (20, 20, 20))):
             cnts, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -55,17 +59,59 @@ def draw_objects(
         if labels is not None:
             tag.append(str(labels[k]))
         if tag:
-            x = int(max(0, b[0])) + 2
-            y = int(max(12, b[1] + 14))
-            if x < title_right and y < title_bottom + 16:  # would meet the panel's title: moved down by its height,
-                y += title_bottom + 4  # so tags that were apart stay apart
-            _text(out, " ".join(tag), (x, y), max(0.4, min(h, w) / 900), thick)
+            tags.append((" ".join(tag), (int(max(0, b[0])) + 2, int(max(12, b[1] + 14)))))
+    sizes = []
+    for text, _ in tags:
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick + 2)  # with the black rim
+        sizes.append((tw, th, base))
+    for (text, _), org in zip(tags, place_tags([org for _, org in tags], sizes, h, taken=taken)):
+        _text(out, text, org, scale, thick)
     if title:
         _text(out, title, (6, 22), 0.7, 2)
     scale = max(0.5, min(h, w) / 800)
     step = int(round(26 * scale / 0.7))
     for k, line in enumerate(notes):
         _text(out, line, (6, h - 8 - (len(notes) - 1 - k) * step), scale, thick)
+    return out
+
+
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, x2 / y2 exclusive
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_tags(
+    origins: Sequence[tuple[int, int]],
+    sizes: Sequence[tuple[int, int, int]],
+    height: int,
+    *,
+    taken: Sequence[Rect] = (),
+    gap: int = 2,
+) -> list[tuple[int, int]]:
+    """Where to write text tags so that none covers another: each tag keeps its column and moves, in steps of
+    its own height, to the first free row below its wished-for ``origin``, else above it, and stays where it
+    was wished when no row of the image is free.
+
+    ``origins``: each tag's wished ``(x, y)`` text origin (``y`` the baseline, as :func:`cv2.putText` takes
+    it); ``sizes``: its ``(width, height, baseline)`` from :func:`cv2.getTextSize`; ``taken``: rectangles
+    already written (a title), which tags avoid too. Tags are placed in the given order, earlier ones first.
+    """
+    placed = list(taken)
+    out: list[tuple[int, int]] = []
+    for (x, y), (tw, th, base) in zip(origins, sizes):
+        step = th + base + gap
+        lowest = max(y, height - base)  # the lowest baseline that keeps the tag inside the image
+        tries = [y + n * step for n in range(0, (lowest - y) // step + 1)]
+        tries += [y - n * step for n in range(1, (y - th) // step + 1)]
+        at = y
+        for yy in tries:
+            if not any(_overlaps((x, yy - th - gap, x + tw, yy + base), r) for r in placed):
+                at = yy
+                break
+        placed.append((x, at - th - gap, x + tw, at + base))
+        out.append((x, at))
     return out
 
 
