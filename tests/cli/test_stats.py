@@ -122,3 +122,34 @@ def test_stats_of_a_constructed_dataset():
     assert "instances: 6" in text and "masks:     5 visible, 5 amodal, 1 crowd" in text
     assert count_row(text, "L3 [0.60, 0.90)") == 1 and count_row(text, ">= 0.90 (no level)") == 1
     assert "warnings (1):\n  w1" in text
+
+
+def test_image_files_are_checked_against_their_annotated_size(tmp_path):
+    from PIL import Image
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.new("RGB", (20, 10)).save(pics / "right.png")
+    Image.new("RGB", (10, 20)).save(pics / "turned.png")  # annotated 20 x 10
+    Image.new("I;16", (20, 10)).save(pics / "deep.png")  # 16-bit grayscale: readable, right size
+    (pics / "text.png").write_text("not a picture")
+    names = ["right.png", "turned.png", "deep.png", "text.png", "gone.png"]
+    obj = {
+        "images": [{"id": k + 1, "file_name": n, "width": 20, "height": 10} for k, n in enumerate(names)],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(obj))
+    result = run(str(tmp_path / "gt.json"), "--images", str(pics))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "image files (4 read, 1 not found (see the warnings); 2 problems):" in out
+    assert "gone.png" in out  # the reader's warning
+    assert f"{pics / 'turned.png'}: image is 10x20 but the annotation says 20x10" in out
+    section = out.split("\nimage files (")[1]
+    assert "text.png" in section and "gone.png" not in section
+    assert "right.png" not in out and "deep.png" not in out
+    skipped = run(str(tmp_path / "gt.json"), "--images", str(pics), "--no-check-images")
+    assert skipped.exit_code == 0 and "image files (" not in skipped.output and "turned.png" not in skipped.output
+    few = run(str(tmp_path / "gt.json"), "--images", str(pics), "--max-warnings", "1")
+    assert "  ... and 1 more (use --max-warnings)" in few.output.split("\nimage files (")[1]

@@ -27,8 +27,18 @@ from occseg.data.stats import dataset_stats, format_stats
     show_default=True,
     help="How many reader warnings to print.",
 )
+@click.option(
+    "--check-images/--no-check-images",
+    default=True,
+    show_default=True,
+    help="Read each image file's header and list the files that cannot be read or whose size is not the "
+    "annotated one (which training and prediction refuse).",
+)
 @progress_option()
-def cmd(path: Path, images: Path | None, fmt: str | None, max_warnings: int, progress: bool) -> None:
+def cmd(
+    path: Path, images: Path | None, fmt: str | None, max_warnings: int, check_images: bool, progress: bool
+) -> None:
     """Summarise the dataset at PATH (a COCO/KINS/COCOA JSON, or a YOLO/KITTI/COCOA/COCO folder)."""
     dataset = read_dataset(path, images=images, fmt=fmt)
-    click.echo(format_stats(dataset_stats(dataset, progress=progress), max_warnings=max_warnings))
+    stats = dataset_stats(dataset, progress=progress, check_images=check_images)
+    click.echo(format_stats(stats, max_warnings=max_warnings))

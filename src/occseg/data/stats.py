@@ -28,10 +28,37 @@ class DatasetStats:
     levels: dict[str, int] = field(default_factory=dict)  # L0..L3 -> count
     heavy: int = 0  # occlusion fraction >= 0.9 (in no level)
     undefined: int = 0  # amodal mask of zero area: no fraction
+    images_checked: int | None = None  # image files whose header was read; None: not checked
+    images_missing: int = 0
+    image_problems: list[str] = field(default_factory=list)  # unreadable files, sizes other than annotated
 
 
-def dataset_stats(dataset: Dataset, *, progress: bool = False) -> DatasetStats:
-    """Count images, instances (per class), masks, and amodal objects per occlusion level.
+def check_image_files(dataset: Dataset, *, progress: bool = False) -> tuple[int, int, list[str]]:
+    """Read each image file's header: ``(files read, files not found, problems)``, a problem being a file that
+    cannot be read as an image or whose size is not the one its annotation gives (its boxes and masks would
+    not fit it; training and prediction refuse such an image). Only headers are read, not pixels."""
+    from occseg.data.images import ImageError, image_size
+
+    checked = missing = 0
+    problems: list[str] = []
+    for im in tqdm(dataset.images, desc="image files", unit="img", disable=not progress or len(dataset) < 200):
+        if not im.path.is_file():
+            missing += 1
+            continue
+        checked += 1
+        try:
+            w, h = image_size(im.path)
+        except ImageError as exc:
+            problems.append(str(exc))
+            continue
+        if (w, h) != (im.width, im.height):
+            problems.append(f"{im.path}: image is {w}x{h} but the annotation says {im.width}x{im.height}")
+    return checked, missing, problems
+
+
+def dataset_stats(dataset: Dataset, *, progress: bool = False, check_images: bool = False) -> DatasetStats:
+    """Count images, instances (per class), masks, and amodal objects per occlusion level; with
+    ``check_images``, also read each image file's header (:func:`check_image_files`).
 
     Occlusion fractions are computed on the RLEs (:meth:`Instance.occlusion_fraction`), so only instances with
     both masks are rasterised, one at a time.
@@ -58,6 +85,8 @@ def dataset_stats(dataset: Dataset, *, progress: bool = False) -> DatasetStats:
             stats.levels[level] += 1
         elif frac >= HEAVY_OCCLUSION:
             stats.heavy += 1
+    if check_images:
+        stats.images_checked, stats.images_missing, stats.image_problems = check_image_files(dataset, progress=progress)
     return stats
 
 
@@ -89,6 +118,13 @@ def format_stats(stats: DatasetStats, *, max_warnings: int | None = 20) -> str:
     lines += [f"  {w}" for w in shown] or ["  none"]
     if len(shown) < len(stats.warnings):
         lines.append(f"  ... and {len(stats.warnings) - len(shown)} more (use --max-warnings)")
+    if stats.images_checked is not None:
+        missing = f", {stats.images_missing} not found (see the warnings)" if stats.images_missing else ""
+        lines += ["", f"image files ({stats.images_checked} read{missing}; {len(stats.image_problems)} problems):"]
+        shown = stats.image_problems if max_warnings is None else stats.image_problems[:max_warnings]
+        lines += [f"  {w}" for w in shown] or ["  none"]
+        if len(shown) < len(stats.image_problems):
+            lines.append(f"  ... and {len(stats.image_problems) - len(shown)} more (use --max-warnings)")
     lines += ["", f"occlusion levels ({stats.num_amodal} objects with amodal masks):"]
     if stats.num_amodal:
         rows = [
