@@ -62,6 +62,10 @@ def test_read_json_errors_name_the_file(tmp_path):
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match=r"img.json: not a UTF-8 text file, so not JSON"):
         read_json(binary)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)  # beyond Python's recursion limit
+    with pytest.raises(ValueError, match=r"deep.json: not valid JSON for occseg \(arrays or objects nested too deeply"):
+        read_json(deep)
 
 
 def test_read_json_of_a_folder_says_so(tmp_path):

@@ -55,6 +55,24 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def json_error(path: str | Path, exc: json.JSONDecodeError | RecursionError) -> ValueError:
+    """The error for a file that is not valid JSON: it names the file and the line and column of the fault
+    (or that it nests too deeply for Python's parser)."""
+    if isinstance(exc, RecursionError):
+        return ValueError(f"{path}: not valid JSON for occseg (arrays or objects nested too deeply)")
+    where = f"line {exc.lineno}, column {exc.colno}"
+    text = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"  # "starting at"
+    return ValueError(f"{path}: not valid JSON ({text})")
+
+
+def parse_json(text: str, path: str | Path, **kwargs: Any) -> Any:
+    """``json.loads(text, **kwargs)`` of the text of ``path``, with :func:`json_error`'s errors."""
+    try:
+        return json.loads(text, **kwargs)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise json_error(path, exc) from None
+
+
 def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
     """Load JSON with an error that names the file and the position of a syntax error."""
     p = Path(path)
@@ -65,10 +83,8 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
     try:
         with open(p, encoding="utf-8") as fh:
             return json.load(fh)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        text = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"  # "starting at"
-        raise ValueError(f"{p}: not valid JSON ({text})") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise json_error(p, exc) from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{p}: not a UTF-8 text file, so not JSON") from exc
 

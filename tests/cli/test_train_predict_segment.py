@@ -108,23 +108,31 @@ def test_parse_class_map_formats(tmp_path: Path):
     b = tmp_path / "braces.txt"
     b.write_text('  {"car": "vehicle"}')  # JSON is recognised by its content too
     assert parse_class_map(str(b)) == {"car": "vehicle"}
+    t.write_text("\ufeffcar vehicle\ncar vehicle\n")  # a byte-order mark, and the same line twice
+    assert parse_class_map(str(t)) == {"car": "vehicle"}
     assert parse_class_map(None) == {}
 
 
 @pytest.mark.parametrize(
     "name, text, message",
     [
-        ("map.json", '{"car": "vehicle",\n "truck": }', r"map.json: not valid JSON \(.* at line 2\)"),
+        ("map.json", '{"car": "vehicle",\n "truck": }', r"map.json: not valid JSON \(.* at line 2, column 11\)"),
         ("map.json", '["car", "vehicle"]', r"map.json: a class map must be a JSON object"),
         ("map.json", '{"car": 3}', r"map.json: a class map must be a JSON object"),
         ("map.txt", "car vehicle\ntruck big vehicle\n", r"map.txt, line 2: expected 'dataset_class model_class'"),
         ("map.txt", "car\n", r"map.txt, line 1: expected 'dataset_class model_class' .*, got 'car'"),
         ("map.txt", "car:\n", r"map.txt, line 1: expected 'dataset_class model_class' .*, got 'car:'"),
+        ("map.txt", "truck person\ncar car\ntruck car\n", r"map.txt, lines 1 and 3: 'truck' is mapped to two model "
+         r"classes, 'person' and 'car'"),
+        ("map.json", '{"car": "person", "car": "dog"}', r"map.json: the class map gives 'car' two model classes, "
+         r"'person' and 'dog'"),
+        ("map.txt", b"\xe9t\xe9 person\n", r"map.txt: not a UTF-8 text file \(at byte 0\), so not a class map"),
+        ("map.json", "[" * 100000 + "]" * 100000, r"map.json: not valid JSON for occseg \(.* nested too deeply\)"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_class_map_names_the_file_and_line(tmp_path: Path, name: str, text: str, message: str):
     p = tmp_path / name
-    p.write_text(text)
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ValueError, match=message):
         parse_class_map(str(p))
     data = tmp_path / "data.json"

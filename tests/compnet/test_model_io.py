@@ -141,6 +141,9 @@ def test_corrupt_json_names_file_and_line(saved: Path):
         load_model(saved)
     msg = str(err.value)
     assert msg.startswith(str(saved / "model.json")) and "not valid JSON" in msg and "at line 3" in msg
+    (saved / "model.json").write_text('{\n  "backbone": "efficientnet_l')  # cut short
+    with pytest.raises(ModelError, match=r"model.json: not valid JSON \(Unterminated string starting at line 2, col"):
+        load_model(saved)
 
 
 def test_wrong_format_string(saved: Path):

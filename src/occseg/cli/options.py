@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -135,17 +134,29 @@ def parse_class_map(path: str | None) -> dict[str, str]:
     ``truck -> vehicle`` (with ``:`` or ``->``, names may hold spaces: ``traffic light: sign``)."""
     if not path:
         return {}
+    from occseg.io import parse_json
+
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p}: not a UTF-8 text file (at byte {exc.start}), so not a class map") from None
     if p.suffix == ".json" or text.lstrip().startswith("{"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+        def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+            seen: dict[str, object] = {}
+            for k, v in pairs:
+                if k in seen and seen[k] != v:
+                    raise ValueError(f"{p}: the class map gives {k!r} two model classes, {seen[k]!r} and {v!r}")
+                seen[k] = v
+            return seen
+
+        obj = parse_json(text, p, object_pairs_hook=unique)
         if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in obj.items()):
             raise ValueError(f"{p}: a class map must be a JSON object of dataset class -> model class names")
         return obj
     out: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -157,5 +168,11 @@ def parse_class_map(path: str | None) -> dict[str, str]:
             raise ValueError(
                 f"{p}, line {n}: expected 'dataset_class model_class' (or 'dataset class: model class'), got {line!r}"
             )
+        if parts[0] in out and out[parts[0]] != parts[1]:
+            raise ValueError(
+                f"{p}, lines {line_of[parts[0]]} and {n}: {parts[0]!r} is mapped to two model classes, "
+                f"{out[parts[0]]!r} and {parts[1]!r}"
+            )
+        line_of.setdefault(parts[0], n)
         out[parts[0]] = parts[1]
     return out

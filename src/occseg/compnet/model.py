@@ -24,7 +24,7 @@ from safetensors.torch import save
 
 from occseg import __version__
 from occseg.compnet.position import PositionModel
-from occseg.io import atomic_path, write_json
+from occseg.io import atomic_path, parse_json, write_json
 
 MODEL_FORMAT = "occseg-compnet"
 MODEL_FORMAT_VERSION = 1
@@ -359,11 +359,13 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
         if not p.is_file():
             raise ModelError(f"not an occseg model folder: {p} is missing")
     try:
-        raw = json.loads(jpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{jpath}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        text = jpath.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ModelError(f"{jpath}: not a UTF-8 text file, so not a model's settings") from exc
+    try:
+        raw = parse_json(text, jpath)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ModelError(f"{jpath}: not an occseg CompNet model (a JSON {type(raw).__name__}, not an object)")
     if raw.get("format") != MODEL_FORMAT:
