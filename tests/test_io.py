@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from occseg.io import atomic_path, check_output_dir, check_output_file, read_json, write_json, write_text
+from occseg.io import (
+    atomic_path,
+    check_not_input,
+    check_output_dir,
+    check_output_file,
+    read_json,
+    write_json,
+    write_text,
+)
 
 
 def test_write_json_round_trip_with_plain_file_permissions(tmp_path):
@@ -90,6 +98,26 @@ def test_output_checks_before_any_work(tmp_path):
     (tmp_path / "d" / "images").write_text("x")
     with pytest.raises(ValueError, match=r"images is a file, so the folder images/ cannot be made there"):
         check_output_dir(tmp_path / "d", folders=("annotations", "images"))
+
+
+def test_output_checks_refuse_to_overwrite_an_input_or_an_empty_path(tmp_path):
+    data = tmp_path / "data.json"
+    data.write_text("{}")
+    check_output_file(tmp_path / "p.json", inputs=(data, None))  # not there yet: fine
+    with pytest.raises(ValueError, match=r"--out .*data.json is the input file .*data.json: writing there would"):
+        check_output_file(data, what="--out", inputs=(None, data))
+    (tmp_path / "alias.json").symlink_to(data)  # the same file under another name
+    with pytest.raises(ValueError, match=r"is the input file"):
+        check_output_file(tmp_path / "alias.json", inputs=(data,))
+    with pytest.raises(ValueError, match=r"--out .*/data.json is the input file"):
+        check_output_dir(tmp_path, what="--out", files=("result.json", "data.json"), inputs=(data,))
+    check_output_dir(tmp_path, files=("result.json",), inputs=(data,))
+    check_not_input(tmp_path / "other.json", [data, tmp_path])  # a folder among the inputs is no file to overwrite
+    for empty in ("", " "):
+        with pytest.raises(ValueError, match=r"--out is empty: name a folder"):
+            check_output_dir(empty, what="--out")
+        with pytest.raises(ValueError, match=r"--out is empty: name a file"):
+            check_output_file(empty, what="--out")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")

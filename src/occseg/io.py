@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +89,39 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         raise ValueError(f"{p}: not a UTF-8 text file, so not JSON") from exc
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.is_file() and b.is_file() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_input(target: str | Path, inputs: Iterable[str | Path | None], *, what: str = "output file") -> None:
+    """Raise ``ValueError`` when the file a command is about to write is one of the files it reads (writing it
+    would destroy that input); the same file under another name or through a link counts too."""
+    t = Path(target)
+    for inp in inputs:
+        if inp is not None and _same_file(t, Path(inp)):
+            raise ValueError(
+                f"{what} {t} is the input file {inp}: writing there would overwrite it; choose another path"
+            )
+
+
 def check_output_dir(
-    path: str | Path, *, what: str = "output folder", files: tuple[str, ...] = (), folders: tuple[str, ...] = ()
+    path: str | Path,
+    *,
+    what: str = "output folder",
+    files: tuple[str, ...] = (),
+    folders: tuple[str, ...] = (),
+    inputs: Iterable[str | Path | None] = (),
 ) -> None:
     """Raise ``ValueError`` before any work is done when ``path`` cannot become a writable folder (it is a file,
     the nearest folder that exists above it is not writable), when one of the ``files`` the command will write
-    into it is a folder, or one of the ``folders`` it will write into is a file; so a long run never ends in an
-    error about where to put its result."""
+    into it is a folder or one of the ``inputs`` it reads, or one of the ``folders`` it will write into is a file;
+    so a long run never ends in an error about where to put its result, and never overwrites what it read."""
     p = Path(path)
+    if not str(path).strip():
+        raise ValueError(f"{what} is empty: name a folder")
     if p.exists() and not p.is_dir():
         raise ValueError(f"{what} {p} exists and is not a folder")
     existing = p if p.exists() else next((a for a in p.absolute().parents if a.exists()), None)
@@ -104,17 +129,23 @@ def check_output_dir(
         raise ValueError(f"{what} {p}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{what} {p}: cannot write into {existing} (permission denied or a read-only file system)")
+    inputs = list(inputs)
     for name in files:
         if (p / name).is_dir():
             raise ValueError(f"{what} {p}: {p / name} is a folder, so {name} cannot be written there")
+        check_not_input(p / name, inputs, what=what)
     for name in folders:
         if (p / name).exists() and not (p / name).is_dir():
             raise ValueError(f"{what} {p}: {p / name} is a file, so the folder {name}/ cannot be made there")
 
 
-def check_output_file(path: str | Path, *, what: str = "output file") -> None:
-    """:func:`check_output_dir` for the folder of one output file, which must not itself be a folder."""
+def check_output_file(path: str | Path, *, what: str = "output file", inputs: Iterable[str | Path | None] = ()) -> None:
+    """:func:`check_output_dir` for the folder of one output file, which must not itself be a folder, nor one
+    of the ``inputs`` the command reads."""
     p = Path(path)
+    if not str(path).strip():
+        raise ValueError(f"{what} is empty: name a file")
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder, not a file")
     check_output_dir(p.parent, what=what)
+    check_not_input(p, inputs, what=what)

@@ -161,6 +161,8 @@ def test_error_empty_backgrounds_folder(tmp_path: Path, source) -> None:
         generate_challenge(_config(tmp_path / "ch", empty), source)
     with pytest.raises(FileNotFoundError, match="backgrounds folder not found"):
         generate_challenge(_config(tmp_path / "ch", tmp_path / "nope"), source)
+    with pytest.raises(FileNotFoundError, match=f"backgrounds folder {empty / 'notes.txt'} is a file, not a folder"):
+        generate_challenge(_config(tmp_path / "ch", empty / "notes.txt"), source)
 
 
 def test_error_bad_classes_and_config(tmp_path: Path, source, backgrounds) -> None:

@@ -611,7 +611,10 @@ def test_segment_with_unreadable_or_other_backbone_weights(train_json: Path, sha
     res = run(*args, "--backbone-weights", junk)
     assert res.exit_code == 2 and "Traceback" not in res.output
     (err,) = error_lines(res)
-    assert f"cannot read weights file {junk} as a plain state dict" in err
+    assert err.endswith(
+        f"cannot read weights file {junk} as a plain state dict (only tensors are loaded): it is neither a torch.save "
+        "file nor a .safetensors file"
+    )
     res = run(*args, "--backbone-weights", "random")
     assert res.exit_code == 2
     (err,) = error_lines(res)
@@ -629,6 +632,48 @@ def test_predict_and_evaluate_check_their_output_paths_first(tmp_path: Path, tra
     a_file.write_text("keep")
     res = run("evaluate", "--gt", train_json, "--pred", train_json, "--out", a_file)
     assert res.exit_code == 2 and "is a file" in res.output and a_file.read_text() == "keep"
+
+
+def test_commands_refuse_to_overwrite_their_input_or_write_to_an_empty_path(
+    tmp_path: Path, train_json: Path, segment_inputs
+):
+    data = tmp_path / "gt.json"
+    data.write_bytes(train_json.read_bytes())
+    res = run("predict", "--data", data, "--method", "box-fill", "--out", data)
+    assert res.exit_code == 2 and error_lines(res) == [
+        f"occseg: error: --out {data} is the input file {data}: writing there would overwrite it; choose another path"
+    ]
+    assert data.read_bytes() == train_json.read_bytes()  # the annotations are still there
+    model_dir, image = segment_inputs
+    boxes = tmp_path / "result.json"
+    boxes.write_text('[{"box": [10, 10, 50, 50]}]')
+    res = run("segment", "--model", model_dir, "--image", image, "--boxes", boxes, "--out", tmp_path)
+    assert res.exit_code == 2 and "result.json is the input file" in error_lines(res)[0]
+    assert boxes.read_text() == '[{"box": [10, 10, 50, 50]}]'
+    for args in (
+        ("train", "--data", data, "--classes", "person"),
+        ("evaluate", "--gt", data, "--pred", data),
+        ("segment", "--model", model_dir, "--image", image, "--boxes", boxes),
+    ):
+        res = run(*args, "--out", "")
+        assert res.exit_code == 2 and "Invalid value for '--out': is empty: name a folder" in res.output, args
+    res = run("predict", "--data", data, "--method", "box-fill", "--out", " ")
+    assert res.exit_code == 2 and "Invalid value for '--out': is empty: name a file" in res.output
+
+
+def test_predict_amodal_boxes_asked_of_data_without_them_and_min_height_above_every_object(
+    tiny_compnet, one_image_json: Path, tmp_path: Path
+):
+    out = tmp_path / "p.json"
+    base = ("predict", "--data", one_image_json, "--images", tiny_compnet.images, "--out", out)
+    for method in (("--model", tiny_compnet.folder), ("--method", "box-fill")):
+        res = run(*base, *method, "--boxes", "amodal")  # COCO has visible boxes only
+        assert res.exit_code == 2 and not out.exists(), res.output
+        assert "boxes='amodal' (--boxes amodal) but annotation" in error_lines(res)[0]
+        assert "has no amodal box; use boxes='auto' or 'visible' (--boxes auto|visible)" in error_lines(res)[0]
+        res = run(*base, *method, "--min-height", "100000")
+        assert res.exit_code == 2 and not out.exists(), res.output
+        assert "object(s) to predict are less than" in error_lines(res)[0] and "(--min-height)" in error_lines(res)[0]
 
 
 def test_segment_checks_where_it_writes_before_any_work(segment_inputs, tmp_path: Path):

@@ -387,8 +387,13 @@ def test_coco_layouts(tmp_path):
     # not found: still read (sizes are in the JSON), with warnings
     ds = read_dataset(tmp_path / "c" / "gt.json")
     assert ds.num_instances() == 1
-    assert any("pass images=DIR" in w for w in ds.warnings)
+    assert any("(give the folder: --images DIR, images=DIR)" in w for w in ds.warnings)
     assert any("2 of 2 image files not found" in w for w in ds.warnings)
+    a_file = tmp_path / "a" / "val" / "a.png"
+    with pytest.raises(FileNotFoundError, match=f"image folder {a_file} is a file, not a folder \\(given for "):
+        read_dataset(tmp_path / "c" / "gt.json", images=a_file)
+    with pytest.raises(FileNotFoundError, match=f"image folder not found: {tmp_path / 'nope'} \\(given for "):
+        read_dataset(tmp_path / "c" / "gt.json", images=tmp_path / "nope")
 
 
 def test_coco_fields(tmp_path):

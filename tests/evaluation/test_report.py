@@ -116,6 +116,11 @@ def test_examples_sheet(tmp_path: Path, build) -> None:
     warnings = examples_sheet(ev, gt, 2, tmp_path / "examples.png")
     assert warnings == []
     assert (tmp_path / "examples.png").read_bytes()[:8] == PNG_MAGIC
+    from PIL import Image
+
+    assert examples_sheet(ev, gt, 4, tmp_path / "four.png") == []  # all 4 objects in the "worst" row
+    assert examples_sheet(ev, gt, 1000, tmp_path / "many.png") == []  # the same 4 columns, not 1000
+    assert Image.open(tmp_path / "many.png").size == Image.open(tmp_path / "four.png").size
 
 
 def test_examples_sheet_missing_images_warn(tmp_path: Path, build) -> None:

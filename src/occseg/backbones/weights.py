@@ -44,7 +44,9 @@ def load_state_dict_file(path: str | Path, *, what: str = "weights") -> dict[str
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # whatever the reader trips on, the file is not usable weights
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights only load failed" in reason.lower():  # torch's advice to unpickle is not one occseg takes
+        if isinstance(exc, KeyError) or len(reason) < 8:  # torch.load of a file that is no pickle: KeyError(101)
+            reason = "it is neither a torch.save file nor a .safetensors file"
+        elif "weights only load failed" in reason.lower():  # torch's advice to unpickle is not one occseg takes
             reason = (
                 "it holds Python objects besides tensors, which occseg never unpickles; save the state dict alone "
                 "(torch.save(model.state_dict(), path)) or as .safetensors"

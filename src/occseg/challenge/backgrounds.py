@@ -25,6 +25,8 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", "
 def list_background_files(folder: str | Path) -> list[Path]:
     """The image files of a folder (not recursive), sorted by name; errors name the folder."""
     p = Path(folder)
+    if p.is_file():
+        raise FileNotFoundError(f"backgrounds folder {p} is a file, not a folder of photos")
     if not p.is_dir():
         raise FileNotFoundError(f"backgrounds folder not found: {p}")
     files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import device_option, seed_option
+from occseg.cli.options import OutputPath, device_option, seed_option
 
 
 @click.command("demo")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     default=Path("runs/demo"),
     show_default=True,
     help="Output folder.",

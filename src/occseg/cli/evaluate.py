@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import finite, seed_option
+from occseg.cli.options import OutputPath, finite, seed_option
 
 #: How many warnings are echoed to the terminal (all of them go into report.json / report.md).
 _ECHO_WARNINGS = 10
+#: The most worst / best objects examples.png shows (a column each: 50 make a sheet about 13,000 px wide).
+MAX_EXAMPLES = 50
 
 
 def parse_classes(text: str | None, categories: list[str], *, what: str) -> tuple[str, ...] | None:
@@ -62,7 +64,7 @@ def _interval_text(interval: list[float] | None) -> str:
     "--pred", "pred_path", required=True, type=click.Path(path_type=Path), help="predictions.json (occseg predict)."
 )
 @click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the report."
+    "--out", "out_dir", required=True, type=OutputPath(file_okay=False, path_type=Path), help="Folder for the report."
 )
 @click.option("--classes", default=None, help="Comma-separated GT classes to evaluate (default: all).")
 @click.option(
@@ -80,10 +82,10 @@ def _interval_text(interval: list[float] | None) -> str:
 )
 @click.option(
     "--examples",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_EXAMPLES),
     default=0,
     show_default=True,
-    help="Write examples.png with the N worst and N best objects by visible IoU.",
+    help=f"Write examples.png with the N worst and N best objects by visible IoU (at most {MAX_EXAMPLES} each).",
 )
 @click.option(
     "--bootstrap",
@@ -120,7 +122,7 @@ def cmd(
     from occseg.io import check_output_dir
 
     outputs = ("report.json", "report.md", "objects.csv", "miou_vs_occlusion.png", "examples.png")
-    check_output_dir(out_dir, what="--out", files=outputs)
+    check_output_dir(out_dir, what="--out", files=outputs, inputs=(gt_path, pred_path))
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
     pred = read_predictions(pred_path)
     cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")

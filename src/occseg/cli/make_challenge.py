@@ -9,7 +9,7 @@ import click
 from occseg.challenge.composer import SCENARIOS
 from occseg.challenge.generator import ChallengeConfig, generate_challenge
 from occseg.challenge.objects import SelectionConfig
-from occseg.cli.options import progress_option, seed_option
+from occseg.cli.options import OutputPath, progress_option, seed_option
 
 
 def _parse_size(value: str) -> tuple[int, int]:
@@ -42,7 +42,7 @@ def _parse_list(value: str) -> tuple[str, ...]:
     help="Also use object-free regions of the source images (default: only when --backgrounds is not given).",
 )
 @click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+    "--out", "out_dir", required=True, type=OutputPath(file_okay=False, path_type=Path), help="Output folder."
 )
 @click.option("--images", "n_images", type=click.IntRange(min=1), default=200, show_default=True)
 @seed_option()

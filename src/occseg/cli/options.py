@@ -67,6 +67,16 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
     return decorate
 
 
+class OutputPath(click.Path):
+    """A :class:`click.Path` for what a command writes, refusing an empty value: ``--out "$DIR"`` with ``DIR``
+    unset would otherwise write into the current folder."""
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 (click's signature)
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"is empty: name a {'file' if not self.dir_okay else 'folder'}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 #: Seeds numpy's and torch's generators both accept.
 SEED = click.IntRange(min=0, max=2**32 - 1)
 

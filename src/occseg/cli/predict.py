@@ -8,6 +8,7 @@ import click
 
 from occseg.cli.evaluate import echo_warnings, parse_classes
 from occseg.cli.options import (
+    OutputPath,
     class_map_option,
     device_option,
     download_option,
@@ -34,7 +35,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--out",
     "out_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="predictions.json to write.",
 )
 @click.option(
@@ -138,7 +139,7 @@ def cmd(
         raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
     if adapt_order and method != "compnet":
         raise click.UsageError(f"--adapt-order is for compnet; --method {method} decides no order")
-    check_output_file(out_path, what="--out")
+    check_output_file(out_path, what="--out", inputs=(data_path, class_map))
     if class_map is not None and method != "compnet":
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
     cmap = parse_class_map(class_map)
@@ -176,6 +177,19 @@ def cmd(
         from occseg.evaluation.protocol import filter_dataset
         from occseg.inference.baselines import BASELINES
 
-        pred = BASELINES[method](filter_dataset(dataset, classes=cls, min_height=min_height), boxes=boxes)
+        picked = filter_dataset(dataset, classes=cls, min_height=min_height)
+        n_all = filter_dataset(dataset, classes=cls).num_instances()
+        if picked.num_instances() == 0 and n_all:
+            raise ValueError(
+                f"{dataset.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
+                "(--min-height): nothing is left to predict"
+            )
+        pred = BASELINES[method](picked, boxes=boxes)
     write_kins_json(pred, out_path)
+    if pred.num_instances() == 0:
+        click.echo(
+            f"occseg: warning: no object was predicted: {dataset.source} holds none of the classes asked for, or its "
+            "objects' boxes were refused (see the warnings above)",
+            err=True,
+        )
     click.echo(f"{method}: {pred.num_instances()} object(s) in {len(pred)} image(s); wrote {out_path}")

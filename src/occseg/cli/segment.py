@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import device_option, download_option, scene_options
+from occseg.cli.options import OutputPath, device_option, download_option, scene_options
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -49,7 +49,7 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     type=click.Path(exists=True, dir_okay=False),
     help='JSON list of {"box": [x1, y1, x2, y2], "class": name}.',
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=OutputPath(file_okay=False))
 @click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
 @scene_options()
 @device_option()
@@ -80,7 +80,7 @@ def segment(
     from occseg.io import check_output_dir, write_json
     from occseg.viz.overlay import draw_objects, side_by_side
 
-    check_output_dir(out, what="--out", files=("result.json", "overlay.png"))
+    check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file))
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:

@@ -9,6 +9,7 @@ import click
 
 from occseg.cli.evaluate import echo_warnings
 from occseg.cli.options import (
+    OutputPath,
     class_map_option,
     device_option,
     download_option,
@@ -30,7 +31,7 @@ from occseg.cli.options import (
     "--backbone-weights", default=None, help="Local weight file for the backbone (vgg16 / resnext50), or 'random'."
 )
 @download_option()
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--out", required=True, type=OutputPath(file_okay=False), help="Model folder to write.")
 @seed_option()
 @click.option(
     "--concepts", "num_concepts", default=512, show_default=True, type=click.IntRange(min=1), help="Visual concepts."
@@ -98,7 +99,9 @@ def train(
             err=True,
         )
         cmap = {k: v for k, v in cmap.items() if v in names}
-    check_output_dir(out, what="--out", files=("model.json", "model.safetensors"))
+    check_output_dir(
+        out, what="--out", files=("model.json", "model.safetensors"), inputs=(data, class_map, backbone_weights)
+    )
     ds = read_dataset(data, images=images, fmt=fmt)
     echo_warnings(ds.warnings, source=ds.source)
     absent = sorted(k for k in cmap if k not in ds.categories)

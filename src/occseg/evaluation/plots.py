@@ -144,6 +144,7 @@ def examples_sheet(evaluation: Evaluation, gt: Dataset, n: int, path: str | Path
         return render_example(img, gm, pm, box)
 
     rows = [("worst", worst), ("best", best)] if best else [("worst", worst)]
+    n = len(worst)  # as many columns as objects to show, however many were asked for
     fig, axes = new_figure(len(rows), n, figsize=(2.6 * n, 2.9 * len(rows)))
     shown = 0
     for row, (label, recs) in enumerate(rows):

@@ -29,8 +29,8 @@ def input_box(inst: Instance, image: AnnotatedImage, boxes: str = "auto") -> Box
         return inst.box
     if inst.amodal_box is None:
         raise ValueError(
-            f"boxes='amodal' but annotation {inst.id} of image {image.image_id} ({image.file_name}) has no amodal box; "
-            "use boxes='auto' or 'visible'"
+            f"boxes='amodal' (--boxes amodal) but annotation {inst.id} of image {image.image_id} ({image.file_name}) "
+            "has no amodal box; use boxes='auto' or 'visible' (--boxes auto|visible)"
         )
     return inst.amodal_box
 

@@ -15,6 +15,7 @@ from occseg.compnet.model import CompNetModel, load_model
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
+from occseg.inference.baselines import input_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
 from occseg.inference.single import ObjectResult
 from occseg.refine import RefineConfig
@@ -264,7 +265,7 @@ def predict_dataset_modes(
             "whatever the name)"
         )
     unknown_class: Counter[str] = Counter()  # objects left out because the model does not know their class
-    n_picked = 0
+    n_picked = n_short = 0  # objects to predict, and those left out as shorter than min_height
     jobs: list[tuple[AnnotatedImage, list[tuple[Instance, str]], list, bool]] = []  # image, objects, boxes, amodal
     for im in dataset.images:
         picked: list[tuple[Instance, str]] = []
@@ -277,6 +278,7 @@ def predict_dataset_modes(
                     unknown_class[inst.category] += 1
                 continue
             if box_height(inst.box) < min_height:
+                n_short += 1
                 continue
             picked.append((inst, name))
         n_picked += len(picked)
@@ -286,7 +288,7 @@ def predict_dataset_modes(
         given = []
         kept: list[tuple[Instance, str]] = []
         for inst, name in picked:
-            b = inst.amodal_box if (use_amodal and inst.amodal_box) else inst.box
+            b = input_box(inst, im, "amodal" if use_amodal else "visible")  # an error if one has no amodal box
             try:
                 b, warn = validate_box(b, im.width, im.height, what=f"{im.path.name} annotation {inst.id}")
             except BoxError as exc:
@@ -298,6 +300,11 @@ def predict_dataset_modes(
             kept.append((inst, name))
         if kept:
             jobs.append((im, kept, given, use_amodal))
+    if n_picked == 0 and n_short:
+        raise ValueError(
+            f"{dataset.source}: all {n_short} object(s) to predict are less than min_height={min_height:g} px tall "
+            "(--min-height): nothing is left to predict"
+        )
     _unknown_classes_told(unknown_class, n_picked, dataset, model_dir, model.settings.classes, warnings)
     if adapt_order:
         from occseg.inference.adapt import adapt_order_classifier

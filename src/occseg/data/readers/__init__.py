@@ -88,7 +88,7 @@ def _folder_format(folder: Path) -> tuple[str, Path]:
         return json_format(load_json_object(ann, what="annotation JSON")), ann
     raise DatasetFormatError(
         f"{folder}: cannot tell the dataset format: expected images/ + labels/ (YOLO), label_2/ (KITTI), "
-        "COCOA per-image *.json files, or annotations/instances_*.json (COCO); pass fmt= / --format"
+        "COCOA per-image *.json files, or annotations/instances_*.json (COCO); give the format (--format, fmt=)"
     )
 
 

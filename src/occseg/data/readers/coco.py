@@ -35,6 +35,7 @@ from occseg.data.readers.common import (
     load_json_object,
     make_mask,
     missing_images_warning,
+    require_image_dir,
     require_list,
     segm_box,
     xywh_box,
@@ -98,9 +99,7 @@ def read_categories(obj: dict[str, Any], path: Path, fmt: str) -> dict[int, str]
 def _image_root(obj: dict[str, Any], path: Path, images: str | Path | None, file_names: list[str]) -> Path | None:
     if images is not None:
         root = abs_path(images)
-        if not root.is_dir():
-            raise FileNotFoundError(f"image folder not found: {root} (given for {path})")
-        return root
+        return require_image_dir(root, f"given for {path}")
     info = obj.get("info")
     if isinstance(info, dict) and isinstance(info.get("image_root"), str):
         return abs_path(path.parent / info["image_root"])
@@ -131,7 +130,8 @@ def build_json_dataset(
         root = path.parent
         warnings.append(
             f"{path.name}: no image folder holding {file_names[0] if file_names else 'the images'} found in the "
-            f"standard layouts next to the JSON; image paths are taken relative to {root} (pass images=DIR)"
+            f"standard layouts next to the JSON; image paths are taken relative to {root} (give the folder: "
+            "--images DIR, images=DIR)"
         )
 
     by_id: dict[int, AnnotatedImage] = {}

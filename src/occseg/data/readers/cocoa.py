@@ -32,6 +32,7 @@ from occseg.data.readers.common import (
     make_mask,
     polygon_extent,
     polygon_list,
+    require_image_dir,
     require_list,
     segm_box,
     usable_polygons,
@@ -224,8 +225,8 @@ def read_cocoa(path: str | Path, *, images: str | Path | None = None) -> Dataset
     """Read a COCOA per-image JSON, a folder of them (``N.json`` beside ``N.jpg``) or one COCOA JSON."""
     p = abs_path(path)
     img_dir = None if images is None else abs_path(images)
-    if img_dir is not None and not img_dir.is_dir():
-        raise FileNotFoundError(f"image folder not found: {img_dir} (given for {p})")
+    if img_dir is not None:
+        require_image_dir(img_dir, f"given for {p}")
     warnings: list[str] = []
     if p.is_dir():
         files = sorted(p.glob("*.json"), key=lambda f: (len(f.stem), f.stem))

@@ -290,6 +290,16 @@ def abs_path(path: str | Path) -> Path:
     return Path(os.path.normpath(os.path.abspath(path)))
 
 
+def require_image_dir(folder: Path, context: str) -> Path:
+    """``folder`` when it is a folder; else a ``FileNotFoundError`` saying it is missing or is a file (``context``
+    says what it was given for)."""
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise FileNotFoundError(f"image folder {folder} is a file, not a folder ({context})")
+    raise FileNotFoundError(f"image folder not found: {folder} ({context})")
+
+
 def missing_images_warning(paths: Sequence[Path], where: str) -> str | None:
     """One warning for the image files that do not exist (``None`` when all do)."""
     missing = [p for p in paths if not p.is_file()]

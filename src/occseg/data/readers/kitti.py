@@ -20,6 +20,7 @@ from occseg.data.readers.common import (
     header_size,
     image_ids_from_stems,
     read_text_file,
+    require_image_dir,
     sorted_files,
 )
 from occseg.data.readers.names import KITTI_NAMES
@@ -38,8 +39,7 @@ def _folders(root: Path, images: str | Path | None) -> tuple[Path, Path]:
     else:
         raise DatasetFormatError(f"{root}: not a KITTI folder: no 'label_2/' folder")
     img_dir = abs_path(images) if images is not None else default_images
-    if not img_dir.is_dir():
-        raise FileNotFoundError(f"image folder not found: {img_dir} (for the KITTI labels in {labels})")
+    require_image_dir(img_dir, f"for the KITTI labels in {labels}")
     return labels, img_dir
 
 

@@ -30,6 +30,7 @@ from occseg.data.readers.common import (
     image_ids_from_stems,
     polygon_extent,
     read_text_file,
+    require_image_dir,
     sorted_files,
     usable_polygons,
 )
@@ -157,8 +158,7 @@ def _folders(root: Path, images: str | Path | None) -> tuple[Path, Path]:
     else:
         raise DatasetFormatError(f"{root}: not a YOLO dataset folder: no 'labels/' folder")
     img_dir = abs_path(images) if images is not None else default_images
-    if not img_dir.is_dir():
-        raise FileNotFoundError(f"image folder not found: {img_dir} (for the YOLO labels in {labels})")
+    require_image_dir(img_dir, f"for the YOLO labels in {labels}")
     return labels, img_dir
 
 
