@@ -676,6 +676,16 @@ def test_predict_amodal_boxes_asked_of_data_without_them_and_min_height_above_ev
         assert "object(s) to predict are less than" in error_lines(res)[0] and "(--min-height)" in error_lines(res)[0]
 
 
+def test_predict_warns_when_no_object_is_predicted(train_json: Path, tmp_path: Path):
+    gt = json.loads(train_json.read_text())
+    used = {a["category_id"] for a in gt["annotations"]}
+    unused = next(c["name"] for c in gt["categories"] if c["id"] not in used)
+    out = tmp_path / "p.json"
+    res = run("predict", "--data", train_json, "--method", "box-fill", "--classes", unused, "--out", out)
+    assert res.exit_code == 0 and out.is_file(), res.output
+    assert "occseg: warning: no object was predicted" in res.output and "0 object(s)" in res.output
+
+
 def test_segment_checks_where_it_writes_before_any_work(segment_inputs, tmp_path: Path):
     model_dir, image = segment_inputs
     boxes = tmp_path / "boxes.json"
