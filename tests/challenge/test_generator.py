@@ -66,6 +66,13 @@ def test_invariants_levels_and_outputs(tmp_path: Path, source, backgrounds) -> N
                 assert all(u.order < t.order for t in targets if t.cluster_id == u.cluster_id)
         else:
             assert len(targets) == per_image[im.extra["scenario"]] and not unknown
+    placed = [i for im in res.datasets["train"].images for i in im.instances if i.extra.get("placement")]
+    assert placed
+    for inst in placed:  # where each cut-out was pasted, as an x1, y1, x2, y2 box around its amodal box
+        x1, y1, x2, y2 = inst.extra["placement"]["paste_box"]
+        ax1, ay1, ax2, ay2 = inst.amodal_box
+        assert x1 <= ax1 and y1 <= ay1 and ax2 <= x2 and ay2 <= y2 and x2 - x1 > 0 and y2 - y1 > 0
+        assert set(inst.extra["placement"]) == {"paste_box", "scale", "flip"}
     # 2obj: the object behind is at L1-L3 (one occludes the other)
     for im in res.datasets["test"].images:
         if im.extra["scenario"] == "2obj":

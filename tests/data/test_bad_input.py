@@ -257,7 +257,7 @@ def test_iscrowd_must_be_0_or_1(tmp_path):
         read_dataset(path)
 
 
-def test_image_size_that_is_not_positive_is_read_from_the_file(tmp_path):
+def test_image_size_that_is_not_positive_or_is_absurd_is_read_from_the_file(tmp_path):
     obj = coco_obj([ann(1, [1, 1, 5, 5])])
     obj["images"][0].update(width=-40)
     obj["images"][1].update(width=float("inf"))
@@ -267,11 +267,26 @@ def test_image_size_that_is_not_positive_is_read_from_the_file(tmp_path):
     assert [(im.width, im.height) for im in ds.images] == [(40, 30)]
     (w1,) = [w for w in ds.warnings if "image 1 " in w]
     assert w1 == (
-        "g.json: image 1 (a.png) has width -40 and height 30 (not both positive numbers), so its size 40x30 is "
-        "read from the image file"
+        "g.json: image 1 (a.png) has width -40 and height 30 (not both numbers from 1 to 65535), so its size 40x30 "
+        "is read from the image file"
     )
     (w2,) = [w for w in ds.warnings if "image 2 " in w]
-    assert "has width inf and height 30 (not both positive numbers) and its file" in w2 and "skipped" in w2
+    assert "has width inf and height 30 (not both numbers from 1 to 65535) and its file" in w2 and "skipped" in w2
+    obj["images"][0].update(width=1e20)  # no picture is that wide: a broken annotation, not a size to believe
+    ds = read_dataset(write_json(tmp_path / "g.json", obj), images=tmp_path)
+    assert [(im.width, im.height) for im in ds.images] == [(40, 30)]
+    assert any("has width 1e+20 and height 30 (not both numbers from 1 to 65535), so its size 40x30" in w
+               for w in ds.warnings)  # fmt: skip
+
+
+def test_cocoa_size_beyond_any_picture_is_read_from_the_file(tmp_path):
+    from occseg.data.readers.cocoa import _declared_size
+
+    assert _declared_size({"size": [48, 64]}) == (64, 48)
+    assert _declared_size({"size": [48, 10**20]}) is None
+    assert _declared_size({"width": 70000, "height": 10}) is None
+    assert _declared_size({"width": True, "height": 10}) is None
+    assert _declared_size({"width": 65535, "height": 1}) == (65535, 1)
 
 
 # -------------------------------------------------------------------------------------------------- wording

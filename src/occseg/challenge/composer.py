@@ -367,6 +367,7 @@ def _place(
             if found is None:
                 continue
             x, y, _ = found
-            info = {"x": x, "y": y, "width": w, "height": h, "scale": round(h / cut.height, 6), "flip": flip}
+            # where the scaled cut-out was pasted: x1, y1, x2, y2 image pixels, as every box occseg writes
+            info = {"paste_box": [x, y, x + w, y + h], "scale": round(h / cut.height, 6), "flip": flip}
             return _Layer(cut, rgb, mask, x, y, level, info)
     return None

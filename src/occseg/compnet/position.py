@@ -171,7 +171,7 @@ def box_cell_labels(
     def inside(b: Sequence[float]) -> torch.Tensor:
         return (pts[:, 0] >= b[0]) & (pts[:, 0] < b[2]) & (pts[:, 1] >= b[1]) & (pts[:, 1] < b[3])
 
-    others = torch.zeros(pts.shape[0], dtype=torch.bool)
+    others = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
     for m, b in enumerate(boxes):
         if m != k:
             others |= inside(b)

@@ -21,6 +21,7 @@ from typing import Any
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import RleBatch
 from occseg.data.readers.common import (
+    MAX_IMAGE_SIDE,
     DatasetFormatError,
     abs_path,
     as_flag,
@@ -107,8 +108,13 @@ def _image_root(obj: dict[str, Any], path: Path, images: str | Path | None, file
 
 
 def _positive_size(value: Any) -> bool:
-    """A declared image width or height: a positive finite number (not a boolean)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 1
+    """A declared image width or height: a finite number from 1 to :data:`MAX_IMAGE_SIDE` (not a boolean)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 1 <= value <= MAX_IMAGE_SIDE
+    )
 
 
 def build_json_dataset(
@@ -145,7 +151,7 @@ def build_json_dataset(
         declared = (
             "no width/height"
             if w is None and h is None
-            else f"width {w!r} and height {h!r} (not both positive numbers)"
+            else f"width {w!r} and height {h!r} (not both numbers from 1 to {MAX_IMAGE_SIDE})"
         )
         size: tuple[int, int] | None = None
         if _positive_size(w) and _positive_size(h):

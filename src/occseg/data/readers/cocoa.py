@@ -20,6 +20,7 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import RleBatch
 from occseg.data.readers.common import (
     IMAGE_EXTENSIONS,
+    MAX_IMAGE_SIDE,
     DatasetFormatError,
     abs_path,
     as_int,
@@ -79,12 +80,17 @@ def _image_file(json_path: Path, images: Path | None) -> Path:
 
 
 def _declared_size(obj: dict[str, Any]) -> tuple[int, int] | None:
-    """``(width, height)`` from a ``size`` [h, w] entry or ``width``/``height`` keys."""
+    """``(width, height)`` from a ``size`` [h, w] entry or ``width``/``height`` keys (sides from 1 to
+    :data:`MAX_IMAGE_SIDE`; else ``None``, and the size is read from the image)."""
+
+    def side(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIDE
+
     size = obj.get("size")
-    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+    if isinstance(size, list) and len(size) == 2 and all(side(v) for v in size):
         return int(size[1]), int(size[0])
     w, h = obj.get("width"), obj.get("height")
-    if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+    if side(w) and side(h):
         return w, h
     return None
 

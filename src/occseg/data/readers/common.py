@@ -77,6 +77,10 @@ def require_list(obj: dict[str, Any], key: str, path: Path, fmt: str) -> list[An
     return value
 
 
+#: The largest image side occseg reads (JPEG's limit); a larger declared size is taken as a broken annotation.
+MAX_IMAGE_SIDE = 65535
+
+
 def as_int(value: Any, what: str) -> int:
     """An integer id (ints, integral floats and digit strings), or :class:`DatasetFormatError` naming ``what``."""
     if isinstance(value, bool):
