@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from occseg.data.masks import MaskError, RleBatch, check_rle, invalid_compressed, rle_to_json
 from occseg.data.readers import DatasetFormatError, read_dataset
-from tests.data.test_readers import ann, coco_obj, make_yolo, write_json, write_png
+from tests.data.readers.builders import ann, coco_obj, make_yolo, write_json, write_png
 
 NOT_UTF8 = b"\xff\xfe\x00"
 

@@ -12,8 +12,8 @@ from pycocotools import mask as mask_utils
 from occseg.data.masks import LazyMask, MaskError, empty_polygon_reason, polygon_problem, segmentation_to_rle
 from occseg.data.readers import read_dataset
 from occseg.data.stats import dataset_stats, format_stats
+from tests.data.readers.builders import ann, coco_obj, make_yolo, write_json
 from tests.data.test_bad_input import cocoa_file, cocoa_region
-from tests.data.test_readers import ann, coco_obj, make_yolo, write_json
 
 SQUARE = [10, 5, 20, 5, 20, 15, 10, 15]  # 100 px inside a 40x30 image
 FAR = "lies too far outside the 40x30 image (vertices must lie within one image width / height of its border"

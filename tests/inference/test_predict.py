@@ -159,3 +159,22 @@ def test_adapt_order_on_cpu_and_cuda_agrees(shared_data: Path, tiny_compnet, tmp
         for which in ("mask", "amodal_mask"):
             mx, my = getattr(x, which).decode(), getattr(y, which).decode()
             assert np.array_equal(mx, my) or (mask_iou(mx, my) or 0.0) > 0.99, which
+
+
+def test_names_back():
+    from occseg.inference.predict import names_back
+
+    renamed = {"Pedestrian": "person", "Person_sitting": "person", "Car": "car", "Cow": "animal"}
+    assert names_back(renamed, ["Pedestrian", "Person_sitting", "Car", "Cow"]) == {"car": "Car", "animal": "Cow"}
+    # the data also has a class named as the model's: its own objects would be renamed too, so no name goes back
+    assert names_back(renamed, ["Pedestrian", "Person_sitting", "Car", "car", "Cow"]) == {"animal": "Cow"}
+    assert names_back({}, ["car"]) == {}
+
+
+def test_case_insensitive_classes():
+    from occseg.inference.predict import case_insensitive_classes
+
+    got = case_insensitive_classes(
+        ["Car", "car", "Van", "PERSON", "Tram"], ["car", "person", "van", "VAN"], {"Tram": "car"}
+    )
+    assert got == {"Car": "car", "PERSON": "person"}  # "car" is the model's; "Van" is ambiguous; "Tram" is mapped

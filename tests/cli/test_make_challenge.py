@@ -1,4 +1,4 @@
-"""``occseg make-challenge`` on the real coco128-seg persons and its error messages."""
+"""``occseg make-challenge`` on the real coco128-seg persons (src/occseg/cli/make_challenge.py) and its errors."""
 
 from __future__ import annotations
 
