@@ -132,6 +132,8 @@ def extract_training_crops(
             crops.append(
                 CropSample(
                     category=s.category,
+                    # kept on the CPU, where the per-class statistics (mixtures, context, outlier model) are
+                    # learned; the backbone, the concepts' EM and the part-position fit run on cfg.device
                     features=bf.features.float().cpu(),
                     box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
                     image_id=image_id,
