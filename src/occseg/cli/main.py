@@ -8,6 +8,7 @@ import sys
 import click
 
 from occseg import __version__
+from occseg.cli.cpus import limit_threads
 
 
 class _ErrorsAsMessages(click.Group):
@@ -38,6 +39,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """occseg: box-supervised instance segmentation with occlusion reasoning."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    limit_threads()  # before any command imports torch: no more threads than the CPUs this process may use
     logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, format="%(message)s")
 
 
