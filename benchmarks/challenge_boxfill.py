@@ -14,8 +14,10 @@ Every step runs through the ``occseg`` command line, so this script depends only
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,8 @@ def main() -> None:
         if not p.exists():
             sys.exit(f"not found: {p} (give --data or set OCCSEG_DATA to the folder holding coco128-seg)")
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="occseg_challenge_boxfill_"))
+    if not args.out:  # a temporary folder goes when the script ends
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     challenge, pred, report_dir = work / "challenge", work / "boxfill_predictions.json", work / "boxfill_eval"
 
     t0 = time.perf_counter()
@@ -100,7 +104,10 @@ def main() -> None:
     order = report.get("all", {}).get("order_accuracy")
     if order is not None:
         print(f"order accuracy (all): {json.dumps(order)}")
-    print(f"\nbuild {t1 - t0:.1f} s, predict {t2 - t1:.1f} s, evaluate {t3 - t2:.1f} s; files in {work}")
+    print(
+        f"\nbuild {t1 - t0:.1f} s, predict {t2 - t1:.1f} s, evaluate {t3 - t2:.1f} s; "
+        + (f"files in {work}" if args.out else "files deleted (--out DIR keeps them)")
+    )
 
 
 if __name__ == "__main__":

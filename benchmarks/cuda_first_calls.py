@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +31,7 @@ from occseg.backbones import get_backbone
 from occseg.compnet.learn import TrainConfig, train_compnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import build_challenge, training_boxes  # noqa: E402  (the challenge benchmark's setup)
+from reasoning_challenge import build_challenge, temporary_folder, training_boxes  # noqa: E402  (the challenge benchmark's setup)
 from speed import _sync  # noqa: E402  (one device-synchronising helper, shared with that benchmark)
 
 
@@ -77,7 +76,7 @@ def main() -> int:
     print(summary("the same 30 widths again", forward_times(backbone, args.device, 256, widths)), flush=True)
 
     if args.trainings:
-        work = Path(tempfile.mkdtemp(prefix="occseg_first_calls_"))
+        work = temporary_folder("occseg_first_calls_")
         samples = training_boxes(Path(args.data), build_challenge(Path(args.data), work / "challenge", 120, 0))
         for k in range(args.trainings):
             t = time.perf_counter()

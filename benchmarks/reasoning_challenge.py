@@ -35,9 +35,11 @@ single settings.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -418,6 +420,13 @@ def training_boxes(data: Path, ch: ChallengeResult, *, plus_coco_tiny: bool = Fa
     return samples
 
 
+def temporary_folder(prefix: str) -> Path:
+    """A new temporary folder, deleted when the script ends (``--out DIR`` keeps the files instead)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    return work
+
+
 def build_setup(args: argparse.Namespace) -> Setup | None:
     """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
     after printing which input is missing."""
@@ -428,7 +437,7 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
         if not p.exists():
             print(f"not found: {p} (give --data or set OCCSEG_DATA to the folder holding coco128-seg)", file=sys.stderr)
             return None
-    work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="occseg_reasoning_"))
+    work = Path(args.out) if args.out else temporary_folder("occseg_reasoning_")
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -542,7 +551,8 @@ def main() -> int:
         f"\nNOD(2): mixtures changed by the top-down re-classification in round 1: {changed}; cycles broken: {broken}"
         f"\ntimes: challenge {times['challenge']:.0f} s, train {times['train']:.0f} s, "
         f"predict {times['predict']:.0f} s (backbone {seconds['backbone']:.0f} s; {per_variant}), "
-        f"evaluate {times['evaluate']:.0f} s; files in {work}"
+        f"evaluate {times['evaluate']:.0f} s; "
+        + (f"files in {work}" if args.out else "the files are deleted at the end (--out DIR keeps them)")
     )
     if args.json:
         payload = {
