@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from occseg.compnet.learn import (
+    TrainConfig,
     _ClassData,
     box_mask_on_grid,
     estimate_class_model,
@@ -184,3 +185,44 @@ def test_box_samples_to_train_compnet_signature_takes_box_samples_only():
     s = BoxSample(image=__file__, image_id=1, box=(0.0, 0.0, 10.0, 40.0), category="person")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no training objects"):
         train_compnet([s], ["vehicle"], tiny_train_config(), progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kappa": -1.0}, r"kappa must be a finite number > 0, not -1.0"),
+        ({"omega": 2.0}, r"omega must be a number from 0 to 1, not 2.0"),
+        ({"outlier_weight": 0.0}, r"outlier_weight must be a finite number > 0, not 0.0"),
+        ({"fg_bias": float("nan")}, r"fg_bias must be a finite number, not nan"),
+        ({"num_mixtures": 0}, r"num_mixtures must be an integer >= 1, not 0"),
+        ({"em_iters": -1}, r"em_iters must be an integer >= 1, not -1"),
+        ({"batch_size": 0}, r"batch_size must be an integer >= 1, not 0"),
+        ({"max_grid_width": 0}, r"max_grid_width must be an integer >= 1, not 0"),
+        ({"seed": None}, r"seed must be an integer >= 0, not None"),
+        ({"seed": 1.5}, r"seed must be an integer >= 0, not 1.5"),
+        ({"context": "xyz"}, r"context must be per_image or global, not 'xyz'"),
+        ({"position_bins": (6, 0)}, r"position_bins must be \(rows, cols\) of positive integers or None"),
+    ],
+)
+def test_train_config_is_checked_when_made_not_after_training(kwargs, message):
+    with pytest.raises(ValueError, match=f"TrainConfig: {message}"):
+        TrainConfig(**kwargs)
+
+
+def test_train_config_takes_its_none_settings_and_numpy_integers():
+    import numpy as np
+
+    cfg = TrainConfig(kappa=None, batch_size=None, position_bins=None, position_border_px=None, seed=np.int64(3))
+    assert cfg.seed == 3
+
+
+def test_no_class_or_no_config_is_refused_before_any_work(tiny_compnet):
+    samples = box_samples(read_dataset(tiny_compnet.data, images=tiny_compnet.images), ["person"])
+    with pytest.raises(ValueError, match=r"classes: give at least one class to learn"):
+        train_compnet(samples, [], tiny_train_config(), progress=False)
+    with pytest.raises(TypeError, match=r"cfg must be a TrainConfig, not NoneType"):
+        train_compnet(samples, ["person"], None, progress=False)
+    with pytest.raises(TypeError, match=r"dataset must be a Dataset, not str: read_dataset\(path\) reads one"):
+        box_samples("gt.json", ["person"])
+    with pytest.raises(ValueError, match=r"min_height must be a number of pixels >= 0, not None"):
+        box_samples(read_dataset(tiny_compnet.data, images=tiny_compnet.images), ["person"], min_height=None)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from occseg.data.images import ImageError, image_size, load_rgb, save_rgb, to_rgb_uint8
+from occseg.data.images import ImageError, as_rgb_array, image_size, load_rgb, save_rgb, to_rgb_uint8
 
 
 def test_to_rgb_uint8_exact_values():
@@ -59,3 +59,22 @@ def test_unreadable_images_are_named(tmp_path):
         load_rgb(empty)
     with pytest.raises(ImageError, match=r"cannot read image header of .*bad.jpg"):
         image_size(bad)
+
+
+def test_floats_a_rounding_step_above_one_are_still_zero_to_one():
+    img = np.array([[[0.0, 0.5, 1.0]]])
+    assert to_rgb_uint8(img).tolist() == [[[0, 128, 255]]]
+    assert to_rgb_uint8(img * 1.0001).tolist() == [[[0, 128, 255]]]  # rounding: not a 0..255 image
+    assert to_rgb_uint8(img * 2.0).tolist() == [[[0, 1, 2]]]  # beyond half a step: 0..255
+
+
+def test_as_rgb_array_reads_pil_images_and_tensors_and_names_what_it_cannot():
+    import torch
+    from PIL import Image
+
+    rgb = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    from_pil = as_rgb_array(Image.fromarray(rgb))
+    assert np.array_equal(from_pil, rgb) and from_pil.flags.writeable
+    assert np.array_equal(as_rgb_array(torch.from_numpy(rgb)), rgb)
+    with pytest.raises(ImageError, match=r"image: not an image array \(dict\)"):
+        as_rgb_array({"a": 1})

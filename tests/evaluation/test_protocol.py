@@ -332,3 +332,20 @@ def test_one_class_may_be_given_as_a_string(build) -> None:
     h, w = 4, 4
     gt = build.dataset([build.image(1, [build.inst(1, build.rect(h, w, 0, 4, 0, 2), category="person")], h, w)])
     assert filter_dataset(gt, classes="person").num_instances() == 1
+
+
+def test_evaluate_and_its_configs_name_wrong_arguments(tmp_path):
+    from occseg.data.annotation import Dataset
+
+    ds = Dataset(images=[], categories=["person"], source=tmp_path, format="coco")
+    with pytest.raises(TypeError, match=r"pred must be a Dataset, not str: read_dataset\(path\) reads one"):
+        evaluate(ds, "preds.json")
+    with pytest.raises(TypeError, match=r"config must be an EvalConfig, not dict"):
+        evaluate(ds, ds, {"classes": ["person"]})
+    for bad in ("10", float("nan"), -1.0, True):
+        with pytest.raises(ValueError, match=r"min_height must be None or a finite number of pixels >= 0"):
+            EvalConfig(min_height=bad)
+    for kwargs in ({"resamples": 1.5}, {"resamples": "5"}, {"seed": 1.5}, {"seed": None}):
+        with pytest.raises(ValueError, match=r"bootstrap (resamples|seed) must be an integer >= 0"):
+            BootstrapConfig(**kwargs)
+    assert BootstrapConfig(resamples=np.int64(10)).resamples == 10

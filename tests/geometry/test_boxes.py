@@ -268,3 +268,32 @@ def test_resample_cells_to_image_samples_the_window_pixel_centres_and_fills_the_
     outside = np.ones(img.shape, dtype=bool)
     outside[20:52, 10:74] = False
     assert (img[outside] == -7.0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int32, np.float32])
+def test_area_and_iou_of_integer_arrays_do_not_wrap_around(dtype):
+    a, b = np.array([0, 0, 10, 10], dtype), np.array([20, 20, 30, 30], dtype)
+    assert box_iou(a, b) == 0.0  # unsigned subtraction wrapped around to an IoU of 1.0
+    assert box_area(np.array([10, 10, 0, 0], dtype)) == 0.0  # inverted: 0, not 100
+    assert box_iou(a, np.array([5, 0, 15, 10], dtype)) == pytest.approx(50 / 150)
+    with pytest.raises(BoxError, match="a box needs 4 numbers"):
+        box_iou((0, 0, 10), (0, 0, 10, 10))
+
+
+@pytest.mark.parametrize(
+    "box, kwargs, error, message",
+    [
+        ((math.nan, 5, 10, 10), {}, BoxError, "box values must be finite"),
+        ((0, 5, math.inf, 10), {}, BoxError, "box values must be finite"),
+        ((10, 10, 20, 20), {"target_height": 0}, ValueError, "target_height must be an integer > 0, got 0"),
+        ((10, 10, 20, 20), {"target_height": 22.5}, ValueError, "target_height must be an integer > 0"),
+        ((10, 10, 20, 20), {"pad": -1000}, ValueError, "pad must be an integer >= 0, got -1000"),
+        ((10, 10, 20, 20), {"stride": 0}, ValueError, "stride must be an integer >= 1"),
+        ((10, 10, 20, 20), {"max_aspect": math.nan}, ValueError, "max_aspect must be a finite number > 0"),
+        ((150, 10, 160, 20), {}, BoxError, r"box \[150, 10, 160, 20\] lies outside the 100x100 image"),
+    ],
+)
+def test_crop_window_refuses_what_has_no_window(box, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        crop_window(box, 100, 100, **kwargs)
+    crop_window((10, 10, 20, 20), 100, 100, target_height=np.int64(224), pad=np.int64(16))  # numpy integers work

@@ -178,3 +178,18 @@ def test_case_insensitive_classes():
         ["Car", "car", "Van", "PERSON", "Tram"], ["car", "person", "van", "VAN"], {"Tram": "car"}
     )
     assert got == {"Car": "car", "PERSON": "person"}  # "car" is the model's; "Van" is ambiguous; "Tram" is mapped
+
+
+def test_predict_dataset_checks_its_arguments_before_any_work(tmp_path: Path):
+    from occseg.data.annotation import Dataset
+
+    empty = Dataset(images=[], categories=["person"], source=tmp_path, format="coco")
+    missing = tmp_path / "no_model"  # never read: every argument is checked first
+    with pytest.raises(ValueError, match=r"boxes must be one of auto, amodal, visible, not 'amodel'"):
+        predict_dataset(missing, empty, boxes="amodel")
+    with pytest.raises(ValueError, match=r"min_height must be a number of pixels >= 0, not nan"):
+        predict_dataset(missing, empty, min_height=float("nan"))
+    with pytest.raises(TypeError, match=r"dataset must be a Dataset, not str: read_dataset\(path\) reads one"):
+        predict_dataset(missing, "gt.json")
+    with pytest.raises(ValueError, match=r"device: 'xyz' is not a torch device"):
+        predict_dataset(missing, empty, device="xyz")

@@ -140,6 +140,10 @@ def test_no_boxes_no_objects(tiny_compnet, lite0_backbone, image):
         ({"reasoning_iters": None}, "reasoning_iters must be an integer, not None"),
         ({"batch_size": 0}, r"batch_size must be None \(automatic\) or at least 1, not 0"),
         ({"refine": "yes"}, r"refine must be a RefineConfig, True, False or None, not 'yes'"),
+        ({"batch_size": True}, r"batch_size must be None \(automatic\) or at least 1, not True"),
+        ({"colour_margin": "1"}, r"colour_margin must be a number >= 0, not '1'"),
+        ({"colour_margin": None}, r"colour_margin must be a number >= 0, not None"),
+        ({"complete_boxes": "yes"}, r"complete_boxes must be True or False, not 'yes'"),
     ],
 )
 def test_scene_config_is_checked(kwargs, message):
@@ -210,3 +214,31 @@ def test_segment_boxes_takes_a_path_and_the_default_config(tiny_compnet, lite0_b
     assert all(np.array_equal(a.visible, b.visible) for a, b in zip(by_path.objects, by_array.objects))
     with pytest.raises(ValueError, match=r"boxes: a list of \[x1, y1, x2, y2\] boxes, got one box's numbers"):
         segment_boxes(tiny_compnet.model, lite0_backbone, image, BOXES[0])
+
+
+def test_segment_boxes_takes_pil_images_tensors_and_label_arrays_and_names_wrong_arguments(
+    tiny_compnet, lite0_backbone, image
+):
+    import torch
+    from PIL import Image
+
+    from occseg.inference.predict import segment_boxes
+
+    model = tiny_compnet.model
+    with torch_threads(1):
+        ref = segment_boxes(model, lite0_backbone, image, BOXES[:2])
+        for other, boxes, labels in (
+            (Image.fromarray(image), BOXES[:2], None),  # a PIL image
+            (torch.from_numpy(image.copy()), torch.tensor(BOXES[:2]), None),  # tensors
+            (image, BOXES[:2], np.array([None, None])),  # labels as an array
+        ):
+            res = segment_boxes(model, lite0_backbone, other, boxes, labels=labels)
+            assert all(np.array_equal(a.visible, b.visible) for a, b in zip(res.objects, ref.objects))
+    with pytest.raises(ValueError, match=r"got one box's numbers"):
+        segment_boxes(model, lite0_backbone, image, torch.tensor(BOXES[0]))  # one box as a tensor
+    with pytest.raises(TypeError, match=r"cfg must be a SceneConfig, not dict"):
+        segment_boxes(model, lite0_backbone, image, BOXES[:2], {"reasoning": "od"})
+    with pytest.raises(TypeError, match=r"boxes: a list \(or \(N, 4\) array\) of \[x1, y1, x2, y2\] boxes, not None"):
+        segment_boxes(model, lite0_backbone, image, None)
+    with pytest.raises(ValueError, match=r"device: 'xyz' is not a torch device"):
+        segment_boxes(model, lite0_backbone, image, BOXES[:2], device="xyz")

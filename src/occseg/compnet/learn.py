@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from occseg.compnet.model import ClassModel, CompNetModel, CompNetSettings
+from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNetSettings, float_rule
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
@@ -71,6 +72,53 @@ class TrainConfig:
     position_border_px: float | None = None
     seed: int = 0
     device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
+
+    def __post_init__(self) -> None:
+        """Every setting checked when the config is made, not after a training run (the saved model would be
+        refused then): a ``ValueError`` naming the setting and its value."""
+        for name, least in _TRAIN_INT_MINIMUM.items():
+            value = getattr(self, name)
+            if value is None and name in ("batch_size",):
+                continue
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= {least}, not {value!r}")
+        ranges = {**FLOAT_RANGES, **_TRAIN_FLOAT_RANGES}
+        for name, (low, low_ok, high) in ranges.items():
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if value is None and name in ("kappa", "position_border_px"):
+                continue
+            bad = not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
+            bad = bad or (low is not None and (value < low or (value == low and not low_ok)))
+            bad = bad or (high is not None and value > high)
+            if bad:
+                raise ValueError(f"TrainConfig: {name} must be {float_rule(low, low_ok, high)}, not {value!r}")
+        if self.context not in ("per_image", "global"):
+            raise ValueError(f"TrainConfig: context must be per_image or global, not {self.context!r}")
+        pb = self.position_bins
+        if pb is not None and (
+            len(pb) != 2 or not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b > 0 for b in pb)
+        ):
+            raise ValueError(
+                f"TrainConfig: position_bins must be (rows, cols) of positive integers or None, not {pb!r}"
+            )
+
+
+#: Integer settings of :class:`TrainConfig` and their least value (``batch_size`` may also be ``None``).
+_TRAIN_INT_MINIMUM: dict[str, int] = {
+    "num_concepts": 1, "num_mixtures": 1, "min_per_mixture": 1, "target_height": 1, "pad": 0, "max_grid_width": 1,
+    "concept_samples_per_crop": 1, "max_concept_samples": 1, "clutter_clusters": 1, "max_clutter_images": 0,
+    "clutter_image_max_side": 16, "global_context_clusters": 1, "relabel_rounds": 0, "em_iters": 1,
+    "batch_size": 1, "position_max_cells": 1, "seed": 0,
+}  # fmt: skip
+#: Number settings of :class:`TrainConfig` beyond the model's own (:data:`FLOAT_RANGES`): ``(low, low allowed,
+#: high)``; ``kappa`` and ``position_border_px`` may also be ``None``.
+_TRAIN_FLOAT_RANGES: dict[str, tuple[float | None, bool, float | None]] = {
+    "global_context_threshold": (-1.0, True, 1.0),  # a cosine
+    "position_l2": (0.0, True, None),
+    "position_border_px": (0.0, True, None),
+}
 
 
 @dataclass
@@ -442,7 +490,11 @@ def train_compnet(
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
     from occseg.backbones import get_backbone
 
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, not {type(cfg).__name__}")
     classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
+    if not classes:
+        raise ValueError("classes: give at least one class to learn")
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
         raise ValueError(f"each class may be named once; repeated: {', '.join(repeated)}")

@@ -226,7 +226,7 @@ _INT_MINIMUM: dict[str, int] = {
     "format_version": 1,
 }
 #: the range of each number setting, ``(low, low allowed, high)`` (``None``: unbounded); every number must be finite
-_FLOAT_RANGE: dict[str, tuple[float | None, bool, float | None]] = {
+FLOAT_RANGES: dict[str, tuple[float | None, bool, float | None]] = {
     "kappa": (0.0, False, None),  # the vMF concentration: log activations are kappa * cosine
     "omega": (0.0, True, 1.0),  # the weight of the context model in a fused cell distribution
     "outlier_weight": (0.0, False, None),  # a prior weight whose log is taken
@@ -241,7 +241,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _float_rule(low: float | None, low_ok: bool, high: float | None) -> str:
+def float_rule(low: float | None, low_ok: bool, high: float | None) -> str:
     if low is None:
         return "a finite number"
     if high is not None:
@@ -266,13 +266,13 @@ def _check_settings(settings: CompNetSettings, jpath: Path | str) -> None:
         value = getattr(settings, name)
         if value < least:
             raise ModelError(f"{jpath}: setting {name!r} must be an integer >= {least}, not {value!r}")
-    for name, (low, low_ok, high) in _FLOAT_RANGE.items():
+    for name, (low, low_ok, high) in FLOAT_RANGES.items():
         value = getattr(settings, name)
         bad = not math.isfinite(value)
         bad = bad or (low is not None and (value < low or (value == low and not low_ok)))
         bad = bad or (high is not None and value > high)
         if bad:
-            raise ModelError(f"{jpath}: setting {name!r} must be {_float_rule(low, low_ok, high)}, not {value!r}")
+            raise ModelError(f"{jpath}: setting {name!r} must be {float_rule(low, low_ok, high)}, not {value!r}")
     if (
         not isinstance(settings.classes, list)
         or not settings.classes

@@ -8,11 +8,12 @@ training code cannot see a mask even by accident.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from occseg.data.annotation import Dataset
+from occseg.data.annotation import Dataset, require_dataset
 from occseg.geometry.boxes import Box, box_height
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ def box_samples(
     the map keep their name. Crowd annotations and boxes lower than ``min_height`` px are skipped.
     The amodal box is used where the data has one (the paper's protocol), else the visible box.
     """
+    require_dataset(dataset, "dataset")
+    if not isinstance(min_height, numbers.Real) or isinstance(min_height, bool) or not min_height >= 0:
+        raise ValueError(f"min_height must be a number of pixels >= 0, not {min_height!r}")
     classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
     wanted = set(classes)
     cmap = dict(class_map or {})

@@ -117,6 +117,15 @@ class Dataset:
         return self.categories.index(name) + 1
 
 
+def require_dataset(value: object, name: str) -> Dataset:
+    """``value`` when it is a :class:`Dataset`, else a ``TypeError`` naming the argument (a path is read with
+    :func:`occseg.data.readers.read_dataset`)."""
+    if not isinstance(value, Dataset):
+        hint = ": read_dataset(path) reads one" if isinstance(value, (str, Path)) else ""
+        raise TypeError(f"{name} must be a Dataset, not {type(value).__name__}{hint}")
+    return value
+
+
 def pairwise_order_matrix(visible: list[LazyMask], amodal: list[LazyMask]) -> np.ndarray:
     """The evaluation's occlusion order of an image's objects, from their masks (method.md §E).
 

@@ -13,7 +13,8 @@ class ImageError(OSError):
 
 
 def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
-    """Grayscale, RGB, RGBA (alpha dropped) or 16-bit / float arrays to ``(H, W, 3)`` uint8 RGB."""
+    """Grayscale, RGB, RGBA (alpha dropped) or 16-bit / float arrays to ``(H, W, 3)`` uint8 RGB. Floats are taken
+    as ``[0, 1]`` when none exceeds 1 by more than half an 8-bit step (rounding), else as ``0..255``."""
     a = np.asarray(array)
     if a.ndim == 2:
         a = a[:, :, None]
@@ -27,7 +28,8 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif a.dtype.kind == "f":
         a = np.nan_to_num(a, nan=0.0, posinf=255.0, neginf=0.0)
-        scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
+        # [0, 1] images, allowing rounding half an 8-bit step above 1; else already 0..255
+        scale = 255.0 if a.max(initial=0.0) <= 1.0 + 0.5 / 255.0 else 1.0
         a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
@@ -39,6 +41,21 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
     elif c == 4:
         a = a[:, :, :3]
     return np.ascontiguousarray(a)
+
+
+def as_rgb_array(image: object, *, name: str = "image") -> np.ndarray:
+    """An image given in memory as ``(H, W, 3)`` uint8 RGB: a numpy array, a torch tensor ``(H, W[, C])`` or
+    anything ``numpy.asarray`` reads (a PIL image), converted by :func:`to_rgb_uint8`."""
+    if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor, without importing torch
+        image = image.detach().cpu().numpy()
+    try:
+        a = np.asarray(image)
+    except Exception as exc:  # whatever numpy cannot read is no image
+        raise ImageError(f"{name}: not an image array ({type(image).__name__})") from exc
+    if a.dtype == object:
+        raise ImageError(f"{name}: not an image array ({type(image).__name__})")
+    rgb = to_rgb_uint8(a, name=name)
+    return rgb if rgb.flags.writeable else rgb.copy()  # a PIL image's array is read-only, which torch warns about
 
 
 def load_rgb(path: str | Path, *, size: tuple[int, int] | None = None) -> np.ndarray:

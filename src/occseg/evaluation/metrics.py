@@ -6,6 +6,7 @@ one is checked against hand-computed values in ``tests/evaluation/test_metrics.p
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -166,6 +167,12 @@ class BootstrapConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("resamples", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"bootstrap {name} must be an integer >= 0, got {value!r}")
+        if not isinstance(self.level, numbers.Real) or isinstance(self.level, bool):
+            raise ValueError(f"bootstrap level must be a number between 0 and 1, got {self.level!r}")
         if self.resamples < 0:
             raise ValueError(f"bootstrap resamples must be >= 0 (0: no intervals), got {self.resamples}")
         if not 0.0 < self.level < 1.0:

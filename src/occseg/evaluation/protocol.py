@@ -44,6 +44,8 @@ Decisions (also written into every ``report.md``):
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,7 @@ from occseg.data.annotation import (
     Instance,
     occlusion_level,
     pairwise_order_matrix,
+    require_dataset,
 )
 from occseg.data.masks import LazyMask
 from occseg.evaluation.matching import Key, Matching, match_predictions
@@ -90,6 +93,13 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if isinstance(self.classes, str):  # one class, not its letters
             object.__setattr__(self, "classes", (self.classes,))
+        mh = self.min_height
+        if mh is not None and (
+            not isinstance(mh, numbers.Real) or isinstance(mh, bool) or not math.isfinite(mh) or mh < 0
+        ):
+            raise ValueError(f"min_height must be None or a finite number of pixels >= 0, not {mh!r}")
+        if not isinstance(self.bootstrap, BootstrapConfig):
+            raise TypeError(f"bootstrap must be a BootstrapConfig, not {type(self.bootstrap).__name__}")
 
 
 def passes_filter(inst: Instance, *, classes: Iterable[str] | None = None, min_height: float | None = None) -> bool:
@@ -331,7 +341,11 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
 
     Raises :class:`~occseg.evaluation.matching.PredictionError` for predictions that cannot be paired.
     """
+    require_dataset(gt, "gt")
+    require_dataset(pred, "pred")
     config = config or EvalConfig()
+    if not isinstance(config, EvalConfig):
+        raise TypeError(f"config must be an EvalConfig, not {type(config).__name__}")
     skipped: dict[str, int] = {}
     selected: list[tuple[AnnotatedImage, list[Instance]]] = []
     n_gt = 0

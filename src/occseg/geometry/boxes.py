@@ -8,6 +8,7 @@ A box covers the pixels whose centres ``(x + 0.5, y + 0.5)`` lie inside it, so a
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,13 +64,23 @@ def box_height(box: Box) -> float:
     return box[3] - box[1]
 
 
+def _floats(box: Box) -> Box:
+    """The four numbers as Python floats: unsigned integers would wrap around when subtracted."""
+    if len(box) != 4:
+        raise BoxError(f"a box needs 4 numbers (x1, y1, x2, y2), got {len(box)}: {list(box)!r}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (x1, y1, x2, y2)
+
+
 def box_area(box: Box) -> float:
     """Area, 0 for an empty or inverted box."""
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+    x1, y1, x2, y2 = _floats(box)
+    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
 
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (continuous areas, 0 when both are empty)."""
+    a, b = _floats(a), _floats(b)
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -171,6 +182,10 @@ class CropWindow:
         return (u / self.scale + self.window[0], v / self.scale + self.window[1])
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def crop_window(
     box: Box,
     width: int,
@@ -189,12 +204,20 @@ def crop_window(
     ``max_aspect`` times wider than high is scaled so that its width becomes ``max_aspect * target_height``
     instead: a flat sliver of a box would otherwise make a crop of hundreds of thousands of pixels' width.
     """
-    x1, y1, x2, y2 = box
+    x1, y1, x2, y2 = as_box(box)
     bh = y2 - y1
     if bh <= 0 or x2 - x1 <= 0:
         raise BoxError(f"crop_window: box {list(box)} has no area")
-    if max_aspect <= 0:
-        raise ValueError(f"crop_window: max_aspect must be > 0, got {max_aspect}")
+    if not (max_aspect > 0 and math.isfinite(max_aspect)):
+        raise ValueError(f"crop_window: max_aspect must be a finite number > 0, got {max_aspect}")
+    if not (_whole(target_height) and target_height > 0):
+        raise ValueError(f"crop_window: target_height must be an integer > 0, got {target_height!r}")
+    if not (_whole(pad) and pad >= 0):
+        raise ValueError(f"crop_window: pad must be an integer >= 0, got {pad!r}")
+    if not (_whole(stride) and stride >= 1):
+        raise ValueError(f"crop_window: stride must be an integer >= 1, got {stride!r}")
+    if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+        raise BoxError(f"crop_window: box {list(box)} lies outside the {width}x{height} image")
     scale = min(target_height / bh, max_aspect * target_height / (x2 - x1))
     pad_img = pad / scale
     wx1 = max(0, math.floor(x1 - pad_img))

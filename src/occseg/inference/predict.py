@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from occseg.compnet.model import CompNetModel, load_model
-from occseg.data.annotation import AnnotatedImage, Dataset, Instance
+from occseg.data.annotation import AnnotatedImage, Dataset, Instance, require_dataset
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
-from occseg.inference.baselines import input_box
+from occseg.inference.baselines import BOX_CHOICES, input_box
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
 from occseg.inference.single import ObjectResult
 from occseg.refine import RefineConfig
@@ -36,6 +38,8 @@ def load_model_and_backbone(
     from occseg.backbones import get_backbone
     from occseg.backbones.weights import RANDOM
 
+    check_device(device)  # before the model file is read: an error about the device, not the file
+
     model = load_model(model_dir, device=device)
     if weights is None and model.settings.backbone_weights == RANDOM:
         weights = RANDOM
@@ -47,6 +51,17 @@ def load_model_and_backbone(
         spec.name, spec.channels, spec.stride, fingerprint=backbone.fingerprint(), weights=backbone.weights_source
     )
     return model, backbone
+
+
+def check_device(device: str | torch.device | None) -> str | torch.device | None:
+    """``device`` unchanged when torch reads it as a device (or it is ``None``), else a ``ValueError`` naming it."""
+    if device is None or isinstance(device, torch.device):
+        return device
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device: {device!r} is not a torch device (cpu, cuda or cuda:N)") from None
+    return device
 
 
 def segment_boxes(
@@ -64,11 +79,17 @@ def segment_boxes(
     ``image``: an ``(H, W[, C])`` array or an image file's path; ``boxes``: a list (or ``(N, 4)`` array) of
     ``x1, y1, x2, y2`` boxes; ``cfg``: default :class:`SceneConfig`. ``device``: where the backbone runs
     (default: where it already is; a given device moves it there)."""
-    from occseg.data.images import load_rgb
+    from occseg.data.images import as_rgb_array, load_rgb
 
     cfg = SceneConfig() if cfg is None else cfg
-    if isinstance(image, (str, Path)):
-        image = load_rgb(image)
+    if not isinstance(cfg, SceneConfig):
+        raise TypeError(f"cfg must be a SceneConfig, not {type(cfg).__name__}: SceneConfig(reasoning=...) makes one")
+    device = check_device(device)
+    image = load_rgb(image) if isinstance(image, (str, Path)) else as_rgb_array(image)
+    if boxes is None or isinstance(boxes, (str, bytes)):
+        raise TypeError(f"boxes: a list (or (N, 4) array) of [x1, y1, x2, y2] boxes, not {boxes!r}")
+    if hasattr(boxes, "detach") and hasattr(boxes, "cpu"):  # a torch tensor
+        boxes = boxes.detach().cpu().numpy()
     flat = len(boxes) > 0 and all(isinstance(v, (int, float, np.number)) for v in boxes)
     if flat:
         raise ValueError(
@@ -189,6 +210,11 @@ def predict_dataset_modes(
 ) -> dict[str, Dataset]:
     """:func:`predict_dataset` for several reasoning ``modes`` at once (e.g. without and with reasoning), from
     ONE backbone pass per object: ``{mode: predictions}``."""
+    require_dataset(dataset, "dataset")
+    if boxes not in BOX_CHOICES:
+        raise ValueError(f"boxes must be one of {', '.join(BOX_CHOICES)}, not {boxes!r}")
+    if not isinstance(min_height, numbers.Real) or isinstance(min_height, bool) or not min_height >= 0:
+        raise ValueError(f"min_height must be a number of pixels >= 0, not {min_height!r}")
     modes = list(dict.fromkeys(modes))
     if isinstance(classes, str):  # one class, not its letters
         classes = [classes]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
-from occseg.data.images import to_rgb_uint8
+from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
 from occseg.inference.single import (
     ObjectResult,
@@ -78,8 +78,14 @@ class SceneConfig:
             raise ValueError("reasoning_iters must be >= 0")
         if isinstance(self.batch_size, numbers.Integral) and not isinstance(self.batch_size, bool):
             self.batch_size = int(self.batch_size)  # numpy integers too
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
+        ):
             raise ValueError(f"batch_size must be None (automatic) or at least 1, not {self.batch_size!r}")
+        if not isinstance(self.colour_margin, numbers.Real) or isinstance(self.colour_margin, bool):
+            raise ValueError(f"colour_margin must be a number >= 0, not {self.colour_margin!r}")
+        if not isinstance(self.complete_boxes, (bool, np.bool_)):
+            raise ValueError(f"complete_boxes must be True or False, not {self.complete_boxes!r}")
         if not self.colour_margin >= 0:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         if self.competition not in ("auto", "colour", "foreground", "margin"):
@@ -139,6 +145,7 @@ def prepare_scene(
 
     if len(boxes) == 0:  # a list, or an (N, 4) array
         return []
+    image = as_rgb_array(image)  # a PIL image or a tensor too: the size below is read from it
     ccfg = model_crop_config(model, cfg.batch_size, device or backbone.device)
     feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device)
     size = (image.shape[0], image.shape[1])
@@ -159,6 +166,8 @@ def explain_scene(
     without reasoning, each object on its own; with reasoning and the colour competition (the default then),
     before the reasoning, which then works on the refined masks; with another competition, after it (a pixel
     the reasoning gave to another object stays out)."""
+    if labels is not None and not isinstance(labels, str):
+        labels = list(labels)  # a numpy array of names too
     if labels is not None and (isinstance(labels, str) or len(labels) != len(states)):
         got = repr(labels) if isinstance(labels, str) else f"{len(labels)} labels"
         raise ValueError(f"labels: need one class name (or None) per box, {len(states)} in all; got {got}")
@@ -166,7 +175,7 @@ def explain_scene(
     if empty:
         raise ValueError(f"labels: box {empty[0]} has an empty class name; give a class or None (classify it)")
     if image is not None:
-        image = to_rgb_uint8(image, name="image")  # grayscale, RGBA, 16-bit, float: as the features saw it
+        image = as_rgb_array(image)  # grayscale, RGBA, 16-bit, float, PIL, tensors: as the features saw it
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
         if res.report.get("competition") != "colour":
