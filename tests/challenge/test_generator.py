@@ -179,6 +179,10 @@ def test_error_bad_classes_and_config(tmp_path: Path, source, backgrounds) -> No
         generate_challenge(_config(tmp_path / "ch", backgrounds, unknown_classes="ball,tree"), source)
     with pytest.raises(ValueError, match="test-fraction"):
         generate_challenge(_config(tmp_path / "ch", backgrounds, test_fraction=1.5), source)
+    with pytest.raises(ValueError, match=r"seed \(--seed\) must be an integer >= 0, got None"):
+        generate_challenge(_config(tmp_path / "ch", backgrounds, seed=None), source)
+    with pytest.raises(ValueError, match=r"images \(--images\) must be an integer >= 0, got 2.5"):
+        generate_challenge(_config(tmp_path / "ch", backgrounds, images=2.5), source)
     small = make_source(tmp_path / "one", n_images=1)  # 2 whole persons: 1 train, 1 test
     cfg = replace(_config(tmp_path / "ch", backgrounds), test_fraction=0.0, images=2)
     res = generate_challenge(cfg, small)  # everything in train, test split empty

@@ -297,3 +297,9 @@ def test_crop_window_refuses_what_has_no_window(box, kwargs, error, message):
     with pytest.raises(error, match=message):
         crop_window(box, 100, 100, **kwargs)
     crop_window((10, 10, 20, 20), 100, 100, target_height=np.int64(224), pad=np.int64(16))  # numpy integers work
+
+
+@pytest.mark.parametrize("size", [math.nan, "100", None, 0, True])
+def test_validate_box_names_a_bad_image_size(size):
+    with pytest.raises(ValueError, match=r"box 3: the image width must be a number > 0"):
+        validate_box((1, 1, 5, 5), size, 10, what="box 3")

@@ -211,6 +211,9 @@ def test_order_from_masks_follows_the_evaluation_rule():
     objs = [SimpleNamespace(visible=v, amodal=a) for v, a in zip([front, behind, third], amodal)]
     order = order_from_masks(objs)
     assert order.tolist() == [[0, 1, 0], [-1, 0, 1], [0, -1, 0]]
+    objs[2] = SimpleNamespace(visible=third[:2], amodal=amodal[2][:2])  # another image's size
+    with pytest.raises(ValueError, match=r"the masks must all have one image's shape, got \[\(2, 10\), \(4, 10\)\]"):
+        order_from_masks(objs)
 
 
 def test_order_from_masks_agrees_with_the_evaluation():

@@ -27,6 +27,7 @@ explain the error).
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import shutil
@@ -93,6 +94,10 @@ class ChallengeConfig:
             object.__setattr__(self, "classes", (self.classes,))
 
     def validate(self) -> None:
+        for name in ("images", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} (--{name}) must be an integer >= 0, got {value!r}")
         if self.images < 1:
             raise ValueError(f"--images must be at least 1, got {self.images}")
         if not 0.0 <= self.test_fraction <= 1.0:

@@ -107,6 +107,9 @@ def validate_box(box: Sequence[float], width: int, height: int, *, what: str = "
     pixel between two centres: no mask pixel could ever lie inside them). A box partly outside is clipped
     and a warning is returned.
     """
+    for name, size in (("width", width), ("height", height)):
+        if not isinstance(size, numbers.Real) or isinstance(size, bool) or not (math.isfinite(size) and size > 0):
+            raise ValueError(f"{what}: the image {name} must be a number > 0, not {size!r}")
     try:
         b = as_box(box)
     except BoxError as exc:

@@ -26,6 +26,9 @@ def order_from_masks(objects: Sequence) -> np.ndarray:
     n = len(objects)
     vis = [np.asarray(o.visible, bool) for o in objects]
     amo = [np.asarray(o.amodal, bool) for o in objects]
+    shapes = {m.shape for m in vis + amo}
+    if len(shapes) > 1:
+        raise ValueError(f"order_from_masks: the masks must all have one image's shape, got {sorted(shapes)}")
     boxes = [mask_to_box(a | v) for a, v in zip(amo, vis)]
     order = np.zeros((n, n), dtype=np.int8)
     for i in range(n):
