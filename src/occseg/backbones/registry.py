@@ -128,6 +128,23 @@ def normalize(
     return (x - m) / s
 
 
+def device_problem(device: str | torch.device) -> str | None:
+    """What makes ``device`` unusable here (``None``: nothing): a name torch does not parse, a device other than
+    the CPU or CUDA, or a CUDA device this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return f"{device!r} is not a torch device (cpu, cuda or cuda:N)"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"{device!r}: CUDA is not available on this machine (torch {torch.__version__})"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return f"{device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif dev.type != "cpu":
+        return f"{device!r}: occseg runs on cpu or cuda"
+    return None
+
+
 def uses_cudnn(spec: BackboneSpec, device: torch.device) -> bool:
     """Whether the backbone's convolutions on ``device`` may run on cuDNN (only CUDA has it; see
     :attr:`BackboneSpec.cudnn`)."""

@@ -27,7 +27,6 @@ explain the error).
 
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import shutil
@@ -52,6 +51,7 @@ from occseg.challenge.composer import (
 )
 from occseg.challenge.contact_sheet import write_contact_sheet
 from occseg.challenge.objects import CutOut, Selection, SelectionConfig, select_objects, synthetic_occluders
+from occseg.checks import is_integer
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance, occlusion_level
 from occseg.data.images import save_rgb
 from occseg.data.masks import LazyMask
@@ -96,7 +96,7 @@ class ChallengeConfig:
     def validate(self) -> None:
         for name in ("images", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+            if not is_integer(value) or value < 0:
                 raise ValueError(f"{name} (--{name}) must be an integer >= 0, got {value!r}")
         if self.images < 1:
             raise ValueError(f"--images must be at least 1, got {self.images}")

@@ -103,19 +103,11 @@ def finite(ctx: click.Context | None, param: click.Parameter | None, value: floa
 def check_device(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
     """A ``--device`` value torch can use here: a device name torch parses, and for CUDA a visible GPU with that
     index; otherwise a usage error saying what is wrong (before any work starts)."""
-    import torch
+    from occseg.backbones.registry import device_problem
 
-    try:
-        dev = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise click.BadParameter(f"{value!r} is not a torch device (cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise click.BadParameter(f"{value!r}: CUDA is not available on this machine (torch {torch.__version__})")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise click.BadParameter(f"{value!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type != "cpu":
-        raise click.BadParameter(f"{value!r}: occseg runs on cpu or cuda")
+    problem = device_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
     return value
 
 

@@ -178,8 +178,8 @@ def cmd(
         from occseg.inference.baselines import BASELINES
 
         picked = filter_dataset(dataset, classes=cls, min_height=min_height)
-        n_all = filter_dataset(dataset, classes=cls).num_instances()
-        if picked.num_instances() == 0 and n_all:
+        n_all = filter_dataset(dataset, classes=cls).num_instances() if picked.num_instances() == 0 else 0
+        if n_all:
             raise ValueError(
                 f"{dataset.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
                 "(--min-height): nothing is left to predict"

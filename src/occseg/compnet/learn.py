@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from occseg.checks import is_integer, is_number
 from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNetSettings, float_rule
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
@@ -80,7 +80,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name in ("batch_size",):
                 continue
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+            if not is_integer(value) or value < least:
                 raise ValueError(f"TrainConfig: {name} must be an integer >= {least}, not {value!r}")
         ranges = {**FLOAT_RANGES, **_TRAIN_FLOAT_RANGES}
         for name, (low, low_ok, high) in ranges.items():
@@ -89,7 +89,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name in ("kappa", "position_border_px"):
                 continue
-            bad = not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
+            bad = not is_number(value) or not math.isfinite(value)
             bad = bad or (low is not None and (value < low or (value == low and not low_ok)))
             bad = bad or (high is not None and value > high)
             if bad:
@@ -97,9 +97,7 @@ class TrainConfig:
         if self.context not in ("per_image", "global"):
             raise ValueError(f"TrainConfig: context must be per_image or global, not {self.context!r}")
         pb = self.position_bins
-        if pb is not None and (
-            len(pb) != 2 or not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b > 0 for b in pb)
-        ):
+        if pb is not None and (len(pb) != 2 or not all(is_integer(b) and b > 0 for b in pb)):
             raise ValueError(
                 f"TrainConfig: position_bins must be (rows, cols) of positive integers or None, not {pb!r}"
             )

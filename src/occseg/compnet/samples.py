@@ -8,11 +8,11 @@ training code cannot see a mask even by accident.
 from __future__ import annotations
 
 import logging
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from occseg.checks import is_number
 from occseg.data.annotation import Dataset, require_dataset
 from occseg.geometry.boxes import Box, box_height
 
@@ -47,7 +47,7 @@ def box_samples(
     The amodal box is used where the data has one (the paper's protocol), else the visible box.
     """
     require_dataset(dataset, "dataset")
-    if not isinstance(min_height, numbers.Real) or isinstance(min_height, bool) or not min_height >= 0:
+    if not is_number(min_height) or not min_height >= 0:
         raise ValueError(f"min_height must be a number of pixels >= 0, not {min_height!r}")
     classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
     wanted = set(classes)

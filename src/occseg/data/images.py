@@ -46,6 +46,8 @@ def to_rgb_uint8(array: np.ndarray, *, name: str = "image") -> np.ndarray:
 def as_rgb_array(image: object, *, name: str = "image") -> np.ndarray:
     """An image given in memory as ``(H, W, 3)`` uint8 RGB: a numpy array, a torch tensor ``(H, W[, C])`` or
     anything ``numpy.asarray`` reads (a PIL image), converted by :func:`to_rgb_uint8`."""
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image if image.flags.writeable else image.copy()  # already what the pipeline reads
     if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor, without importing torch
         image = image.detach().cpu().numpy()
     try:

@@ -6,13 +6,13 @@ one is checked against hand-computed values in ``tests/evaluation/test_metrics.p
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from occseg.checks import is_integer, is_number
 from occseg.geometry.boxes import Box, box_iou
 
 
@@ -169,9 +169,9 @@ class BootstrapConfig:
     def __post_init__(self) -> None:
         for name in ("resamples", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+            if not is_integer(value) or value < 0:
                 raise ValueError(f"bootstrap {name} must be an integer >= 0, got {value!r}")
-        if not isinstance(self.level, numbers.Real) or isinstance(self.level, bool):
+        if not is_number(self.level):
             raise ValueError(f"bootstrap level must be a number between 0 and 1, got {self.level!r}")
         if self.resamples < 0:
             raise ValueError(f"bootstrap resamples must be >= 0 (0: no intervals), got {self.resamples}")

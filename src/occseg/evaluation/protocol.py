@@ -45,7 +45,6 @@ Decisions (also written into every ``report.md``):
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from occseg.checks import is_number
 from occseg.data.annotation import (
     OCCLUSION_LEVELS,
     AnnotatedImage,
@@ -94,9 +94,7 @@ class EvalConfig:
         if isinstance(self.classes, str):  # one class, not its letters
             object.__setattr__(self, "classes", (self.classes,))
         mh = self.min_height
-        if mh is not None and (
-            not isinstance(mh, numbers.Real) or isinstance(mh, bool) or not math.isfinite(mh) or mh < 0
-        ):
+        if mh is not None and (not is_number(mh) or not math.isfinite(mh) or mh < 0):
             raise ValueError(f"min_height must be None or a finite number of pixels >= 0, not {mh!r}")
         if not isinstance(self.bootstrap, BootstrapConfig):
             raise TypeError(f"bootstrap must be a BootstrapConfig, not {type(self.bootstrap).__name__}")

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from occseg.backbones.registry import Backbone
-from occseg.data.images import to_rgb_uint8
+from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, CropWindow, cell_centres_image, crop_window, validate_box
 
 
@@ -100,13 +100,6 @@ class BoxFeatures:
         r1, r2 = span(y1, y2, h)
         c1, c2 = span(x1, x2, w)
         return (c1, r1, c2, r2)
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8:
-        return a
-    return to_rgb_uint8(a, name="image")
 
 
 def _device(backbone: Backbone, device: str | torch.device | None) -> torch.device:
@@ -182,7 +175,7 @@ def extract_box_features(
     moved there if needed). One backbone pass per box, in batches of ``cfg.batch_size`` (see module doc).
     """
     cfg = cfg or CropConfig()
-    rgb = _as_rgb(image)
+    rgb = as_rgb_array(image)
     H, W = rgb.shape[:2]
     spec = backbone.spec
     stride = spec.stride
@@ -220,7 +213,7 @@ def extract_image_features(
 
     Cell ``(r, c)`` is centred on image point ``((c + 0.5) * stride, (r + 0.5) * stride)``.
     """
-    rgb = _as_rgb(image)
+    rgb = as_rgb_array(image)
     _device(backbone, device)
     with torch.inference_mode():
         out = backbone(backbone.normalize(rgb))[0]

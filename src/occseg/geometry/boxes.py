@@ -8,11 +8,12 @@ A box covers the pixels whose centres ``(x + 0.5, y + 0.5)`` lie inside it, so a
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from occseg.checks import is_integer, is_number
 
 Box = tuple[float, float, float, float]
 
@@ -108,7 +109,7 @@ def validate_box(box: Sequence[float], width: int, height: int, *, what: str = "
     and a warning is returned.
     """
     for name, size in (("width", width), ("height", height)):
-        if not isinstance(size, numbers.Real) or isinstance(size, bool) or not (math.isfinite(size) and size > 0):
+        if not is_number(size) or not (math.isfinite(size) and size > 0):
             raise ValueError(f"{what}: the image {name} must be a number > 0, not {size!r}")
     try:
         b = as_box(box)
@@ -185,10 +186,6 @@ class CropWindow:
         return (u / self.scale + self.window[0], v / self.scale + self.window[1])
 
 
-def _whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def crop_window(
     box: Box,
     width: int,
@@ -213,11 +210,11 @@ def crop_window(
         raise BoxError(f"crop_window: box {list(box)} has no area")
     if not (max_aspect > 0 and math.isfinite(max_aspect)):
         raise ValueError(f"crop_window: max_aspect must be a finite number > 0, got {max_aspect}")
-    if not (_whole(target_height) and target_height > 0):
+    if not (is_integer(target_height) and target_height > 0):
         raise ValueError(f"crop_window: target_height must be an integer > 0, got {target_height!r}")
-    if not (_whole(pad) and pad >= 0):
+    if not (is_integer(pad) and pad >= 0):
         raise ValueError(f"crop_window: pad must be an integer >= 0, got {pad!r}")
-    if not (_whole(stride) and stride >= 1):
+    if not (is_integer(stride) and stride >= 1):
         raise ValueError(f"crop_window: stride must be an integer >= 1, got {stride!r}")
     if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
         raise BoxError(f"crop_window: box {list(box)} lies outside the {width}x{height} image")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from occseg.checks import is_number
 from occseg.compnet.model import CompNetModel, load_model
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance, require_dataset
 from occseg.data.masks import LazyMask
@@ -54,13 +54,13 @@ def load_model_and_backbone(
 
 
 def check_device(device: str | torch.device | None) -> str | torch.device | None:
-    """``device`` unchanged when torch reads it as a device (or it is ``None``), else a ``ValueError`` naming it."""
-    if device is None or isinstance(device, torch.device):
-        return device
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device: {device!r} is not a torch device (cpu, cuda or cuda:N)") from None
+    """``device`` unchanged when it is usable here (or ``None``), else a ``ValueError`` saying why
+    (:func:`~occseg.backbones.registry.device_problem`, as ``--device`` is checked)."""
+    from occseg.backbones.registry import device_problem
+
+    problem = None if device is None else device_problem(device)
+    if problem:
+        raise ValueError(f"device: {problem}")
     return device
 
 
@@ -213,7 +213,7 @@ def predict_dataset_modes(
     require_dataset(dataset, "dataset")
     if boxes not in BOX_CHOICES:
         raise ValueError(f"boxes must be one of {', '.join(BOX_CHOICES)}, not {boxes!r}")
-    if not isinstance(min_height, numbers.Real) or isinstance(min_height, bool) or not min_height >= 0:
+    if not is_number(min_height) or not min_height >= 0:
         raise ValueError(f"min_height must be a number of pixels >= 0, not {min_height!r}")
     modes = list(dict.fromkeys(modes))
     if isinstance(classes, str):  # one class, not its letters

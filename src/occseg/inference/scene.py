@@ -3,12 +3,12 @@ Occlusion Reasoning Module over them together."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from occseg.checks import is_integer, is_number
 from occseg.compnet.model import CompNetModel
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
@@ -65,7 +65,7 @@ class SceneConfig:
             raise ValueError(f"reasoning must be off, nod or od, not {self.reasoning!r}")
         if self.boxes not in ("amodal", "visible"):
             raise ValueError(f"boxes must be amodal or visible, not {self.boxes!r}")
-        if isinstance(self.reasoning_iters, bool) or not isinstance(self.reasoning_iters, numbers.Integral):
+        if not is_integer(self.reasoning_iters):
             raise ValueError(f"reasoning_iters must be an integer, not {self.reasoning_iters!r}")
         self.reasoning_iters = int(self.reasoning_iters)  # numpy integers too
         if self.refine is True:  # as predict_dataset(refine=True) words it
@@ -76,13 +76,13 @@ class SceneConfig:
             raise ValueError(f"refine must be a RefineConfig, True, False or None, not {self.refine!r}")
         if self.reasoning_iters < 0:
             raise ValueError("reasoning_iters must be >= 0")
-        if isinstance(self.batch_size, numbers.Integral) and not isinstance(self.batch_size, bool):
+        if is_integer(self.batch_size):
             self.batch_size = int(self.batch_size)  # numpy integers too
         if self.batch_size is not None and (
             not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
         ):
             raise ValueError(f"batch_size must be None (automatic) or at least 1, not {self.batch_size!r}")
-        if not isinstance(self.colour_margin, numbers.Real) or isinstance(self.colour_margin, bool):
+        if not is_number(self.colour_margin):
             raise ValueError(f"colour_margin must be a number >= 0, not {self.colour_margin!r}")
         if not isinstance(self.complete_boxes, (bool, np.bool_)):
             raise ValueError(f"complete_boxes must be True or False, not {self.complete_boxes!r}")
