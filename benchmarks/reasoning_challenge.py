@@ -15,7 +15,7 @@ Protocol (the ORM issue):
    (``known_order``: what the reassignment gives when the order is right). The paper's ORM on the model's
    16-px cells ("cells" rows, no refinement): off, NOD, OD, the released code's margin competition, the GT
    order given, and OD followed by refinement (the previous default). Box-fill is the model-free baseline;
-4. score each with :mod:`occseg.evaluation` on the class ``person`` (method.md §E): visible and amodal mIoU per
+4. score each with :mod:`occseg.evaluation` on the class ``person`` (docs/method.md §E): visible and amodal mIoU per
    occlusion level L0..L3, ``mean`` (plain mean of the levels), ``wmean`` (object-weighted), and the occlusion
    order accuracy over all ordered pairs and over the GT-occluded pairs.
 

@@ -1,4 +1,4 @@
-"""The annotation helpers: occlusion fraction and levels, the pairwise order matrix (method.md §E), Dataset."""
+"""The annotation helpers: occlusion fraction and levels, the pairwise order matrix (docs/method.md §E), Dataset."""
 
 from __future__ import annotations
 

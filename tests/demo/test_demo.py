@@ -148,7 +148,7 @@ def test_tiny_demo_writes_reports_plots_and_overlays(tiny_demo) -> None:
         "[2/6] challenge: 6 composed images at known occlusion levels",
         "[3/6] train: CompositionalNet from the train split's boxes (no masks)",
         "[4/6] predict: test objects from their boxes, without and with occlusion reasoning",
-        "[5/6] evaluate: mIoU per occlusion level and order accuracy (method.md §E)",
+        "[5/6] evaluate: mIoU per occlusion level and order accuracy (docs/method.md §E)",
         "[6/6] pictures: overlays, mIoU-vs-occlusion plot, worst/best examples",
     ]
     for name in (

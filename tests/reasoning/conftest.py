@@ -8,7 +8,7 @@ Everything is small enough to compute by hand:
 * Stride 16, target height 64 and pad 16: a 64-px high box is cut at scale 1, its crop is the box plus one
   16-px cell on every side, and the model grid (4 box rows + a ring of 1 cell = 6 x 6) coincides with the
   crop's cells. Image cells are 16-px squares aligned with every crop.
-* Scores as in method.md §A.5: the classification score sums over the crop's cells, masks are the cells' signed
+* Scores as in docs/method.md §A.5: the classification score sums over the crop's cells, masks are the cells' signed
   margins resampled bilinearly (no extra smoothing); ``fg_bias`` is pinned to 3.
 * Classes (one mixture each): ``a`` expects texture A in its box, ``b`` texture B, ``c`` is a "mixed" class
   expecting A or B (half and half) everywhere. All expect background as context; the shape prior is 0.9 in

@@ -40,7 +40,7 @@ def rect(shape, x1, y1, x2, y2) -> np.ndarray:
 
 
 def hand_scores(concepts: np.ndarray, occluded: np.ndarray | None = None, omega=0.2, w=0.1) -> dict[str, float]:
-    """The classification score of every class for a crop whose 6x6 cells show ``concepts`` (method.md §A.5):
+    """The classification score of every class for a crop whose 6x6 cells show ``concepts`` (docs/method.md §A.5):
     ``sum over unoccluded cells of max(0, log((1-omega) pi A.L + omega (1-pi) chi.L) - log(w beta.L))``."""
     act = np.exp(KAPPA * np.eye(4)[concepts])  # (6, 6, 4): e^kappa for the cell's concept, 1 for the others
     pi = prior_map()

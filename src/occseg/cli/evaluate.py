@@ -1,4 +1,4 @@
-"""``occseg evaluate``: score a predictions file against ground truth (method.md §E) and write the report."""
+"""``occseg evaluate``: score a predictions file against ground truth (docs/method.md §E) and write the report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Learning a CompositionalNet from boxes (method.md §A.2–A.4, anchors.md §2–3), in torch.
+"""Learning a CompositionalNet from boxes (docs/method.md §A.2–A.4), in torch.
 
 Stages: box-crop features -> visual concepts (vMF EM) -> outlier model (regions outside every box)
 -> initial foreground / context split from context -> per-class mixtures (clustering + hard EM)

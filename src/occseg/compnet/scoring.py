@@ -1,4 +1,4 @@
-"""The CompositionalNet's likelihood terms as batched tensor functions (method.md §A.3–A.5).
+"""The CompositionalNet's likelihood terms as batched tensor functions (docs/method.md §A.3–A.5).
 
 Shapes: ``log_act`` is ``(K, H, W)`` (``kappa * mu_k . f_i``); distributions over concepts are
 ``(..., H, W, K)``; everything is computed in log space with a per-cell max shift, so no overflow.
@@ -79,7 +79,7 @@ def mixture_scores(
     occluded: torch.Tensor | None = None,
     normalize: bool = False,
 ) -> torch.Tensor:
-    """Classification score of every mixture (method.md §A.5), ``(M,)``.
+    """Classification score of every mixture (docs/method.md §A.5), ``(M,)``.
 
     With ``normalize`` the sum is divided by the number of cells kept, so classes whose grids cover
     different numbers of cells compete on equal terms.

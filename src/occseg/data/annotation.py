@@ -127,7 +127,7 @@ def require_dataset(value: object, name: str) -> Dataset:
 
 
 def pairwise_order_matrix(visible: list[LazyMask], amodal: list[LazyMask]) -> np.ndarray:
-    """The evaluation's occlusion order of an image's objects, from their masks (method.md §E).
+    """The evaluation's occlusion order of an image's objects, from their masks (docs/method.md §E).
 
     ``order[i, j] = +1`` when i is in front of j, ``-1`` when behind, ``0`` when their amodal masks do not
     overlap or neither visible part covers the other's amodal mask: with ``o_ij = |V_i ∩ A_j|``,

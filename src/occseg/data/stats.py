@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from occseg.data.annotation import OCCLUSION_LEVELS, Dataset, occlusion_level
 
-#: Occlusion fractions at or above this fall in no level of the protocol (method.md §E).
+#: Occlusion fractions at or above this fall in no level of the protocol (docs/method.md §E).
 HEAVY_OCCLUSION = 0.9
 
 

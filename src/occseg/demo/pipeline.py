@@ -251,7 +251,7 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
         files[f"predictions_{key}"] = path
     timings["predict"] = time.perf_counter() - t
 
-    t = _stage(echo, 5, n_stages, "evaluate: mIoU per occlusion level and order accuracy (method.md §E)")
+    t = _stage(echo, 5, n_stages, "evaluate: mIoU per occlusion level and order accuracy (docs/method.md §E)")
     reports: dict[str, dict[str, Any]] = {}
     evaluations = {}
     for key, (_title, mode) in RUNS.items():

@@ -1,4 +1,4 @@
-"""Scoring predictions against ground truth under the paper's protocol (method.md §E).
+"""Scoring predictions against ground truth under the paper's protocol (docs/method.md §E).
 
 * :mod:`~occseg.evaluation.metrics`: pure metric functions (mask IoU, order counts, ...);
 * :mod:`~occseg.evaluation.matching`: pairing predictions with GT objects by ``(image_id, id)``;

@@ -1,4 +1,4 @@
-"""Pure metric functions on boolean masks, boxes and occlusion-order matrices (method.md §E).
+"""Pure metric functions on boolean masks, boxes and occlusion-order matrices (docs/method.md §E).
 
 Nothing here knows about datasets or files: every function takes arrays and returns numbers, so each
 one is checked against hand-computed values in ``tests/evaluation/test_metrics.py``.
@@ -74,7 +74,7 @@ def mean_or_none(values: Iterable[float]) -> float | None:
 
 @dataclass
 class OrderCounts:
-    """Pairwise occlusion-order agreement, summed over images (method.md §E, "Order accuracy").
+    """Pairwise occlusion-order agreement, summed over images (docs/method.md §E, "Order").
 
     ``pairs_all`` counts ordered pairs ``i != j`` (``N(N-1)`` per image) and ``correct_all`` those where the
     predicted order equals the GT order (including agreeing zeros). ``pairs_occluded`` counts pairs with a GT

@@ -1,4 +1,4 @@
-"""The evaluation protocol of method.md §E: per-object records, then means per scenario and occlusion level.
+"""The evaluation protocol of docs/method.md §E: per-object records, then means per scenario and occlusion level.
 
 Decisions (also written into every ``report.md``):
 

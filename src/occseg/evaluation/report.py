@@ -13,7 +13,7 @@ from occseg.io import write_json, write_text
 COLUMNS: tuple[str, ...] = (*LEVELS, "mean", "weighted_mean", "all_objects")
 
 CONVENTIONS = """\
-Conventions (method.md §E):
+Conventions (docs/method.md §E):
 - IoU over the whole image; occluded = amodal \\ visible (GT and prediction alike); a prediction without an
   amodal mask uses its visible mask as amodal. A pair of empty masks has no IoU and is left out of that mean.
 - Every cell is mean(IoU x 1[predicted class == GT class]); a GT object without a prediction counts as IoU 0.

@@ -9,7 +9,7 @@ the trained weights, the classifier knows how the objects of this data look in e
 helps where the same objects come back in many images (on the Occlusion Challenge, whose test splits paste each
 source person into about 20 images, NOD's order on the occluded pairs rose from 67.9 to 79.4 % and from 72.5 to
 76.4 %), and it harms on a few photos of distinct objects (the COCOA sample: 79.2 to 70.8 %), so it is an option
-(``occseg predict --adapt-order``), not the default (README, "The order classifier refitted to the data it
+(``occseg predict --adapt-order``), not the default (docs/results.md, "The order classifier refitted to the data it
 predicts").
 
 This costs a second backbone pass per object (the cells' features are not kept between the two passes, so a

@@ -1,4 +1,4 @@
-"""Per-object inference with a CompositionalNet, given the object's box (method.md §A.5).
+"""Per-object inference with a CompositionalNet, given the object's box (docs/method.md §A.5).
 
 :func:`prepare_object` turns one backbone pass of a box crop into every likelihood term the later steps
 need (per class and mixture, on the class's grid). Classification, per-cell labelling, masks and the

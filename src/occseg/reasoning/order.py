@@ -19,7 +19,7 @@ from occseg.geometry.boxes import mask_to_box
 
 def order_from_masks(objects: Sequence) -> np.ndarray:
     """The order matrix of objects with boolean ``visible`` / ``amodal`` image arrays, by the evaluation's rule
-    (method.md §E, :func:`occseg.data.annotation.pairwise_order_matrix`): with ``o_ij = |V_i ∩ A_j|``, i is in
+    (docs/method.md §E, :func:`occseg.data.annotation.pairwise_order_matrix`): with ``o_ij = |V_i ∩ A_j|``, i is in
     front of j when ``o_ij > o_ji``; 0 when the amodal masks do not overlap or on an exact tie (``o_ij ==
     o_ji``, e.g. two objects that both claim their whole overlap): no order, whatever the objects' order in
     the list."""

@@ -1,4 +1,4 @@
-"""The Occlusion Reasoning Module (method.md §B): the objects of one image explained together.
+"""The Occlusion Reasoning Module (docs/method.md §B): the objects of one image explained together.
 
 1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
    (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
@@ -10,7 +10,7 @@
      colour model (from the pixels only it claims) gives the pixel's colour the higher density; in ``nod`` the
      object behind must beat the front one by ``SceneConfig.colour_margin`` nats (:mod:`occseg.reasoning.colour`);
    - ``foreground`` (the paper, on the model's 16-px cells): the object whose chosen mixture gives the
-     cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
+     cell's features the higher log-likelihood at that position (docs/method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
    - ``margin``: the labelling margins, as the released code compares them (§B.3);
 
@@ -172,7 +172,7 @@ def claim_maps(
     """How well an object explains each image pixel, and the outlier model's score there (image-size maps,
     resampled bilinearly from the object's crop cells, as its masks are).
 
-    ``foreground`` (default; "the object whose foreground explains it best", method.md §B.2): the log-likelihood
+    ``foreground`` (default; "the object whose foreground explains it best", docs/method.md §B.2): the log-likelihood
     of the cell's features under the object's chosen mixture at that position, ``log sum_k alpha_ik L_ik``
     (no shape prior, no bias), against the weighted outlier model ``log(w sum_k beta_k L_ik)``.
     ``margin`` (the released code, §B.3): the signed labelling margin (+ where the cell is labelled object, -
@@ -231,7 +231,7 @@ def state_position_order(model: CompNetModel, states: Sequence[ObjectState]) -> 
     Visible boxes are used as they are, not the amodal boxes completed from them: the classifier learned its bins
     from annotated boxes, which outline what is seen, and on the Occlusion Challenge with visible boxes given the
     vote in the given boxes ordered more of the occluded pairs than in the completed ones on every split tried
-    (README, "With visible (modal) boxes given")."""
+    (docs/results.md, "Visible boxes given")."""
     from occseg.reasoning.position_order import position_order
 
     boxes = [st.box for st in states]

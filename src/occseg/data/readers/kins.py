@@ -1,4 +1,4 @@
-"""KINS amodal JSON: the 2020 keys and the 2019 keys (anchors.md §4), and occseg's own KINS-style files.
+"""KINS amodal JSON: the 2020 keys and the 2019 keys, and occseg's own KINS-style files.
 
 * 2020 (``update_{train,test}_2020.json`` and :func:`occseg.data.writers.write_kins_json`): ``i_bbox`` /
   ``i_segm`` = visible (inmodal), ``a_bbox`` / ``a_segm`` = amodal, ``oco_id`` = occlusion cluster,
