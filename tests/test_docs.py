@@ -116,3 +116,20 @@ def test_no_work_history_labels():
             if WORK_HISTORY.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
     assert not hits, "date a figure or name its commit instead:\n" + "\n".join(hits)
+
+
+def test_tables_have_one_column_count():
+    bad = []
+    for md in _markdown_files():
+        lines = md.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines[:-1], 1):
+            if not (line.startswith("|") and re.fullmatch(r"\|[-:| ]+\|", lines[number])):
+                continue  # not a table header
+            width = line.count("|")
+            for offset, row in enumerate(lines[number - 1 :]):
+                if not row.startswith("|"):
+                    break
+                cells = re.sub(r"`[^`]*`", "", row).count("|")  # a pipe inside code is no column
+                if cells != width:
+                    bad.append(f"{md.relative_to(ROOT)}:{number + offset}: {cells - 1} columns, header {width - 1}")
+    assert not bad, "tables with rows of another width:\n" + "\n".join(bad)
