@@ -86,7 +86,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     is_flag=True,
     help="compnet: before predicting, refit the classifier that decides who is in front to the cells of the data's "
     "boxes (test-time training; a second backbone pass per object). Helps where the same objects come back in "
-    "many images; harms on a few photos of distinct objects (README).",
+    "many images; harms on a few photos of distinct objects (docs/results.md).",
 )
 @click.option(
     "--min-height",
