@@ -125,5 +125,5 @@ def test_the_vote_is_read_in_the_given_boxes_not_the_completed_ones(two_objects)
 
 
 def test_order_setting_is_checked():
-    with pytest.raises(ValueError, match="order must be auto, counts, position, not 'depth'"):
+    with pytest.raises(ValueError, match="order must be auto, counts or position, not 'depth'"):
         SceneConfig(order="depth")

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 import click
 
+from occseg.choices import OrderCue, Reasoning, choices
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -22,7 +24,7 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
             (
                 click.option(
                     "--reasoning",
-                    type=click.Choice(["off", "nod", "od"]),
+                    type=click.Choice(choices(Reasoning)),
                     default="nod",
                     show_default=True,
                     help=f"{prefix}occlusion reasoning off, per-pixel competition only (nod) or with the "
@@ -37,7 +39,7 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
                 ),
                 click.option(
                     "--order-cue",
-                    type=click.Choice(["auto", "counts", "position"]),
+                    type=click.Choice(choices(OrderCue)),
                     default="auto",
                     show_default=True,
                     help=f"{prefix}who is in front of two overlapping objects: the one that wins more of the "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from occseg.choices import BoxChoice, choices
 from occseg.cli.evaluate import echo_warnings, parse_classes
 from occseg.cli.options import (
     OutputPath,
@@ -49,7 +50,7 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
 )
 @click.option(
     "--boxes",
-    type=click.Choice(["auto", "amodal", "visible"]),
+    type=click.Choice(choices(BoxChoice)),
     default="auto",
     show_default=True,
     help="Input boxes: amodal where the data has them (auto), or force one kind.",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from occseg.choices import BoxKind, choices
 from occseg.cli.options import OutputPath, device_option, download_option, scene_options
 
 
@@ -50,7 +51,7 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     help='JSON list of {"box": [x1, y1, x2, y2], "class": name}.',
 )
 @click.option("--out", required=True, type=OutputPath(file_okay=False))
-@click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
+@click.option("--box-type", type=click.Choice(choices(BoxKind)), default="amodal", show_default=True)
 @scene_options()
 @device_option()
 @click.option(

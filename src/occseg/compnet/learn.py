@@ -22,8 +22,9 @@ from occseg.checks import is_integer, is_number
 from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNetSettings, float_rule
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
-from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
+from occseg.compnet.scoring import align_offset, box_mask_on_grid, log_mix, rigid_hole_fill, to_grid
 from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+from occseg.features.crops import default_batch_size
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,6 @@ class TrainingRecord:
     clutter_cells: int = 0
     mixtures: dict[str, dict] = field(default_factory=dict)
     position_boxes: int = 0  # boxes the part-position classifier was fitted on
-
-
-def default_batch_size(batch_size: int | None, device) -> int:
-    """Crops per backbone batch: as given, else 1 on CPU (measured fastest on 2 cores) and 8 on CUDA."""
-    if batch_size:
-        return batch_size
-    return 8 if str(device).startswith("cuda") else 1
 
 
 def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
@@ -267,19 +261,6 @@ class _ClassData:
 def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> int:
     w = float(np.percentile(np.asarray(box_widths_cells), 90)) if len(box_widths_cells) else 8.0
     return int(min(max_width, math.ceil(w) + 2 * ring))
-
-
-def box_mask_on_grid(
-    grid: tuple[int, int], offset: tuple[int, int], box_cells, *, device: torch.device | str | None = None
-) -> torch.Tensor:
-    """Grid cells whose centre lies inside the box ``(x1, y1, x2, y2)`` in crop-cell coordinates; grid cell
-    ``(r, c)`` is crop cell ``(r - offset[0], c - offset[1])`` (offset ``(0, 0)``: the crop's own cells)."""
-    gh, gw = grid
-    dr, dc = offset
-    rows = torch.arange(gh, dtype=torch.float32, device=device) + 0.5 - dr
-    cols = torch.arange(gw, dtype=torch.float32, device=device) + 0.5 - dc
-    x1, y1, x2, y2 = box_cells
-    return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
 
 
 def _class_data(crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, grid: tuple[int, int]) -> _ClassData:

@@ -35,19 +35,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from occseg.choices import Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, resample_cells_to_image
-from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
+from occseg.inference.single import classify, finish_object, occlusion_cells
+from occseg.inference.types import ObjectResult, ObjectState, SceneConfig, SceneResult
 from occseg.reasoning.order import scene_layers
 
-if TYPE_CHECKING:
-    from occseg.inference.scene import SceneConfig
-
-MODES = ("nod", "od")
+MODES: tuple[str, ...] = tuple(m for m in choices(Reasoning) if m != "off")  # the modes that reason
 
 Window = tuple[slice, slice] | None
 
@@ -195,7 +193,7 @@ def claim_maps(
     return to_img[0], to_img[1]
 
 
-COMPETITIONS = ("foreground", "margin", "colour")
+COMPETITIONS: tuple[str, ...] = tuple(c for c in choices(Competition) if c != "auto")
 
 
 def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
@@ -249,7 +247,7 @@ def reason(
     use_outlier: bool = True,
     known_order: np.ndarray | None = None,
     image: np.ndarray | None = None,
-):
+) -> SceneResult:
     """Run the ORM over the objects of one image (see the module docstring); returns a
     :class:`~occseg.inference.scene.SceneResult` (``cfg``: its :class:`~occseg.inference.scene.SceneConfig`).
 
@@ -265,7 +263,6 @@ def reason(
     (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
     :mod:`occseg.reasoning.position_order`).
     """
-    from occseg.inference.scene import SceneResult
     from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
     from occseg.refine.colour import colour_index
 
