@@ -106,7 +106,7 @@ def test_the_orm_follows_the_position_vote(two_objects, mode):
     # a model without the classifier decides by the counts, and cannot be asked for the vote
     old = explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode), labels=["a", "b"])
     assert old.order.tolist() == counts.order.tolist() and old.report["order_cue"] == "counts"
-    with pytest.raises(ValueError, match="order='position' needs a model with a part-position classifier"):
+    with pytest.raises(ValueError, match="order='position': this model has no part-position classifier"):
         explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode, order="position"))
 
 

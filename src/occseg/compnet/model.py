@@ -154,6 +154,20 @@ class CompNetModel:
         if diffs:
             raise ModelError("model does not match the backbone: " + "; ".join(diffs))
 
+    def require_position(self, source: object = "the model", *, adapt: bool = False) -> None:
+        """The one check that the model has its part-position classifier, needed to decide the order by part
+        positions (``adapt``: to refit it to a dataset's boxes); a ``ValueError`` starting with ``source`` (the
+        model's folder, or what asked for it) says why there is none and what to do instead."""
+        if self.position is not None:
+            return
+        why = f"{source}: this model has no part-position classifier (trained without one, or before it existed)"
+        if adapt:
+            raise ValueError(f"{why} to adapt: retrain the model, or predict without adapt_order (--adapt-order)")
+        raise ValueError(
+            f"{why}, so the order cannot come from it: retrain the model, or decide the order by pixel counts "
+            "(order='counts', --order-cue counts)"
+        )
+
 
 def _safetensors_header(data: bytes) -> tuple[int, Any]:
     """``(length, parsed JSON)`` of a safetensors file's header: an 8-byte little-endian length, then JSON."""

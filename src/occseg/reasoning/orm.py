@@ -212,11 +212,10 @@ def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConf
     """What decides who is in front (``counts`` or ``position``) for ``cfg.order``: ``auto`` takes the
     part-position vote when the model has the classifier (and every object its log-probabilities)."""
     have = model.position is not None and all(st.position is not None for st in states)
-    if cfg.order == "position" and not have:
-        raise ValueError(
-            "order='position' needs a model with a part-position classifier (models trained before it existed "
-            "have none: retrain, or use order='counts')"
-        )
+    if cfg.order == "position":
+        model.require_position("order='position'")
+        if not have:
+            raise ValueError("order='position': an object has no part-position log-probabilities")
     if cfg.order == "auto":
         return "position" if have else "counts"
     return cfg.order
