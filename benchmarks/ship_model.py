@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ("" if args.no_coco_mini else " + coco-mini person boxes")
     )
     model.settings.training["made_by"] = "benchmarks/ship_model.py"
+    # the weights' file name, not where this machine keeps it (the fingerprint identifies the weights)
+    model.settings.backbone_weights = Path(model.settings.backbone_weights or "").name or None
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
     save_model(model, args.out)
     blob = (args.out / "model.safetensors").read_bytes()

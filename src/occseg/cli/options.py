@@ -180,3 +180,14 @@ def parse_class_map(path: str | None) -> dict[str, str]:
         line_of.setdefault(parts[0], n)
         out[parts[0]] = parts[1]
     return out
+
+
+def shipped_model_unless(model_dir: str | Path | None) -> str | Path:
+    """``model_dir`` when given, else the shipped person model's folder (a note on stderr says so)."""
+    if model_dir is not None:
+        return model_dir
+    from occseg.api import model_folder
+
+    folder = model_folder()
+    click.echo(f"occseg: note: no --model given: using the shipped person model {folder}", err=True)
+    return folder

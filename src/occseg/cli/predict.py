@@ -17,6 +17,7 @@ from occseg.cli.options import (
     parse_class_map,
     progress_option,
     scene_options,
+    shipped_model_unless,
 )
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
@@ -43,10 +44,14 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--method",
     type=click.Choice(METHODS),
     default=None,
-    help="box-fill / ellipse (no model) or compnet (default when --model is given).",
+    help="box-fill / ellipse (no model) or compnet (the default).",
 )
 @click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), default=None, help="Trained model folder (compnet)."
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Trained model folder (compnet; default: the shipped person model, `occseg models`).",
 )
 @click.option(
     "--boxes",
@@ -127,11 +132,9 @@ def cmd(
     from occseg.io import check_output_file
 
     if method is None:
-        if model_dir is None:
-            raise click.UsageError("give --method box-fill|ellipse (no model needed), or --model DIR for compnet")
         method = "compnet"
-    if method == "compnet" and model_dir is None:
-        raise click.UsageError("--method compnet needs --model DIR (a trained model folder)")
+    if method == "compnet":
+        model_dir = shipped_model_unless(model_dir)
     if method != "compnet" and model_dir is not None:
         click.echo(f"occseg: warning: --model is ignored by --method {method}", err=True)
     if all_objects and classes is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from occseg.choices import BoxKind, choices
-from occseg.cli.options import OutputPath, device_option, download_option, scene_options
+from occseg.cli.options import OutputPath, device_option, download_option, scene_options, shipped_model_unless
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -41,7 +41,13 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 
 
 @click.command("segment")
-@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Model folder (default: the shipped person model; `occseg models` lists it).",
+)
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--boxes",
@@ -82,6 +88,7 @@ def segment(
     from occseg.viz.overlay import draw_objects, side_by_side
 
     check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file))
+    model_dir = shipped_model_unless(model_dir)
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:
@@ -104,11 +111,8 @@ def segment(
     from occseg.refine import RefineConfig
 
     rcfg = RefineConfig() if refine else None
-    if order_cue == "position" and model.position is None:
-        raise ValueError(
-            f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed); "
-            "retrain it, or give --order-cue counts"
-        )
+    if order_cue == "position":
+        model.require_position(model_dir)
     cfg = SceneConfig(
         reasoning=reasoning,
         reasoning_iters=reasoning_iters,
