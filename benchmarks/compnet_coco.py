@@ -22,17 +22,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from occseg.benchmarking import (
     MIN_HEIGHT,
     PERSON,
     add_data_argument,
+    ceiling_mask,
     coco_split,
     mean_iou,
     missing,
     object_iou,
+    settings_json,
     subset,
     work_folder,
 )
@@ -40,23 +39,8 @@ from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import save_model
 from occseg.compnet.samples import box_samples
 from occseg.data.readers import read_dataset
-from occseg.geometry.boxes import box_height, box_to_pixel_mask, crop_window, ellipse_mask, resample_cells_to_image
+from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask
 from occseg.inference.predict import predict_dataset
-
-
-def ceiling_mask(gt: np.ndarray, box, stride: int = 16) -> np.ndarray:
-    """GT reduced to the crop's 16-px feature cells (the fraction of each cell that is object) and brought back
-    the way occseg brings back its cell scores (bilinear, threshold at one half): the resolution ceiling."""
-    h, w = gt.shape
-    win = crop_window(box, w, h, target_height=224, pad=16, stride=stride)
-    x1, y1, x2, y2 = win.window
-    ch, cw = win.size[0] // stride, win.size[1] // stride
-    rh, rw = round(ch * stride / win.scale), round(cw * stride / win.scale)
-    sub = gt[y1:y2, x1:x2].astype(np.float32)[:rh, :rw]
-    region = np.zeros((max(rh, sub.shape[0]), max(rw, sub.shape[1])), np.float32)
-    region[: sub.shape[0], : sub.shape[1]] = sub
-    frac = cv2.resize(region[:rh, :rw], (cw, ch), interpolation=cv2.INTER_AREA)
-    return resample_cells_to_image(frac - 0.5, win, stride, h, w, fill=-1.0) > 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,13 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_ids, test_ids = coco_split(ds, validation=args.validation)
     train = subset(ds, train_ids[: args.max_images])
     test = subset(ds, test_ids[: args.max_images])
-    with work_folder(None, "occseg_compnet_coco_") as tmp:
-        model_dir, n_samples, t_train = _model(args, train, tmp)
-        t0 = time.perf_counter()
-        kw = dict(given_labels=True, reasoning="off", classes=[PERSON], min_height=MIN_HEIGHT, progress=False)
-        pred = predict_dataset(model_dir, test, refine=False, **kw)
-        t_pred = time.perf_counter() - t0
-        refined = predict_dataset(model_dir, test, refine=True, **kw)
+    tmp = work_folder(None, "occseg_compnet_coco_")
+    model_dir, n_samples, t_train = _model(args, train, tmp)
+    t0 = time.perf_counter()
+    kw = dict(given_labels=True, reasoning="off", classes=[PERSON], min_height=MIN_HEIGHT, progress=False)
+    pred = predict_dataset(model_dir, test, refine=False, **kw)
+    t_pred = time.perf_counter() - t0
+    refined = predict_dataset(model_dir, test, refine=True, **kw)
     rows = _scores(test, pred, refined)
     n = len(rows["compnet"])
     split = "validation split of the training images" if args.validation else "test split ids[3::4]"
@@ -105,8 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result[k] = mean_iou(v)
         print(f"| {k} | {result[k]:.3f} |" if result[k] is not None else f"| {k} | - |")
     if args.json:
-        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-        Path(args.json).write_text(json.dumps({"n": n, "miou": result, "settings": settings}, indent=2))
+        Path(args.json).write_text(json.dumps({"n": n, "miou": result, "settings": settings_json(args)}, indent=2))
     return 0
 
 

@@ -123,15 +123,17 @@ def explain_image(
     labels: Sequence[str | None] | None = None,
     device: str | None = None,
     images: Mapping[str, np.ndarray | None] | None = None,
+    batch_size: int | None = None,
 ) -> dict[str, SceneResult]:
     """One image explained under several scene configs (``{name: config}``) from ONE backbone pass per box:
-    ``{name: scene}``. The crops are batched as the first config says. ``images``: per config, the image the
-    explanation sees (default: ``image``; ``None`` for a config explains without it: no refinement, the cell
-    competition)."""
+    ``{name: scene}``. ``batch_size``: crops per backbone batch (default: the first config's). ``images``: per
+    config, the image the explanation sees (default: ``image``; ``None`` for a config explains without it: no
+    refinement, the cell competition)."""
     configs = list(scenes.values())
     if not configs:
         return {}
-    states = prepare_scene(model, backbone, image, boxes, configs[0], device=device)
+    crops = configs[0] if batch_size is None else replace(configs[0], batch_size=batch_size)
+    states = prepare_scene(model, backbone, image, boxes, crops, device=device)
     seen = images or {}
     return {
         name: explain_scene(model, states, cfg, labels=labels, image=seen.get(name, image))
