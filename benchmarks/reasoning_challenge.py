@@ -274,6 +274,38 @@ def check_targets(
     return out
 
 
+def _shown_interval(iv: Interval, diff: bool) -> str:
+    if iv is None:
+        return "-"
+    return f"{100 * iv[0]:+.1f} to {100 * iv[1]:+.1f}" if diff else f"{100 * iv[0]:.1f} to {100 * iv[1]:.1f}"
+
+
+def print_targets(targets: list[Target]) -> None:
+    """The targets' table (scenario all), in %."""
+    print(
+        "### targets (scenario all)\n\n95 % intervals, percentile bootstraps (2000 resamples, seed 0; paired for "
+        "the differences): over the test images, and over the test split's source persons (each pasted into many "
+        "images; a pair weighs by the draws of both its persons), which is the wider and the more honest one here."
+        "\n\n| target | value | over images | over persons | wanted | met |\n|---|---:|---:|---:|---|---|"
+    )
+    for what, v, by_image, by_person, want, ok in targets:
+        diff = "-" in what
+        shown = "-" if v is None else (f"{100 * v:+.2f}" if diff else f"{100 * v:.1f}")
+        print(
+            f"| {what} | {shown} | {_shown_interval(by_image, diff)} | {_shown_interval(by_person, diff)} | {want} "
+            f"| {'yes' if ok else 'NO'} |"
+        )
+
+
+def print_scenarios(results: dict[str, dict]) -> None:
+    """One table per scenario, ``all`` first."""
+    keys = ["all"] + sorted(k for k in results[REFERENCE] if k != "all")
+    for key in keys:
+        print(f"### scenario: {key}\n")
+        print(scenario_table(results, key))
+        print()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
@@ -327,33 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
         "wmean = object-weighted mean.\n"
     )
-    keys = ["all"] + sorted(k for k in results[REFERENCE] if k != "all")
-    for key in keys:
-        print(f"### scenario: {key}\n")
-        print(scenario_table(results, key))
-        print()
-    print(
-        "### targets (scenario all)\n\n95 % intervals, percentile bootstraps (2000 resamples, seed 0; paired for "
-        "the differences): over the test images, and over the test split's source persons (each pasted into many "
-        "images; a pair weighs by the draws of both its persons), which is the wider and the more honest one here."
-        "\n\n| target | value | over images | over persons | wanted | met |\n|---|---:|---:|---:|---|---|"
-    )
+    print_scenarios(results)
     persons = source_persons(test)
     targets = check_targets(results, evaluations, persons=persons)
     targets += check_targets(results, evaluations, reasoned=DEFAULT, persons=persons)
-
-    def shown_interval(iv: Interval, diff: bool) -> str:
-        if iv is None:
-            return "-"
-        return f"{100 * iv[0]:+.1f} to {100 * iv[1]:+.1f}" if diff else f"{100 * iv[0]:.1f} to {100 * iv[1]:.1f}"
-
-    for what, v, by_image, by_person, want, ok in targets:
-        diff = "-" in what
-        shown = "-" if v is None else (f"{100 * v:+.2f}" if diff else f"{100 * v:.1f}")
-        print(
-            f"| {what} | {shown} | {shown_interval(by_image, diff)} | {shown_interval(by_person, diff)} | {want} "
-            f"| {'yes' if ok else 'NO'} |"
-        )
+    print_targets(targets)
     changed = sum(it.get("reclassified", 0) for r in reports for it in r.get("iterations", [])[:1])
     broken = sum(len(r.get("broken_cycles", [])) for r in reports)
     per_variant = ", ".join(f"{v[0]}: {seconds[v[0]]:.0f} s" for v in VARIANTS)
