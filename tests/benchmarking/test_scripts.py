@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO_ROOT, need_data
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
-#: the challenge scripts' tiny setup: 6 composed images and the session's tiny model (no training)
+#: the challenge scripts' tiny setup: 6 composed images and the tests' tiny model (no training)
 CHALLENGE = ["--images", "6", "--seed", "0"]
 NO_TINY = ["--no-tiny", "--relabel-rounds", "0"]
 
