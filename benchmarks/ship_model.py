@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from occseg.benchmarking import PERSON, add_data_argument, coco_split, missing, subset
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import save_model
@@ -41,7 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-coco-mini", action="store_true", help="coco128-seg's training split only")
     ap.add_argument("--max-images", type=int, default=None, help="at most this many images per set (smoke tests)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (sums in another order change the last bits: the recorded SHA-256 was made with 1)",
+    )
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     coco128 = args.data / "coco128-seg" / "annotations" / "instances_train2017.json"
     mini = args.data / "coco-mini" / "annotations" / "instances_train2017.json"
