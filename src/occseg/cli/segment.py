@@ -82,7 +82,7 @@ def segment(
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
     from occseg.inference.predict import explain_image, load_model_and_backbone
-    from occseg.inference.scene import SceneConfig
+    from occseg.inference.types import SceneConfig
     from occseg.io import check_output_dir, write_json
     from occseg.refine import RefineConfig
 

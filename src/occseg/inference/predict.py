@@ -19,8 +19,8 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance, require_da
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import BoxError, box_height, mask_to_box, validate_box
 from occseg.inference.baselines import BOX_CHOICES, input_box
-from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene
-from occseg.inference.single import ObjectResult
+from occseg.inference.scene import explain_scene, prepare_scene
+from occseg.inference.types import ObjectResult, SceneConfig, SceneResult
 from occseg.refine import RefineConfig
 
 log = logging.getLogger(__name__)
