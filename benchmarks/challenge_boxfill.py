@@ -14,15 +14,14 @@ Every step runs through the ``occseg`` command line, so this script depends only
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from occseg.benchmarking import add_data_argument, missing, work_folder
 
 LEVELS = ("L0", "L1", "L2", "L3")
 MASKS = ("visible", "amodal", "occluded")
@@ -62,25 +61,21 @@ def format_rows(report: dict, method: str = "box-fill") -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    default_data = os.environ.get("OCCSEG_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=default_data, help="Shared data folder ($OCCSEG_DATA, else ../shared/data).")
+    add_data_argument(ap)
     ap.add_argument("--images", type=int, default=200, help="Composed images, train and test together.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--classes", default="person")
     ap.add_argument("--out", default=None, help="Working folder (default: a new temporary folder).")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     data = Path(args.data)
     source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
     backgrounds = data / "backgrounds"
-    for p in (source, backgrounds):
-        if not p.exists():
-            sys.exit(f"not found: {p} (give --data or set OCCSEG_DATA to the folder holding coco128-seg)")
-    work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="occseg_challenge_boxfill_"))
-    if not args.out:  # a temporary folder goes when the script ends
-        atexit.register(shutil.rmtree, work, ignore_errors=True)
+    if missing(source, backgrounds):
+        return 2
+    work = work_folder(args.out, "occseg_challenge_boxfill_")
     challenge, pred, report_dir = work / "challenge", work / "boxfill_predictions.json", work / "boxfill_eval"
 
     t0 = time.perf_counter()
@@ -108,7 +103,8 @@ def main() -> None:
         f"\nbuild {t1 - t0:.1f} s, predict {t2 - t1:.1f} s, evaluate {t3 - t2:.1f} s; "
         + (f"files in {work}" if args.out else "files deleted (--out DIR keeps them)")
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

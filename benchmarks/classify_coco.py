@@ -10,13 +10,13 @@ height >= 30 px; GT box given, class predicted (no labels given).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
+from occseg.benchmarking import add_data_argument, coco_split, missing, subset, work_folder
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import load_model, save_model
 from occseg.compnet.samples import box_samples
@@ -32,45 +32,43 @@ CLASSES = ["person", "vehicle", "animal"]
 
 
 def split(ds: Dataset) -> tuple[Dataset, Dataset]:
-    ids = sorted(im.image_id for im in ds.images)
-    test = set(ids[3::4])
-
-    def sub(keep):
-        return Dataset(
-            images=[im for im in ds.images if keep(im.image_id)],
-            categories=ds.categories,
-            source=ds.source,
-            format=ds.format,
-            category_ids=ds.category_ids,
-        )
-
-    return sub(lambda i: i not in test), sub(lambda i: i in test)
+    train, test = coco_split(ds)
+    return subset(ds, train), subset(ds, test)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.environ.get("OCCSEG_DATA", "../shared/data"))
+    add_data_argument(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reasoning", default="off")
     ap.add_argument("--class-score", default=None, help="box_mean (default) or sum (the paper's)")
     ap.add_argument("--save-model", default=None, help="keep the trained model in this folder")
     ap.add_argument("--load-model", default=None, help="skip training: use this model folder")
-    args = ap.parse_args()
+    ap.add_argument("--concepts", type=int, default=512, help="the model's visual concepts")
+    ap.add_argument("--max-images", type=int, default=None, help="at most this many training and test images per set")
+    args = ap.parse_args(argv)
     data = Path(args.data)
-    sets = [
-        read_dataset(data / "coco128-seg/annotations/instances_train2017.json"),
-        read_dataset(data / "coco-tiny/annotations/instances_train2017.json"),
+    paths = [
+        data / "coco128-seg/annotations/instances_train2017.json",
+        data / "coco-tiny/annotations/instances_train2017.json",
     ]
+    if missing(*paths):
+        return 2
+    sets = [read_dataset(p) for p in paths]
     samples, tests = [], []
     for ds in sets:
         tr, te = split(ds)
+        tr, te = (
+            subset(tr, [im.image_id for im in tr.images][: args.max_images]),
+            subset(te, [im.image_id for im in te.images][: args.max_images]),
+        )
         samples += box_samples(tr, CLASSES, class_map=CLASS_MAP)
         tests.append(te)
     t0 = time.perf_counter()
     if args.load_model:
         model = load_model(args.load_model)
     else:
-        model = train_compnet(samples, CLASSES, TrainConfig(seed=args.seed), progress=False)
+        model = train_compnet(samples, CLASSES, TrainConfig(seed=args.seed, num_concepts=args.concepts), progress=False)
         model.settings.training["class_map"] = CLASS_MAP
         if args.save_model:
             save_model(model, args.save_model)
@@ -78,14 +76,14 @@ def main() -> int:
         model.settings.class_score = args.class_score
     t_train = time.perf_counter() - t0
     confusion: Counter = Counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, tmp)
-        for te in tests:
-            pred = predict_dataset(tmp, te, given_labels=False, reasoning=args.reasoning, min_height=30, progress=False)
-            gt = {(im.image_id, i.id): CLASS_MAP.get(i.category, i.category) for im in te.images for i in im.instances}
-            for im in pred.images:
-                for p in im.instances:
-                    confusion[(gt[(im.image_id, p.id)], p.category)] += 1
+    tmp = work_folder(None, "occseg_classify_")
+    save_model(model, tmp)
+    for te in tests:
+        pred = predict_dataset(tmp, te, given_labels=False, reasoning=args.reasoning, min_height=30, progress=False)
+        gt = {(im.image_id, i.id): CLASS_MAP.get(i.category, i.category) for im in te.images for i in im.instances}
+        for im in pred.images:
+            for p in im.instances:
+                confusion[(gt[(im.image_id, p.id)], p.category)] += 1
     train_counts = Counter(s.category for s in samples)
     print(
         f"trained on {len(samples)} boxes {dict(train_counts)} in {t_train:.0f} s; reasoning {args.reasoning}; "

@@ -18,21 +18,20 @@ On CPU (``--device cpu``) the setting changes nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from occseg.backbones import get_backbone
+from occseg.benchmarking import add_data_argument, work_folder
+from occseg.benchmarking import sync_device as _sync
+from occseg.benchmarking.challenge import build_challenge, training_boxes
 from occseg.compnet.learn import TrainConfig, train_compnet
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import build_challenge, temporary_folder, training_boxes  # noqa: E402  (the challenge benchmark's setup)
-from speed import _sync  # noqa: E402  (one device-synchronising helper, shared with that benchmark)
 
 
 def forward_times(backbone, device: str, height: int, widths: list[int]) -> list[float]:
@@ -55,13 +54,13 @@ def summary(label: str, times: list[float]) -> str:
     return f"{label}: {len(s)} passes, total {sum(s):.2f} s, median {median:.1f} ms, max {most:.1f} ms"
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cudnn", choices=["on", "off"], default="off", help="let the backbone use cuDNN on CUDA")
-    ap.add_argument("--data", default=os.environ.get("OCCSEG_DATA", "../shared/data"))
+    add_data_argument(ap)
     ap.add_argument("--trainings", type=int, default=2, help="trainings in a row (0: forward passes only)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     source = Path(args.data) / "coco128-seg" / "annotations" / "instances_train2017.json"
     backgrounds = Path(args.data) / "backgrounds"
     if args.trainings and not (source.exists() and backgrounds.exists()):
@@ -76,7 +75,7 @@ def main() -> int:
     print(summary("the same 30 widths again", forward_times(backbone, args.device, 256, widths)), flush=True)
 
     if args.trainings:
-        work = temporary_folder("occseg_first_calls_")
+        work = work_folder(None, "occseg_first_calls_")
         samples = training_boxes(Path(args.data), build_challenge(Path(args.data), work / "challenge", 120, 0))
         for k in range(args.trainings):
             t = time.perf_counter()

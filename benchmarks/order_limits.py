@@ -41,13 +41,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from occseg.benchmarking import refine_setting, settings_json
+from occseg.benchmarking.challenge import CLASS, add_setup_arguments, build_setup, seed_text, target_boxes
 from occseg.data.annotation import pairwise_order_matrix
 from occseg.data.images import load_rgb
 from occseg.geometry.boxes import box_to_pixel_mask
@@ -58,16 +60,6 @@ from occseg.reasoning.order import order_from_masks
 from occseg.reasoning.orm import state_position_order
 from occseg.refine import RefineConfig
 from occseg.refine.colour import colour_index
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import (  # noqa: E402
-    CLASS,
-    add_setup_arguments,
-    build_setup,
-    refine_setting,
-    seed_text,
-    target_boxes,
-)
 
 
 @dataclass
@@ -236,7 +228,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
@@ -246,7 +238,7 @@ def main() -> int:
         help="the refinement's settings, as in reasoning_challenge.py: "
         "box-grabcut, or a JSON object of RefineConfig changes (default: RefineConfig())",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         refine = refine_setting(args.refine)
@@ -276,7 +268,7 @@ def main() -> int:
     print("\nin %; a pair without an order (no pixel claimed by both, or a tie) counts as wrong; "
           "train = the validation split")  # fmt: skip
     if args.json:
-        write_json(Path(args.json), {"settings": vars(args), "results": results}, indent=1)
+        write_json(Path(args.json), {"settings": settings_json(args), "results": results}, indent=1)
     return 0
 
 

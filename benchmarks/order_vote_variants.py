@@ -29,14 +29,14 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from occseg.benchmarking.challenge import add_setup_arguments, build_setup, seed_text, target_boxes, training_seed
 from occseg.compnet.learn import TrainConfig, extract_training_crops
 from occseg.compnet.position import PositionModel, fit_position_model, position_inputs
 from occseg.data.annotation import pairwise_order_matrix
@@ -44,9 +44,6 @@ from occseg.data.images import load_rgb
 from occseg.features.crops import CropConfig, extract_box_features
 from occseg.geometry.boxes import Box, cell_centres_image
 from occseg.reasoning.position_order import cell_votes, pair_position_vote, position_order
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import add_setup_arguments, build_setup, seed_text, target_boxes, training_seed  # noqa: E402
 
 
 @dataclass
@@ -221,10 +218,10 @@ def refits(setup, seed: int, device: str, progress: bool) -> dict[str, PositionM
     return out
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     setup = build_setup(args)
@@ -265,4 +262,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -14,27 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 
 from occseg.backbones import get_backbone
+from occseg.benchmarking import add_data_argument, missing, subset
+from occseg.benchmarking import sync_device as _sync
 from occseg.compnet.learn import TrainConfig, extract_training_crops
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import box_samples
 from occseg.compnet.vmf import fit_vmf_mixture
 from occseg.data.readers import read_dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import _sync  # noqa: E402  (one device-synchronising helper, shared with that benchmark)
-
 CLASS = "person"
 
 
-def time_device(samples: list, device: str, repeats: int) -> dict[str, float | int]:
+def time_device(samples: list, device: str, repeats: int, num_concepts: int = 512) -> dict[str, float | int]:
     """Seconds to extract the crops and to fit the classifier ``repeats`` times on ``device``."""
     backbone = get_backbone("efficientnet_lite0", device=device)
     cfg = TrainConfig(seed=0, device=device)
@@ -43,7 +41,7 @@ def time_device(samples: list, device: str, repeats: int) -> dict[str, float | i
     crops, _ = extract_training_crops(samples, backbone, cfg, progress=False)
     out: dict[str, float | int] = {"objects": len(crops), "crops_s": time.perf_counter() - t}
     cells = torch.cat([c.features.reshape(c.features.shape[0], -1).T for c in crops])[::7]
-    concepts = fit_vmf_mixture(cells.to(device), 512, kappa, seed=0).means
+    concepts = fit_vmf_mixture(cells.to(device), num_concepts, kappa, seed=0).means
     for k in range(repeats):
         _sync(device)
         t = time.perf_counter()
@@ -61,23 +59,25 @@ def time_device(samples: list, device: str, repeats: int) -> dict[str, float | i
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("OCCSEG_DATA", "../shared/data")))
+    add_data_argument(ap)
+    ap.add_argument("--concepts", type=int, default=512, help="visual concepts the classifier reads")
+    ap.add_argument("--max-images", type=int, default=None, help="at most this many images (smoke tests)")
     ap.add_argument("--devices", default="cpu", help="comma-separated torch devices (cpu, cuda)")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
     source = args.data / "coco128-seg" / "annotations" / "instances_train2017.json"
-    if not source.is_file():
-        print(f"no coco128-seg under {args.data}: set --data or OCCSEG_DATA", file=sys.stderr)
+    if missing(source):
         return 2
-    samples = box_samples(read_dataset(source), [CLASS])
+    ds = read_dataset(source)
+    samples = box_samples(subset(ds, sorted(im.image_id for im in ds.images)[: args.max_images]), [CLASS])
     results = {}
     for device in args.devices.split(","):
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"skipping {device}: no CUDA device", file=sys.stderr)
             continue
-        results[device] = time_device(samples, device, args.repeats)
+        results[device] = time_device(samples, device, args.repeats, args.concepts)
     fits = [f"fit {k + 1}" for k in range(args.repeats)]
     print(f"## part-position classifier fit (torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
     print("| device | objects | crops s | " + " | ".join(f"{f} s" for f in fits) + " |")

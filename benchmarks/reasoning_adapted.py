@@ -19,14 +19,19 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
+from occseg.benchmarking.challenge import (
+    LEVELS,
+    add_setup_arguments,
+    build_setup,
+    score_configs,
+    seed_text,
+    target_boxes,
+)
 from occseg.inference.adapt import adapt_order_classifier
 from occseg.inference.scene import SceneConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import LEVELS, add_setup_arguments, build_setup, score_configs, seed_text, target_boxes  # noqa: E402,E501
 
 MODES = {
     "no reasoning": SceneConfig(reasoning="off"),
@@ -36,10 +41,10 @@ MODES = {
 }
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     setup = build_setup(args)
     if setup is None:

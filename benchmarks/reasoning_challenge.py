@@ -35,44 +35,39 @@ single settings.
 from __future__ import annotations
 
 import argparse
-import atexit
-import json
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from occseg.backbones import get_backbone
-from occseg.challenge import ChallengeConfig, ChallengeResult, generate_challenge
-from occseg.compnet.learn import TrainConfig, train_compnet
-from occseg.compnet.model import CompNetModel, save_model
-from occseg.compnet.samples import box_samples
-from occseg.data.annotation import AnnotatedImage, Dataset, Instance, pairwise_order_matrix
+from occseg.benchmarking import refine_setting, settings_json
+from occseg.benchmarking.challenge import (
+    CLASS,
+    LEVELS,
+    add_setup_arguments,
+    build_setup,
+    evaluation_of,
+    seed_text,
+    target_boxes,
+)
+from occseg.benchmarking.challenge import targets as target_objects
+from occseg.compnet.model import CompNetModel
+from occseg.data.annotation import AnnotatedImage, Dataset, pairwise_order_matrix
 from occseg.data.images import load_rgb
-from occseg.data.readers import read_dataset
-from occseg.evaluation import EvalConfig, Evaluation, aggregate, evaluate
+from occseg.evaluation import Evaluation, aggregate
 from occseg.evaluation.metrics import BootstrapConfig, cluster_bootstrap_interval
 from occseg.evaluation.protocol import paired_difference_interval
-from occseg.geometry.boxes import validate_box
 from occseg.inference.baselines import box_fill
-from occseg.inference.predict import load_model_and_backbone, object_instance
+from occseg.inference.predict import object_instance
 from occseg.inference.scene import SceneConfig, SceneResult, explain_scene, prepare_scene, refine_scene
 from occseg.io import write_json
 from occseg.reasoning.orm import reason
 from occseg.refine import RefineConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refine_coco import BOX_GRABCUT  # noqa: E402  (one definition of the preset, shared with that benchmark)
-
-LEVELS = ("L0", "L1", "L2", "L3")
-CLASS = "person"
 #: (row name, reasoning mode, rounds, competition, GT order given, image-resolution refinement, order cue). The
 #: first rows are occseg's default pipeline (refined masks; the ORM's colour competition at image resolution; who
 #: is in front from the model's part-position classifier); "pixel counts" rows decide the order as the paper
@@ -96,19 +91,6 @@ BASELINE = "box-fill"
 #: the reference (no reasoning), the issue's OD (2 rounds) and occseg's default NOD (2 rounds)
 REFERENCE, REASONED, DEFAULT = VARIANTS[0][0], VARIANTS[3][0], VARIANTS[1][0]
 SHORT = {REASONED: "OD(2)", DEFAULT: "NOD(2)"}
-
-
-def _targets(im: AnnotatedImage) -> list[Instance]:
-    """The objects a model is asked about: persons that are not unknown occluders or crowd regions."""
-    return [i for i in im.instances if i.category == CLASS and not i.extra.get("unknown") and not i.iscrowd]
-
-
-def target_boxes(im: AnnotatedImage) -> tuple[list[Instance], list[tuple[float, float, float, float]]]:
-    """The image's targets (:func:`_targets`) and the boxes they are given by: their amodal boxes (visible
-    ones where there are none), validated against the image."""
-    objs = _targets(im)
-    what = f"{im.path.name} #"
-    return objs, [validate_box(o.amodal_box or o.box, im.width, im.height, what=f"{what}{o.id}")[0] for o in objs]
 
 
 def predict_variants(
@@ -167,38 +149,6 @@ def predict_variants(
         for name, ims in preds.items()
     }
     return out, seconds, reports
-
-
-def evaluation_of(test: Dataset, pred: Dataset) -> Evaluation:
-    return evaluate(test, pred, EvalConfig(classes=(CLASS,), progress=False))
-
-
-def score(test: Dataset, pred: Dataset) -> dict:
-    return aggregate(evaluation_of(test, pred))
-
-
-def score_configs(
-    model: CompNetModel, backbone, data: Dataset, cfgs: dict[str, SceneConfig], *, device: str, progress: bool
-) -> dict[str, dict]:
-    """Each scene config's predictions of ``data``'s targets (one backbone pass per object, shared by the
-    configs), scored: ``{name: the "all" scores of score()}``."""
-    preds: dict[str, list[AnnotatedImage]] = {name: [] for name in cfgs}
-    for im in tqdm(data.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
-        objs, boxes = target_boxes(im)
-        if not objs:
-            continue
-        image = load_rgb(im.path)
-        states = prepare_scene(model, backbone, image, boxes, SceneConfig(batch_size=1), device=device)
-        for name, cfg in cfgs.items():
-            scene = explain_scene(model, states, cfg, labels=[CLASS] * len(states), image=image)
-            instances = [object_instance(o.id, r, b) for o, b, r in zip(objs, boxes, scene.objects)]
-            preds[name].append(AnnotatedImage(im.image_id, im.path, im.width, im.height, instances))
-    out = {}
-    for name, ims in preds.items():
-        pred = Dataset(images=ims, categories=list(data.categories), source=data.source, format="kins",
-                       category_ids=dict(data.category_ids))  # fmt: skip
-        out[name] = score(data, pred)["all"]
-    return out
 
 
 def _f(v) -> str:
@@ -324,147 +274,39 @@ def check_targets(
     return out
 
 
-def refine_setting(arg: str | None) -> RefineConfig:
-    """``--refine``: ``None`` the defaults, ``box-grabcut`` GrabCut from the box alone, else a JSON object of
-    :class:`RefineConfig` changes."""
-    if arg is None:
-        return RefineConfig()
-    if arg == "box-grabcut":
-        return RefineConfig.from_dict(BOX_GRABCUT)
-    try:
-        changes = json.loads(arg)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"neither box-grabcut nor a JSON object: {e}") from None
-    if not isinstance(changes, dict):
-        raise ValueError(f"need a JSON object of RefineConfig settings, got {type(changes).__name__}")
-    return RefineConfig.from_dict(changes)
+def _shown_interval(iv: Interval, diff: bool) -> str:
+    if iv is None:
+        return "-"
+    return f"{100 * iv[0]:+.1f} to {100 * iv[1]:+.1f}" if diff else f"{100 * iv[0]:.1f} to {100 * iv[1]:.1f}"
 
 
-@dataclass
-class Setup:
-    """The challenge, the boxes the model was trained from, the model and its backbone (shared with
-    ``benchmarks/order_limits.py``)."""
-
-    challenge: ChallengeResult
-    samples: list
-    model: CompNetModel
-    backbone: object
-    work: Path
-    backgrounds: Path
-    times: dict[str, float]
-
-
-def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
-    """The command-line options of :func:`build_setup`."""
-    default_data = os.environ.get("OCCSEG_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--data", default=default_data, help="shared data folder ($OCCSEG_DATA, else ../shared/data)")
-    ap.add_argument("--images", type=int, default=120, help="composed challenge images, train and test together")
-    ap.add_argument("--seed", type=int, default=0, help="challenge and training seed")
-    ap.add_argument(
-        "--train-seed", type=int, default=None, help="training seed when it differs from the challenge's (--seed)"
+def print_targets(targets: list[Target]) -> None:
+    """The targets' table (scenario all), in %."""
+    print(
+        "### targets (scenario all)\n\n95 % intervals, percentile bootstraps (2000 resamples, seed 0; paired for "
+        "the differences): over the test images, and over the test split's source persons (each pasted into many "
+        "images; a pair weighs by the draws of both its persons), which is the wider and the more honest one here."
+        "\n\n| target | value | over images | over persons | wanted | met |\n|---|---:|---:|---:|---|---|"
     )
-    ap.add_argument("--plus-coco-tiny", action="store_true", help="also train on the coco-tiny persons")
-    ap.add_argument(
-        "--position-border-px",
-        type=float,
-        default=None,
-        help="fit the part-position classifier only on boxes this far from the image border (TrainConfig)",
-    )
-    ap.add_argument("--out", default=None, help="working folder (default: a new temporary folder)")
-    ap.add_argument(
-        "--model",
-        default=None,
-        help="use this trained model folder instead of training one (it must not "
-        "have seen the challenge's test source images)",
-    )
-    ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--progress", action="store_true", help="show progress bars")
+    for what, v, by_image, by_person, want, ok in targets:
+        diff = "-" in what
+        shown = "-" if v is None else (f"{100 * v:+.2f}" if diff else f"{100 * v:.1f}")
+        print(
+            f"| {what} | {shown} | {_shown_interval(by_image, diff)} | {_shown_interval(by_person, diff)} | {want} "
+            f"| {'yes' if ok else 'NO'} |"
+        )
 
 
-def training_seed(args: argparse.Namespace) -> int:
-    """``--train-seed``, else ``--seed``."""
-    return args.seed if args.train_seed is None else args.train_seed
+def print_scenarios(results: dict[str, dict]) -> None:
+    """One table per scenario, ``all`` first."""
+    keys = ["all"] + sorted(k for k in results[REFERENCE] if k != "all")
+    for key in keys:
+        print(f"### scenario: {key}\n")
+        print(scenario_table(results, key))
+        print()
 
 
-def seed_text(args: argparse.Namespace) -> str:
-    """``seed S`` for the tables' titles, with the training seed where it differs, or the model reused."""
-    if args.model is not None:
-        return f"seed {args.seed}, model {args.model}"
-    t = training_seed(args)
-    return f"seed {args.seed}" + ("" if t == args.seed else f", training seed {t}")
-
-
-def build_challenge(data: Path, out: Path, images: int, seed: int, *, progress: bool = False) -> ChallengeResult:
-    """The challenge: ``images`` composed images of coco128-seg persons (under ``data``) over ``backgrounds/``."""
-    return generate_challenge(
-        ChallengeConfig(
-            out=out,
-            source=data / "coco128-seg" / "annotations" / "instances_train2017.json",
-            classes=(CLASS,),
-            backgrounds=data / "backgrounds",
-            images=images,
-            seed=seed,
-            progress=progress,
-        )  # fmt: skip
-    )
-
-
-def training_boxes(data: Path, ch: ChallengeResult, *, plus_coco_tiny: bool = False) -> list:
-    """The model's training boxes: the persons of the coco128-seg images that hold none of the challenge's test
-    objects (and of coco-tiny with ``plus_coco_tiny``)."""
-    source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
-    samples = box_samples(read_dataset(source), [CLASS], exclude_images=set(ch.split["test_source_image_ids"]))
-    if plus_coco_tiny:
-        samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
-    return samples
-
-
-def temporary_folder(prefix: str) -> Path:
-    """A new temporary folder, deleted when the script ends (``--out DIR`` keeps the files instead)."""
-    work = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, work, ignore_errors=True)
-    return work
-
-
-def build_setup(args: argparse.Namespace) -> Setup | None:
-    """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
-    after printing which input is missing."""
-    data = Path(args.data)
-    source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
-    backgrounds = data / "backgrounds"
-    for p in (source, backgrounds):
-        if not p.exists():
-            print(f"not found: {p} (give --data or set OCCSEG_DATA to the folder holding coco128-seg)", file=sys.stderr)
-            return None
-    work = Path(args.out) if args.out else temporary_folder("occseg_reasoning_")
-    times: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    ch = build_challenge(data, work / "challenge", args.images, args.seed, progress=args.progress)
-    times["challenge"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    samples = training_boxes(data, ch, plus_coco_tiny=args.plus_coco_tiny)
-    cfg = TrainConfig(seed=training_seed(args), device=args.device, position_border_px=args.position_border_px)
-    if args.model:
-        ignored = [f for f, v in (("--train-seed", args.train_seed), ("--position-border-px", args.position_border_px),
-                                  ("--plus-coco-tiny", args.plus_coco_tiny or None)) if v is not None]  # fmt: skip
-        if ignored:
-            print(
-                f"note: {', '.join(ignored)} ignored: training options, and --model loads {args.model}", file=sys.stderr
-            )
-        model, backbone = load_model_and_backbone(args.model, device=args.device)
-    else:
-        backbone = get_backbone(cfg.backbone, device=args.device)
-        model = train_compnet(samples, [CLASS], cfg, progress=args.progress, backbone=backbone)
-        if args.save_model:
-            save_model(model, args.save_model)
-    times["train"] = time.perf_counter() - t0
-    return Setup(ch, samples, model, backbone, work, backgrounds, times)
-
-
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
@@ -474,7 +316,7 @@ def main() -> int:
         help="the refined rows' settings: box-grabcut, or a JSON object of "
         "RefineConfig changes (default: RefineConfig())",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         refine = refine_setting(args.refine)
@@ -501,7 +343,7 @@ def main() -> int:
     results = {name: aggregate(ev) for name, ev in evaluations.items()}
     times["evaluate"] = time.perf_counter() - t0
 
-    n_targets = sum(len(_targets(im)) for im in test.images)
+    n_targets = sum(len(target_objects(im)) for im in test.images)
     trained = (
         f"CompNet loaded from {args.model} (it must hold no test object)"
         if args.model
@@ -517,33 +359,11 @@ def main() -> int:
         "\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
         "wmean = object-weighted mean.\n"
     )
-    keys = ["all"] + sorted(k for k in results[REFERENCE] if k != "all")
-    for key in keys:
-        print(f"### scenario: {key}\n")
-        print(scenario_table(results, key))
-        print()
-    print(
-        "### targets (scenario all)\n\n95 % intervals, percentile bootstraps (2000 resamples, seed 0; paired for "
-        "the differences): over the test images, and over the test split's source persons (each pasted into many "
-        "images; a pair weighs by the draws of both its persons), which is the wider and the more honest one here."
-        "\n\n| target | value | over images | over persons | wanted | met |\n|---|---:|---:|---:|---|---|"
-    )
+    print_scenarios(results)
     persons = source_persons(test)
     targets = check_targets(results, evaluations, persons=persons)
     targets += check_targets(results, evaluations, reasoned=DEFAULT, persons=persons)
-
-    def shown_interval(iv: Interval, diff: bool) -> str:
-        if iv is None:
-            return "-"
-        return f"{100 * iv[0]:+.1f} to {100 * iv[1]:+.1f}" if diff else f"{100 * iv[0]:.1f} to {100 * iv[1]:.1f}"
-
-    for what, v, by_image, by_person, want, ok in targets:
-        diff = "-" in what
-        shown = "-" if v is None else (f"{100 * v:+.2f}" if diff else f"{100 * v:.1f}")
-        print(
-            f"| {what} | {shown} | {shown_interval(by_image, diff)} | {shown_interval(by_person, diff)} | {want} "
-            f"| {'yes' if ok else 'NO'} |"
-        )
+    print_targets(targets)
     changed = sum(it.get("reclassified", 0) for r in reports for it in r.get("iterations", [])[:1])
     broken = sum(len(r.get("broken_cycles", [])) for r in reports)
     per_variant = ", ".join(f"{v[0]}: {seconds[v[0]]:.0f} s" for v in VARIANTS)
@@ -556,7 +376,7 @@ def main() -> int:
     )
     if args.json:
         payload = {
-            "settings": vars(args),
+            "settings": settings_json(args),
             "test_images": len(test.images),
             "test_targets": n_targets,
             "train_boxes": len(samples),

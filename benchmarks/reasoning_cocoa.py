@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from occseg.backbones import get_backbone
+from occseg.benchmarking import add_data_argument, missing, subset
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.samples import box_samples
 from occseg.data.annotation import AnnotatedImage, Dataset, pairwise_order_matrix
@@ -62,10 +63,9 @@ def targets_only(ds: Dataset) -> Dataset:
     return Dataset(images=images, categories=[CLASS], source=ds.source, format=ds.format, category_ids={CLASS: 1})
 
 
-def main() -> int:
-    default_data = os.environ.get("OCCSEG_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=default_data, help="shared data folder ($OCCSEG_DATA, else ../shared/data)")
+    add_data_argument(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
@@ -74,17 +74,18 @@ def main() -> int:
         action="store_true",
         help="refit the part-position classifier to the sample's boxes first (occseg predict --adapt-order)",
     )
-    args = ap.parse_args()
+    ap.add_argument("--concepts", type=int, default=512, help="the model's visual concepts")
+    ap.add_argument("--max-images", type=int, default=None, help="train on at most this many coco128-seg images")
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     data = Path(args.data)
     source, cocoa = data / "coco128-seg" / "annotations" / "instances_train2017.json", data / "cocoa-demo"
-    for p in (source, cocoa):
-        if not p.exists():
-            print(f"not found: {p} (give --data or set OCCSEG_DATA)", file=sys.stderr)
-            return 2
+    if missing(source, cocoa):
+        return 2
     coco = read_dataset(source)
+    coco = subset(coco, sorted(im.image_id for im in coco.images)[: args.max_images])
     samples = box_samples(coco, [CLASS], class_map={c: CLASS for c in coco.categories})
-    cfg = TrainConfig(seed=args.seed, device=args.device)
+    cfg = TrainConfig(seed=args.seed, device=args.device, num_concepts=args.concepts)
     backbone = get_backbone(cfg.backbone, device=args.device)
     model = train_compnet(samples, [CLASS], cfg, progress=False, backbone=backbone)
     gt = targets_only(read_dataset(cocoa))

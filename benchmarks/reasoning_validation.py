@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-from occseg.inference.scene import SceneConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reasoning_challenge import (  # noqa: E402
+from occseg.benchmarking.challenge import (
     LEVELS,
     add_setup_arguments,
     build_setup,
     score_configs,
     seed_text,
 )
+from occseg.inference.scene import SceneConfig
 
 
 def variants(margins: list[float]) -> dict[str, SceneConfig]:
@@ -42,12 +40,12 @@ def variants(margins: list[float]) -> dict[str, SceneConfig]:
     return out
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setup_arguments(ap)
     ap.add_argument("--split", default="train", choices=["train", "test"])
     ap.add_argument("--margins", default="0,0.5,1,2,4", help="NOD colour margins to compare (nats)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         margins = [float(m) for m in args.margins.split(",")]

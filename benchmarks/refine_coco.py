@@ -19,36 +19,37 @@ run (the machine may be shared: compare ratios). ``--relabel-rounds 0,2,5`` trai
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compnet_coco import ceiling_mask, iou, subset  # noqa: E402
-from occseg.compnet.learn import TrainConfig, train_compnet  # noqa: E402
-from occseg.compnet.samples import box_samples  # noqa: E402
-from occseg.data.annotation import Dataset  # noqa: E402
-from occseg.data.images import load_rgb  # noqa: E402
-from occseg.data.readers import read_dataset  # noqa: E402
-from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box  # noqa: E402
-from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene  # noqa: E402
-from occseg.refine import RefineConfig, refine_object  # noqa: E402
+from occseg.benchmarking import (
+    BOX_GRABCUT,
+    add_data_argument,
+    ceiling_mask,
+    coco_split,
+    mean_iou,
+    missing,
+    settings_json,
+    subset,
+)
+from occseg.benchmarking import object_iou as iou
+from occseg.compnet.learn import TrainConfig, train_compnet
+from occseg.compnet.samples import box_samples
+from occseg.data.annotation import Dataset
+from occseg.data.images import load_rgb
+from occseg.data.readers import read_dataset
+from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box
+from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from occseg.refine import RefineConfig, refine_object
 
 # each refinement stage alone and combined, as changes to the default RefineConfig
 _GRABCUT = {"colour": "grabcut", "work_height": 96, "guided_radius": 0.5}  # GrabCut's settings chosen on validation
-#: OpenCV GrabCut from the box alone, as a user would run it: every box pixel probable object, 5 rounds at up
-#: to 256 px box height, no guided filter and no clean-up (``python benchmarks/reasoning_challenge.py --refine
-#: box-grabcut`` uses the same)
-BOX_GRABCUT = {
-    "colour": "grabcut", "score_weight": 0.0, "shape_weight": 0.01, "seed_fg": 0.0, "core": 0.0,
-    "grabcut_iters": 5, "guided": False, "region_pad": 0.15, "min_component": 0.0, "fill_holes": False,
-    "work_height": 256,
-}  # fmt: skip
 VARIANTS: dict[str, dict] = {
     "guided filter only (no colour model)": {"colour": "none"},
     "colour GMMs only (no guided filter)": {"guided": False},
@@ -70,7 +71,7 @@ def targets(im) -> list:
 def evaluate(model, backbone, dataset: Dataset, refiners: dict[str, RefineConfig], *, progress: bool) -> dict:
     """Per-object IoUs of every method and per-object times of every stage."""
     scfg = SceneConfig(reasoning="off", boxes="visible")  # what predict_dataset does for COCO boxes
-    ious: dict[str, list[float]] = defaultdict(list)
+    ious: dict[str, list[float | None]] = defaultdict(list)
     times: dict[str, float] = defaultdict(float)
     skipped = 0
     for im in tqdm(dataset.images, desc="objects", disable=not progress, leave=False, dynamic_ncols=True):
@@ -104,14 +105,14 @@ def evaluate(model, backbone, dataset: Dataset, refiners: dict[str, RefineConfig
     return {
         "n": n,
         "skipped": skipped,
-        "miou": {k: float(np.mean(v)) for k, v in ious.items()},
+        "miou": {k: mean_iou(v) for k, v in ious.items()},
         "ms_per_object": {k: 1000 * v / max(1, n) for k, v in times.items()},
     }
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.environ.get("OCCSEG_DATA", "../shared/data"))
+    add_data_argument(ap)
     ap.add_argument("--relabel-rounds", default="2", help="comma-separated: one model per value, e.g. 0,2,5")
     ap.add_argument("--variants", choices=("all", "default"), default="all")
     ap.add_argument("--validation", action="store_true")
@@ -119,11 +120,12 @@ def main() -> int:
     ap.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (1 on a busy machine)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures here")
-    args = ap.parse_args()
+    ap.add_argument("--concepts", type=int, default=512, help="the models' visual concepts")
+    ap.add_argument("--max-images", type=int, default=None, help="at most this many training and test images")
+    args = ap.parse_args(argv)
 
     data = Path(args.data)
-    if not (data / "coco128-seg").is_dir():
-        print(f"no coco128-seg under {data}: set --data or OCCSEG_DATA", file=sys.stderr)
+    if missing(data / "coco128-seg/annotations/instances_train2017.json"):
         return 2
     import torch
 
@@ -133,15 +135,11 @@ def main() -> int:
         torch.set_num_threads(args.torch_threads)
 
     ds = read_dataset(data / "coco128-seg/annotations/instances_train2017.json")
-    ids = sorted(im.image_id for im in ds.images)
-    test_ids, train_ids = set(ids[3::4]), [i for i in ids if i not in set(ids[3::4])]
-    split = "test split ids[3::4]"
-    if args.validation:
-        test_ids = set(train_ids[1::5])
-        train_ids = [i for i in train_ids if i not in test_ids]
-        split = "validation split train_ids[1::5]"
+    train_ids, test_ids = coco_split(ds, validation=args.validation)
+    train_ids, test_ids = train_ids[: args.max_images], test_ids[: args.max_images]
+    split = "validation split train_ids[1::5]" if args.validation else "test split ids[3::4]"
     sets = {f"coco128-seg {split}": subset(ds, test_ids)}
-    if not args.validation and not args.no_tiny and (data / "coco-tiny").is_dir():
+    if not args.validation and not args.no_tiny and (data / "coco-tiny").is_dir() and args.max_images is None:
         sets["coco-tiny (all persons)"] = read_dataset(data / "coco-tiny/annotations/instances_train2017.json")
     samples = box_samples(subset(ds, set(train_ids)), [CLASS])
     default = RefineConfig()
@@ -150,10 +148,10 @@ def main() -> int:
         base = {k: getattr(default, k) for k in default.__dataclass_fields__}
         refiners.update({name: RefineConfig(**{**base, **change}) for name, change in VARIANTS.items()})
     backbone = get_backbone(TrainConfig().backbone)
-    results: dict = {"settings": vars(args), "refine_default": default.__dict__, "runs": {}}
+    results: dict = {"settings": settings_json(args), "refine_default": default.__dict__, "runs": {}}
     for rr in [int(v) for v in args.relabel_rounds.split(",")]:
         t0 = time.perf_counter()
-        tcfg = TrainConfig(relabel_rounds=rr)
+        tcfg = TrainConfig(relabel_rounds=rr, num_concepts=args.concepts)
         model = train_compnet(samples, [CLASS], tcfg, progress=args.progress, backbone=backbone)
         t_train = time.perf_counter() - t0
         run = {name: evaluate(model, backbone, d, refiners, progress=args.progress) for name, d in sets.items()}
@@ -161,16 +159,16 @@ def main() -> int:
         print(f"\n### relabel_rounds={rr}: trained on {len(samples)} coco128-seg person boxes in {t_train:.0f} s")
         for name, r in run.items():
             ms = r["ms_per_object"]
-            missing = f", {r['skipped']} without an image file" if r["skipped"] else ""
+            absent = f", {r['skipped']} without an image file" if r["skipped"] else ""
             print(
-                f"- {name}: {r['n']} persons (box height >= 30){missing}; per object: backbone + terms "
+                f"- {name}: {r['n']} persons (box height >= 30){absent}; per object: backbone + terms "
                 f"{ms['backbone + terms']:.0f} ms, CompNet head {ms['CompNet head']:.0f} ms"
             )
         names = list(sets)
         print("\n| method | " + " | ".join(f"{n} mIoU" for n in names) + " | refinement ms/object |")
         print("|---|" + "---|" * (len(names) + 1))
         for method in run[names[0]]["miou"]:
-            cells = [f"{run[n]['miou'][method]:.3f}" for n in names]
+            cells = [f"{run[n]['miou'][method]:.3f}" if run[n]["miou"][method] is not None else "-" for n in names]
             ms = [run[n]["ms_per_object"].get(method) for n in names]
             cost = f"{np.mean(ms):.0f}" if ms[0] is not None else "—"
             print(f"| {method} | " + " | ".join(cells) + f" | {cost} |")

@@ -37,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,9 @@ def training_boxes(workdir: Path, images: int, seed: int):
 
 
 def _sync(device: str) -> None:
-    import torch
+    from occseg.benchmarking import sync_device
 
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(torch.device(device))
+    sync_device(device)
 
 
 class StageClock:
@@ -272,6 +272,8 @@ def bench_backbone(name: str, args: argparse.Namespace) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(torch.device(args.device))
     weights = None if name == "efficientnet_lite0" else "random"
     backbone = get_backbone(name, weights=weights, device=args.device)
+    # a context manager, not occseg.benchmarking.work_folder: this runs in a pool's process, which ends without
+    # running exit handlers
     with tempfile.TemporaryDirectory(prefix="occseg_speed_") as tmp:
         samples, backgrounds = training_boxes(Path(tmp), args.train_images, args.seed)
         samples = samples[: args.train_objects]
@@ -394,7 +396,7 @@ def _child(name: str, args_dict: dict[str, Any]) -> dict[str, Any]:
     return bench_backbone(name, argparse.Namespace(**args_dict))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbones", default=",".join(BACKBONES))
     p.add_argument("--device", default="cpu")
@@ -415,16 +417,16 @@ def main(argv: list[str] | None = None) -> int:
         help="time the scenes without the image-resolution refinement "
         "(the reasoning then competes on the model's 16-px cells, the paper's ORM)",
     )
-    p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image)")
+    p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image; $OCCSEG_DATA)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = p.parse_args(argv)
     args.counts = [int(c) for c in str(args.counts).split(",") if c.strip()]
     if 4 not in args.counts or any(c < 1 for c in args.counts):
         p.error("--counts must include 4 (the target scene) and be positive")
     if args.data is None:
-        env = os.environ.get("OCCSEG_DATA")
-        guess = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-        args.data = guess if guess.is_dir() else None
+        from occseg.benchmarking import data_dir
+
+        args.data = data_dir() if data_dir().is_dir() else None
     if args.device.startswith("cuda"):
         import torch
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_path() -> Path:
-    """The real-data folder: ``$OCCSEG_DATA``, else ``../shared/data`` relative to the repository root."""
-    env = os.environ.get("OCCSEG_DATA")
-    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data").resolve()
+    """The real-data folder: ``$OCCSEG_DATA``, else ``../shared/data`` relative to the repository root (the one
+    helper the benchmarks use too, :func:`occseg.benchmarking.data_dir`)."""
+    from occseg.benchmarking import data_dir
+
+    return data_dir()
 
 
 @pytest.fixture(scope="session")

@@ -144,15 +144,12 @@ def test_bad_predictions_are_errors(tmp_path: Path, small_gt: Path) -> None:
     assert res.exit_code == 2 and "image 1 (1.png) is 40x24 in the predictions but 32x24" in res.output
 
 
-def test_predict_needs_a_method_or_model(tmp_path: Path, small_gt: Path) -> None:
+def test_predict_without_method_or_model_uses_the_shipped_model(tmp_path: Path, small_gt: Path) -> None:
+    """No --method and no --model: compnet with the shipped person model (the cars act as unknown occluders)."""
     runner = CliRunner()
-    res = runner.invoke(cli, ["predict", "--data", str(small_gt), "--out", str(tmp_path / "p.json")])
-    assert res.exit_code == 2 and "give --method box-fill|ellipse" in res.output
-    res = runner.invoke(
-        cli, ["predict", "--data", str(small_gt), "--out", str(tmp_path / "p.json"), "--method", "compnet"]
-    )
-    assert res.exit_code == 2 and "--method compnet needs --model" in res.output
-    assert not (tmp_path / "p.json").exists()
+    res = runner.invoke(cli, ["predict", "--data", str(small_gt), "--out", str(tmp_path / "p.json"), "--no-progress"])
+    assert res.exit_code == 0 and "using the shipped person model" in res.output
+    assert "compnet: 1 object(s) in 1 image(s)" in res.output and (tmp_path / "p.json").is_file()
 
 
 def test_cocoa_demo_end_to_end(tmp_path: Path, shared_data: Path) -> None:

@@ -216,7 +216,8 @@ def test_predict_and_segment_order_cue(tiny_compnet, one_image_json: Path, tmp_p
     assert res.exit_code != 0 and not (tmp_path / "x.json").exists()
     assert error_lines(res) == [
         f"occseg: error: {old}: this model has no part-position classifier (trained without one, or before it "
-        "existed), so the order cannot come from it: retrain the model, or decide the order by pixel counts"
+        "existed), so the order cannot come from it: retrain the model, or decide the order by pixel counts "
+        "(order='counts', --order-cue counts)"
     ]
     assert run("predict", *args, "--out", tmp_path / "auto.json").exit_code == 0  # auto: counts
     boxes = tmp_path / "boxes.json"

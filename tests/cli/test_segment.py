@@ -18,11 +18,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_segment_writes_overlay_and_result(tiny_compnet, tmp_path: Path, monkeypatch):
-    import occseg.inference.scene as scene_module
+    import occseg.inference.predict as predict_module
 
     passes = []
-    real = scene_module.prepare_scene
-    monkeypatch.setattr(scene_module, "prepare_scene", lambda *a, **k: passes.append(len(a[3])) or real(*a, **k))
+    real = predict_module.prepare_scene
+    monkeypatch.setattr(predict_module, "prepare_scene", lambda *a, **k: passes.append(len(a[3])) or real(*a, **k))
     boxes = tmp_path / "boxes.json"
     entries = [{"box": BOXES_192[0], "class": "person"}, {"box": BOXES_192[1]}, {"box": [268, 179, 379, 700]}]
     boxes.write_text(json.dumps(entries))  # the last box sticks out of the image: clipped with a warning

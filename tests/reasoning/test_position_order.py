@@ -106,7 +106,7 @@ def test_the_orm_follows_the_position_vote(two_objects, mode):
     # a model without the classifier decides by the counts, and cannot be asked for the vote
     old = explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode), labels=["a", "b"])
     assert old.order.tolist() == counts.order.tolist() and old.report["order_cue"] == "counts"
-    with pytest.raises(ValueError, match="order='position' needs a model with a part-position classifier"):
+    with pytest.raises(ValueError, match="order='position': this model has no part-position classifier"):
         explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode, order="position"))
 
 
@@ -125,5 +125,5 @@ def test_the_vote_is_read_in_the_given_boxes_not_the_completed_ones(two_objects)
 
 
 def test_order_setting_is_checked():
-    with pytest.raises(ValueError, match="order must be auto, counts, position, not 'depth'"):
+    with pytest.raises(ValueError, match="order must be auto, counts or position, not 'depth'"):
         SceneConfig(order="depth")

@@ -414,20 +414,8 @@ def _build(
     out: Path,
 ) -> ChallengeResult:
     """Compose and write every output into ``out`` (the temporary folder)."""
-    from occseg.data.writers import write_kins_json
-
-    source_name = Path(dataset.source)
     write_json(out / "selection.json", selection_json, indent=1)
-
-    use_regions = config.source_backgrounds if config.source_backgrounds is not None else not files
-    regions = free_regions(dataset, config.size, min_height=config.min_region_height) if use_regions else []
-    if use_regions and not regions and not files:
-        raise ValueError(
-            f"no object-free region of at least {config.min_region_height} px in the images of {source_name}; "
-            "give a backgrounds folder"
-        )
-    backgrounds = BackgroundPool(config.size, files, regions)
-
+    backgrounds, regions = _background_pool(config, dataset, files)
     rng = np.random.Generator(np.random.PCG64(config.seed))
     listing = np.random.Generator(np.random.PCG64([config.seed, 1]))  # the objects' listing order only
     target_split = split_objects(selection.targets, config.test_fraction, rng)
@@ -441,7 +429,6 @@ def _build(
     stats: dict[str, Any] = {}
     next_image, next_ann = 1, 1
     categories = list(classes) + [c for c in dataset.categories if c in unknown_classes]
-    category_ids = {c: dataset.category_id(c) for c in categories}
     for split in SPLITS:
         records, stats[split] = _compose_split(
             split,
@@ -458,22 +445,7 @@ def _build(
         )
         next_image += len(records)
         next_ann += sum(len(r.instances) for r in records)
-        used = {inst.category for r in records for inst in r.instances}
-        cats = [c for c in categories if c in classes or c in used]
-        ids = {c: category_ids[c] for c in cats}
-        if any(inst.category == SYNTHETIC_CATEGORY for r in records for inst in r.instances):
-            cats.append(SYNTHETIC_CATEGORY)
-            source_ids = [dataset.category_id(c) for c in dataset.categories]
-            ids[SYNTHETIC_CATEGORY] = max([*source_ids, *ids.values()], default=0) + 1
-        ds = Dataset(
-            images=records,
-            categories=cats,
-            source=(out / "annotations" / f"{split}.json").resolve(),
-            format="kins",
-            category_ids=ids,
-        )
-        write_kins_json(ds, out / "annotations" / f"{split}.json", image_root=image_dir.resolve())
-        datasets[split] = ds
+        datasets[split] = _write_split(split, records, dataset, categories, classes, out)
 
     counts = {split: level_counts(datasets[split].images, config.scenarios) for split in SPLITS}
     total = _empty_counts(config.scenarios)
@@ -482,22 +454,9 @@ def _build(
             for k, v in row.items():
                 total[scen][k] += v
     table = format_table({**counts, "all": total})
-    split_info = {
-        "seed": config.seed,
-        "test_fraction": config.test_fraction,
-        "train_objects": [_object_json(c) for c in target_split["train"]],
-        "test_objects": [_object_json(c) for c in target_split["test"]],
-        "train_unknown_objects": [_object_json(c) for c in unknown_split["train"]],
-        "test_unknown_objects": [_object_json(c) for c in unknown_split["test"]],
-        "test_source_image_ids": sorted(
-            {int(c.source["image_id"]) for c in target_split["test"] + unknown_split["test"]}
-        ),
-        "train_source_image_ids": sorted(
-            {int(c.source["image_id"]) for c in target_split["train"] + unknown_split["train"]}
-        ),
-    }
+    split_info = _split_json(config, target_split, unknown_split)
     summary = {
-        "source": str(source_name),
+        "source": str(Path(dataset.source)),
         "classes": list(classes),
         "unknown_classes": unknown_classes,
         "seed": config.seed,
@@ -521,6 +480,68 @@ def _build(
     return ChallengeResult(
         out=out, datasets=datasets, selection=selection, summary=summary, split=split_info, table=table
     )
+
+
+def _background_pool(config: ChallengeConfig, dataset: Dataset, files: list[Path]) -> tuple[BackgroundPool, list]:
+    """The backgrounds: the given photos, and (``config.source_backgrounds``, by default when no photo is given)
+    the object-free regions of the source images; the pool and those regions."""
+    use_regions = config.source_backgrounds if config.source_backgrounds is not None else not files
+    regions = free_regions(dataset, config.size, min_height=config.min_region_height) if use_regions else []
+    if use_regions and not regions and not files:
+        raise ValueError(
+            f"no object-free region of at least {config.min_region_height} px in the images of "
+            f"{Path(dataset.source)}; give a backgrounds folder"
+        )
+    return BackgroundPool(config.size, files, regions), regions
+
+
+def _write_split(
+    split: str,
+    records: list[AnnotatedImage],
+    dataset: Dataset,
+    categories: list[str],
+    classes: tuple[str, ...],
+    out: Path,
+) -> Dataset:
+    """One split's composed images as a dataset (its classes: the targets' and the unknown occluders' used, with
+    the source's category ids; a new id for synthetic occluders), written to ``annotations/<split>.json``."""
+    from occseg.data.writers import write_kins_json
+
+    category_ids = {c: dataset.category_id(c) for c in categories}
+    used = {inst.category for r in records for inst in r.instances}
+    cats = [c for c in categories if c in classes or c in used]
+    ids = {c: category_ids[c] for c in cats}
+    if any(inst.category == SYNTHETIC_CATEGORY for r in records for inst in r.instances):
+        cats.append(SYNTHETIC_CATEGORY)
+        source_ids = [dataset.category_id(c) for c in dataset.categories]
+        ids[SYNTHETIC_CATEGORY] = max([*source_ids, *ids.values()], default=0) + 1
+    ds = Dataset(
+        images=records,
+        categories=cats,
+        source=(out / "annotations" / f"{split}.json").resolve(),
+        format="kins",
+        category_ids=ids,
+    )
+    write_kins_json(ds, out / "annotations" / f"{split}.json", image_root=(out / "images").resolve())
+    return ds
+
+
+def _split_json(config: ChallengeConfig, target_split: dict, unknown_split: dict) -> dict[str, Any]:
+    """``split.json``: the seed, which source objects went to which split, and their source images."""
+    return {
+        "seed": config.seed,
+        "test_fraction": config.test_fraction,
+        "train_objects": [_object_json(c) for c in target_split["train"]],
+        "test_objects": [_object_json(c) for c in target_split["test"]],
+        "train_unknown_objects": [_object_json(c) for c in unknown_split["train"]],
+        "test_unknown_objects": [_object_json(c) for c in unknown_split["test"]],
+        "test_source_image_ids": sorted(
+            {int(c.source["image_id"]) for c in target_split["test"] + unknown_split["test"]}
+        ),
+        "train_source_image_ids": sorted(
+            {int(c.source["image_id"]) for c in target_split["train"] + unknown_split["train"]}
+        ),
+    }
 
 
 def _sheet_images(datasets: dict[str, Dataset], n: int) -> list[AnnotatedImage]:

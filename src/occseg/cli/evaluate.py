@@ -117,8 +117,8 @@ def cmd(
     from occseg.evaluation.matching import read_predictions
     from occseg.evaluation.metrics import BootstrapConfig
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
-    from occseg.evaluation.protocol import EvalConfig, evaluate
-    from occseg.evaluation.report import build_report, write_report
+    from occseg.evaluation.protocol import EvalConfig
+    from occseg.evaluation.report import scored_report, write_report
     from occseg.io import check_output_dir
 
     outputs = ("report.json", "report.md", "objects.csv", "miou_vs_occlusion.png", "examples.png")
@@ -130,32 +130,7 @@ def cmd(
     config = EvalConfig(
         classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress, bootstrap=boot
     )
-    evaluation = evaluate(gt, pred, config)
-    # the readers end every warning that drops an annotation or image with "skipped"; the others (e.g. image files
-    # not where a moved predictions file says) lose nothing, since predictions hold their masks
-    dropped = [w for w in pred.warnings if w.rstrip(".").endswith("skipped")]
-    noted = [w for w in pred.warnings if w not in dropped]
-    if dropped:
-        evaluation.warnings.append(
-            f"the predictions reader skipped what it could not read in {len(dropped)} case(s) (those objects count "
-            "as missing): " + "; ".join(dropped[:3])
-        )
-    if noted:
-        evaluation.warnings.append(
-            f"the predictions reader noted {len(noted)} problem(s) that change no score: " + "; ".join(noted[:3])
-        )
-    settings = {
-        "gt": str(gt.source),
-        "gt_format": gt.format,
-        "gt_images": str(gt_images) if gt_images is not None else None,
-        "pred": str(pred.source),
-        "classes": list(cls) if cls is not None else None,
-        "min_height": min_height,
-        "class_agnostic": class_agnostic,
-        "gt_reader_warnings": gt.warnings[:20],
-        "n_gt_reader_warnings": len(gt.warnings),
-    }
-    report = build_report(evaluation, settings)
+    report, evaluation = scored_report(gt, pred, config, gt_images=gt_images)
     paths = write_report(out_dir, report, evaluation)
     paths.append(plot_miou_vs_occlusion(report, out_dir / "miou_vs_occlusion.png"))
     if examples > 0:

@@ -62,6 +62,9 @@ def _register() -> None:
     from occseg.cli import demo
 
     cli.add_command(demo.cmd)
+    from occseg.cli import models
+
+    cli.add_command(models.cmd)
 
 
 _register()

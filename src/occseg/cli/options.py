@@ -10,6 +10,8 @@ from typing import TypeVar
 
 import click
 
+from occseg.choices import OrderCue, Reasoning, choices
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -22,7 +24,7 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
             (
                 click.option(
                     "--reasoning",
-                    type=click.Choice(["off", "nod", "od"]),
+                    type=click.Choice(choices(Reasoning)),
                     default="nod",
                     show_default=True,
                     help=f"{prefix}occlusion reasoning off, per-pixel competition only (nod) or with the "
@@ -37,7 +39,7 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
                 ),
                 click.option(
                     "--order-cue",
-                    type=click.Choice(["auto", "counts", "position"]),
+                    type=click.Choice(choices(OrderCue)),
                     default="auto",
                     show_default=True,
                     help=f"{prefix}who is in front of two overlapping objects: the one that wins more of the "
@@ -178,3 +180,14 @@ def parse_class_map(path: str | None) -> dict[str, str]:
         line_of.setdefault(parts[0], n)
         out[parts[0]] = parts[1]
     return out
+
+
+def shipped_model_unless(model_dir: str | Path | None) -> str | Path:
+    """``model_dir`` when given, else the shipped person model's folder (a note on stderr says so)."""
+    if model_dir is not None:
+        return model_dir
+    from occseg.api import model_folder
+
+    folder = model_folder()
+    click.echo(f"occseg: note: no --model given: using the shipped person model {folder}", err=True)
+    return folder

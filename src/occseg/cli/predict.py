@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from occseg.choices import BoxChoice, choices
 from occseg.cli.evaluate import echo_warnings, parse_classes
 from occseg.cli.options import (
     OutputPath,
@@ -16,6 +17,7 @@ from occseg.cli.options import (
     parse_class_map,
     progress_option,
     scene_options,
+    shipped_model_unless,
 )
 
 METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
@@ -42,14 +44,18 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--method",
     type=click.Choice(METHODS),
     default=None,
-    help="box-fill / ellipse (no model) or compnet (default when --model is given).",
+    help="box-fill / ellipse (no model) or compnet (the default).",
 )
 @click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), default=None, help="Trained model folder (compnet)."
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Trained model folder (compnet; default: the shipped person model, `occseg models`).",
 )
 @click.option(
     "--boxes",
-    type=click.Choice(["auto", "amodal", "visible"]),
+    type=click.Choice(choices(BoxChoice)),
     default="auto",
     show_default=True,
     help="Input boxes: amodal where the data has them (auto), or force one kind.",
@@ -125,20 +131,10 @@ def cmd(
     from occseg.data.writers import write_kins_json
     from occseg.io import check_output_file
 
-    if method is None:
-        if model_dir is None:
-            raise click.UsageError("give --method box-fill|ellipse (no model needed), or --model DIR for compnet")
-        method = "compnet"
-    if method == "compnet" and model_dir is None:
-        raise click.UsageError("--method compnet needs --model DIR (a trained model folder)")
-    if method != "compnet" and model_dir is not None:
-        click.echo(f"occseg: warning: --model is ignored by --method {method}", err=True)
-    if all_objects and classes is not None:
-        raise click.UsageError("give --classes or --all-objects, not both")
-    if all_objects and method != "compnet":
-        raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
-    if adapt_order and method != "compnet":
-        raise click.UsageError(f"--adapt-order is for compnet; --method {method} decides no order")
+    method = method or "compnet"
+    _check_method_options(method, model_dir, classes, all_objects, adapt_order)
+    if method == "compnet":
+        model_dir = shipped_model_unless(model_dir)
     check_output_file(out_path, what="--out", inputs=(data_path, class_map))
     if class_map is not None and method != "compnet":
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
@@ -174,17 +170,7 @@ def cmd(
             min_height=min_height if min_height is not None else 0.0,
         )
     else:
-        from occseg.evaluation.protocol import filter_dataset
-        from occseg.inference.baselines import BASELINES
-
-        picked = filter_dataset(dataset, classes=cls, min_height=min_height)
-        n_all = filter_dataset(dataset, classes=cls).num_instances() if picked.num_instances() == 0 else 0
-        if n_all:
-            raise ValueError(
-                f"{dataset.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
-                "(--min-height): nothing is left to predict"
-            )
-        pred = BASELINES[method](picked, boxes=boxes)
+        pred = _baseline_predictions(method, dataset, cls, min_height, boxes)
     write_kins_json(pred, out_path)
     if pred.num_instances() == 0:
         click.echo(
@@ -193,3 +179,32 @@ def cmd(
             err=True,
         )
     click.echo(f"{method}: {pred.num_instances()} object(s) in {len(pred)} image(s); wrote {out_path}")
+
+
+def _check_method_options(
+    method: str, model_dir: Path | None, classes: str | None, all_objects: bool, adapt_order: bool
+) -> None:
+    """The options that only compnet takes, refused (or, --model, warned about) with another method."""
+    if method != "compnet" and model_dir is not None:
+        click.echo(f"occseg: warning: --model is ignored by --method {method}", err=True)
+    if all_objects and classes is not None:
+        raise click.UsageError("give --classes or --all-objects, not both")
+    if all_objects and method != "compnet":
+        raise click.UsageError(f"--all-objects is for compnet; --method {method} predicts every object already")
+    if adapt_order and method != "compnet":
+        raise click.UsageError(f"--adapt-order is for compnet; --method {method} decides no order")
+
+
+def _baseline_predictions(method: str, dataset, cls, min_height: float | None, boxes: str):
+    """A model-free baseline's predictions of the objects of the classes asked for that are tall enough."""
+    from occseg.evaluation.protocol import filter_dataset
+    from occseg.inference.baselines import BASELINES
+
+    picked = filter_dataset(dataset, classes=cls, min_height=min_height)
+    n_all = filter_dataset(dataset, classes=cls).num_instances() if picked.num_instances() == 0 else 0
+    if n_all:
+        raise ValueError(
+            f"{dataset.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
+            "(--min-height): nothing is left to predict"
+        )
+    return BASELINES[method](picked, boxes=boxes)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from occseg.cli.options import OutputPath, device_option, download_option, scene_options
+from occseg.choices import BoxKind, choices
+from occseg.cli.options import OutputPath, device_option, download_option, scene_options, shipped_model_unless
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -40,7 +41,13 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
 
 
 @click.command("segment")
-@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Model folder (default: the shipped person model; `occseg models` lists it).",
+)
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--boxes",
@@ -50,7 +57,7 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     help='JSON list of {"box": [x1, y1, x2, y2], "class": name}.',
 )
 @click.option("--out", required=True, type=OutputPath(file_okay=False))
-@click.option("--box-type", type=click.Choice(["amodal", "visible"]), default="amodal", show_default=True)
+@click.option("--box-type", type=click.Choice(choices(BoxKind)), default="amodal", show_default=True)
 @scene_options()
 @device_option()
 @click.option(
@@ -74,13 +81,13 @@ def segment(
 ) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
-    from occseg.data.masks import encode, rle_to_json
-    from occseg.inference.predict import load_model_and_backbone
-    from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+    from occseg.inference.predict import explain_image, load_model_and_backbone
+    from occseg.inference.types import SceneConfig
     from occseg.io import check_output_dir, write_json
-    from occseg.viz.overlay import draw_objects, side_by_side
+    from occseg.refine import RefineConfig
 
     check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file))
+    model_dir = shipped_model_unless(model_dir)
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:
@@ -88,26 +95,10 @@ def segment(
     model, backbone = load_model_and_backbone(
         model_dir, device=device, weights=backbone_weights, allow_download=download_weights
     )
-    labels = []
-    for k, c in enumerate(classes):
-        if c is not None and c not in model.settings.classes:
-            cmap = model.settings.training.get("class_map", {})
-            if c in cmap:
-                c = cmap[c]
-            else:
-                raise ValueError(
-                    f"{boxes_file}: entry {k} has class {c!r}, which the model does not know "
-                    f"(model classes: {', '.join(model.settings.classes)})"
-                )
-        labels.append(c)
-    from occseg.refine import RefineConfig
-
+    labels = model_labels(classes, model, boxes_file)
     rcfg = RefineConfig() if refine else None
-    if order_cue == "position" and model.position is None:
-        raise ValueError(
-            f"{model_dir}: this model has no part-position classifier (trained without one, or before it existed); "
-            "retrain it, or give --order-cue counts"
-        )
+    if order_cue == "position":
+        model.require_position(model_dir)
     cfg = SceneConfig(
         reasoning=reasoning,
         reasoning_iters=reasoning_iters,
@@ -120,33 +111,74 @@ def segment(
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     # one backbone pass per box, shared by the scene with reasoning and the one without (the overlay's left panel)
-    states = prepare_scene(model, backbone, img, boxes, cfg, device=device)
-    scene = explain_scene(model, states, cfg, labels=labels, image=img)
+    configs = {"scene": cfg}
+    if reasoning != "off" and len(boxes) > 1:
+        configs["plain"] = SceneConfig(reasoning="off", boxes=box_type, refine=rcfg)
+    scenes = explain_image(model, backbone, img, boxes, configs, labels=labels, device=device)
+    scene = scenes["scene"]
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
+    relations = decided_relations(scene)
+    save_rgb(outdir / "overlay.png", overlay(img, boxes, scene, scenes.get("plain"), reasoning, relations))
+    write_json(outdir / "result.json", result_json(image, reasoning, boxes, scene, warnings))
     objs = scene.objects
-    relations = []  # (front, back, confidence) of every relation the reasoning decided
+    listed = ", ".join(f"{k}: {o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
+    click.echo(f"{len(objs)} object{'' if len(objs) == 1 else 's'}" + (f": {listed}" if objs else ""))
+    for front, back, sure in relations:
+        click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
+    click.echo(f"wrote {outdir / 'overlay.png'} and {outdir / 'result.json'}")
+
+
+def model_labels(classes: list[str | None], model, boxes_file) -> list[str | None]:
+    """The boxes' classes as the model names them (its training's class map applied); a class the model does
+    not know is an error naming the entry."""
+    labels = []
+    for k, c in enumerate(classes):
+        if c is not None and c not in model.settings.classes:
+            cmap = model.settings.training.get("class_map", {})
+            if c in cmap:
+                c = cmap[c]
+            else:
+                raise ValueError(
+                    f"{boxes_file}: entry {k} has class {c!r}, which the model does not know "
+                    f"(model classes: {', '.join(model.settings.classes)})"
+                )
+        labels.append(c)
+    return labels
+
+
+def decided_relations(scene) -> list[tuple[int, int, float]]:
+    """(front, back, confidence) of every relation the reasoning decided."""
+    objs = scene.objects
+    relations = []
     for i in range(len(objs)):
         for j in range(i + 1, len(objs)):
             if scene.order[i, j] != 0 and scene.order_confidence[i, j] > 0:
                 front, back = (i, j) if scene.order[i, j] > 0 else (j, i)
                 relations.append((front, back, float(scene.order_confidence[i, j])))
-    panel = draw_objects(
-        img,
-        [o.visible for o in objs],
-        [o.amodal for o in objs],
-        boxes,
-        labels=[o.category for o in objs],
-        layers=scene.layers,
-        title=f"reasoning {reasoning}" if reasoning != "off" else "no reasoning",
-        numbered=True,
-        notes=[f"{f} in front of {b} ({c:.2f})" for f, b, c in relations],
-    )
-    panels = [panel]
-    if reasoning != "off" and len(boxes) > 1:
-        plain = explain_scene(
-            model, states, SceneConfig(reasoning="off", boxes=box_type, refine=rcfg), labels=labels, image=img
+    return relations
+
+
+def overlay(img, boxes, scene, plain, reasoning: str, relations) -> object:
+    """The overlay image: the scene's objects, numbered, with their layers and relations; beside it, left, the
+    objects without reasoning (``plain``, when there is such a scene)."""
+    from occseg.viz.overlay import draw_objects, side_by_side
+
+    objs = scene.objects
+    panels = [
+        draw_objects(
+            img,
+            [o.visible for o in objs],
+            [o.amodal for o in objs],
+            boxes,
+            labels=[o.category for o in objs],
+            layers=scene.layers,
+            title=f"reasoning {reasoning}" if reasoning != "off" else "no reasoning",
+            numbered=True,
+            notes=[f"{f} in front of {b} ({c:.2f})" for f, b, c in relations],
         )
+    ]
+    if plain is not None:
         panels.insert(
             0,
             draw_objects(
@@ -159,8 +191,15 @@ def segment(
                 numbered=True,
             ),
         )
-    save_rgb(outdir / "overlay.png", side_by_side(panels))
-    result = {
+    return side_by_side(panels)
+
+
+def result_json(image, reasoning: str, boxes, scene, warnings: list[str]) -> dict:
+    """``result.json``: per object its box, class, scores, amodal box, masks (RLE), layer and group; the order,
+    its confidences and the warnings."""
+    from occseg.data.masks import encode, rle_to_json
+
+    return {
         "image": str(image),
         "reasoning": reasoning,
         # what decided who is in front: "position" (the part-position vote), "counts"; null without reasoning
@@ -179,7 +218,7 @@ def segment(
                 "layer": scene.layers[k],
                 "group": scene.groups[k],
             }
-            for k, (b, o) in enumerate(zip(boxes, objs))
+            for k, (b, o) in enumerate(zip(boxes, scene.objects))
         ],
         "order": scene.order.tolist(),
         # how sure each relation is, 0..1 (0: none decided); see SceneResult.order_confidence
@@ -187,9 +226,3 @@ def segment(
         "broken_cycles": scene.report.get("broken_cycles", []),
         "warnings": warnings,
     }
-    write_json(outdir / "result.json", result)
-    listed = ", ".join(f"{k}: {o.category} (layer {scene.layers[k]})" for k, o in enumerate(objs))
-    click.echo(f"{len(objs)} object{'' if len(objs) == 1 else 's'}" + (f": {listed}" if objs else ""))
-    for front, back, sure in relations:
-        click.echo(f"  object {front} is in front of object {back} (confidence {sure:.2f})")
-    click.echo(f"wrote {outdir / 'overlay.png'} and {outdir / 'result.json'}")

@@ -90,15 +90,7 @@ def train(
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
         raise click.BadParameter("give at least one class", param_hint="--classes")
-    cmap = parse_class_map(class_map)
-    foreign = {k: v for k, v in cmap.items() if v not in names}
-    if foreign:  # one map file may serve several models; the model keeps only the lines it uses
-        click.echo(
-            f"occseg: note: {class_map}: lines that map to classes not trained here are left out of the model: "
-            + ", ".join(f"{k} -> {v}" for k, v in foreign.items()),
-            err=True,
-        )
-        cmap = {k: v for k, v in cmap.items() if v in names}
+    cmap = _model_class_map(class_map, names)
     check_output_dir(
         out, what="--out", files=("model.json", "model.safetensors"), inputs=(data, class_map, backbone_weights)
     )
@@ -117,13 +109,7 @@ def train(
             f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
             f"dataset classes: {', '.join(ds.categories[:20])}"
         )
-    bg = (
-        sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-        if backgrounds
-        else []
-    )
-    if backgrounds and not bg:
-        raise ValueError(f"--backgrounds {backgrounds}: no .jpg or .png photo in it")
+    bg = _background_photos(backgrounds)
     cfg = TrainConfig(
         backbone=backbone,
         backbone_weights=backbone_weights,
@@ -146,3 +132,28 @@ def train(
         f"{model.settings.num_concepts} concepts, mixtures {model.settings.mixtures}, "
         f"{model.settings.training['seconds']} s -> {out}"
     )
+
+
+def _model_class_map(class_map: str | None, names: list[str]) -> dict[str, str]:
+    """The ``--class-map`` lines that map to the classes trained here (a note names the others: one map file may
+    serve several models, and the model keeps only the lines it uses)."""
+    cmap = parse_class_map(class_map)
+    foreign = {k: v for k, v in cmap.items() if v not in names}
+    if foreign:
+        click.echo(
+            f"occseg: note: {class_map}: lines that map to classes not trained here are left out of the model: "
+            + ", ".join(f"{k} -> {v}" for k, v in foreign.items()),
+            err=True,
+        )
+        cmap = {k: v for k, v in cmap.items() if v in names}
+    return cmap
+
+
+def _background_photos(backgrounds: str | None) -> list[Path]:
+    """The .jpg / .png photos of the ``--backgrounds`` folder (none without one; an error when it holds none)."""
+    if not backgrounds:
+        return []
+    bg = sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if not bg:
+        raise ValueError(f"--backgrounds {backgrounds}: no .jpg or .png photo in it")
+    return bg

@@ -22,8 +22,9 @@ from occseg.checks import is_integer, is_number
 from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNetSettings, float_rule
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
-from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
+from occseg.compnet.scoring import align_offset, box_mask_on_grid, log_mix, rigid_hole_fill, to_grid
 from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+from occseg.features.crops import default_batch_size
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,6 @@ class TrainingRecord:
     clutter_cells: int = 0
     mixtures: dict[str, dict] = field(default_factory=dict)
     position_boxes: int = 0  # boxes the part-position classifier was fitted on
-
-
-def default_batch_size(batch_size: int | None, device) -> int:
-    """Crops per backbone batch: as given, else 1 on CPU (measured fastest on 2 cores) and 8 on CUDA."""
-    if batch_size:
-        return batch_size
-    return 8 if str(device).startswith("cuda") else 1
 
 
 def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
@@ -267,19 +261,6 @@ class _ClassData:
 def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> int:
     w = float(np.percentile(np.asarray(box_widths_cells), 90)) if len(box_widths_cells) else 8.0
     return int(min(max_width, math.ceil(w) + 2 * ring))
-
-
-def box_mask_on_grid(
-    grid: tuple[int, int], offset: tuple[int, int], box_cells, *, device: torch.device | str | None = None
-) -> torch.Tensor:
-    """Grid cells whose centre lies inside the box ``(x1, y1, x2, y2)`` in crop-cell coordinates; grid cell
-    ``(r, c)`` is crop cell ``(r - offset[0], c - offset[1])`` (offset ``(0, 0)``: the crop's own cells)."""
-    gh, gw = grid
-    dr, dc = offset
-    rows = torch.arange(gh, dtype=torch.float32, device=device) + 0.5 - dr
-    cols = torch.arange(gw, dtype=torch.float32, device=device) + 0.5 - dc
-    x1, y1, x2, y2 = box_cells
-    return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
 
 
 def _class_data(crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, grid: tuple[int, int]) -> _ClassData:
@@ -485,20 +466,14 @@ def train_compnet(
     progress: bool = True,
     backbone=None,
 ) -> CompNetModel:
-    """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
+    """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`): crops'
+    features, visual concepts, the outlier model, the part-position classifier, then each class's mixtures."""
     from occseg.backbones import get_backbone
 
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, not {type(cfg).__name__}")
     classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
-    if not classes:
-        raise ValueError("classes: give at least one class to learn")
-    repeated = sorted({c for c in classes if classes.count(c) > 1})
-    if repeated:
-        raise ValueError(f"each class may be named once; repeated: {', '.join(repeated)}")
-    missing = [c for c in classes if not any(s.category == c for s in samples)]
-    if missing:
-        raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")
+    _check_classes(classes, samples)
     if backbone is None:
         backbone = get_backbone(
             cfg.backbone, weights=cfg.backbone_weights, device=cfg.device or "cpu", allow_download=cfg.allow_download
@@ -507,49 +482,88 @@ def train_compnet(
     cfg = replace(cfg, device=str(torch.device(cfg.device)) if cfg.device else str(backbone.device))
     spec = backbone.spec
     kappa = float(cfg.kappa if cfg.kappa is not None else spec.kappa)
-    stride = spec.stride
-    ring = cfg.pad // stride
-    box_rows = cfg.target_height // stride
     rec = TrainingRecord()
 
     crops, images = extract_training_crops(samples, backbone, cfg, progress=progress)
     clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress)
     rec.clutter_cells = int(clutter_feats.shape[0])
+    concepts = _learn_concepts(crops, cfg, clutter_feats, kappa, rec)
+    clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
+    position = _learn_position(crops, concepts, kappa, cfg, rec) if cfg.position_bins else None
+    kernels = _global_context_kernels(crops, classes, cfg)
+    grid_rows, ring = cfg.target_height // spec.stride + 2 * (cfg.pad // spec.stride), cfg.pad // spec.stride
+    class_models: dict[str, ClassModel] = {}
+    for c in _progress(list(classes), "mixtures", enabled=progress):
+        cc = [s for s in crops if s.category == c]
+        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
+        data = _class_data(cc, concepts, kappa, (grid_rows, grid_width(widths, ring, cfg.max_grid_width)))
+        if cfg.context == "global":
+            fg0 = initial_foreground_global(data, kernels[c], cfg.global_context_threshold)
+        else:
+            fg0 = initial_foreground_per_image(data)
+        class_models[c], rec.mixtures[c] = fit_class(c, data, fg0, cfg)
+        rec.crops_per_class[c] = len(cc)
+    settings = _settings(backbone, cfg, kappa, classes, concepts, class_models, clutter, position, rec)
+    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=class_models, position=position)
 
+
+def _check_classes(classes: list[str], samples: Sequence[BoxSample]) -> None:
+    if not classes:
+        raise ValueError("classes: give at least one class to learn")
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ValueError(f"each class may be named once; repeated: {', '.join(repeated)}")
+    missing = [c for c in classes if not any(s.category == c for s in samples)]
+    if missing:
+        raise ValueError(f"no training objects for class(es) {missing}: check --classes / --class-map")
+
+
+def _learn_concepts(
+    crops: Sequence[CropSample], cfg: TrainConfig, clutter_feats: torch.Tensor, kappa: float, rec: TrainingRecord
+) -> torch.Tensor:
+    """The visual concepts: a vMF mixture fitted to features sampled from the crops and the outlier regions."""
     x = _sample_concept_features(crops, cfg, clutter_feats)
     k = min(cfg.num_concepts, x.shape[0])
     if k < cfg.num_concepts:
         log.warning("only %d feature samples: learning %d concepts instead of %d", x.shape[0], k, cfg.num_concepts)
     log.info("learning %d visual concepts from %d feature vectors (kappa %.0f)", k, x.shape[0], kappa)
     fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed)
-    concepts = fit.means.cpu()
     rec.concept_samples = int(x.shape[0])
     rec.concept_loglik = [round(v, 5) for v in fit.loglik]
+    return fit.means.cpu()
 
-    clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
-    position = None
-    if cfg.position_bins:
-        fit_crops = crops
-        if cfg.position_border_px is not None:
-            fit_crops = [cs for cs in crops if cs.border_px >= cfg.position_border_px]
-            log.info("part positions from the %d of %d boxes away from the image border", len(fit_crops), len(crops))
-            if not fit_crops:
-                raise ValueError(
-                    f"every training box lies within {cfg.position_border_px} px of its image's border: no box to fit "
-                    "the part-position classifier on (lower position_border_px, or set it to None)"
-                )
-        rec.position_boxes = len(fit_crops)
-        position = fit_position_model(
-            [(cs.features, cs.box_cells) for cs in fit_crops],
-            tuple(cfg.position_bins),
-            l2=cfg.position_l2,
-            max_cells=cfg.position_max_cells,
-            seed=cfg.seed,
-            inputs=lambda f: position_inputs(f, concepts, kappa),
-            device=cfg.device,
-        )
-        position = position.to("cpu")  # stored with the concepts
 
+def _learn_position(
+    crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, cfg: TrainConfig, rec: TrainingRecord
+):
+    """The part-position classifier (on the CPU, stored with the concepts), fitted on the crops' cells (those
+    away from the image border with ``cfg.position_border_px``)."""
+    fit_crops = list(crops)
+    if cfg.position_border_px is not None:
+        fit_crops = [cs for cs in crops if cs.border_px >= cfg.position_border_px]
+        log.info("part positions from the %d of %d boxes away from the image border", len(fit_crops), len(crops))
+        if not fit_crops:
+            raise ValueError(
+                f"every training box lies within {cfg.position_border_px} px of its image's border: no box to fit "
+                "the part-position classifier on (lower position_border_px, or set it to None)"
+            )
+    rec.position_boxes = len(fit_crops)
+    position = fit_position_model(
+        [(cs.features, cs.box_cells) for cs in fit_crops],
+        tuple(cfg.position_bins),
+        l2=cfg.position_l2,
+        max_cells=cfg.position_max_cells,
+        seed=cfg.seed,
+        inputs=lambda f: position_inputs(f, concepts, kappa),
+        device=cfg.device,
+    )
+    return position.to("cpu")
+
+
+def _global_context_kernels(
+    crops: Sequence[CropSample], classes: Sequence[str], cfg: TrainConfig
+) -> dict[str, torch.Tensor]:
+    """Per class, the paper's context kernels (``cfg.context == "global"``; none for ``per_image``)."""
     kernels_by_class: dict[str, torch.Tensor] = {}
     if cfg.context == "global":
         for c in classes:
@@ -565,37 +579,35 @@ def train_compnet(
             kernels_by_class[c] = fit_vmf_mixture(rf, kk, 30.0, max_iter=50, seed=cfg.seed).means
     elif cfg.context != "per_image":
         raise ValueError(f"unknown context mode {cfg.context!r}: use 'per_image' or 'global'")
+    return kernels_by_class
 
-    class_models: dict[str, ClassModel] = {}
-    mixtures: dict[str, int] = {}
-    for c in _progress(list(classes), "mixtures", enabled=progress):
-        cc = [s for s in crops if s.category == c]
-        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
-        grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
-        data = _class_data(cc, concepts, kappa, grid)
-        if cfg.context == "global":
-            fg0 = initial_foreground_global(data, kernels_by_class[c], cfg.global_context_threshold)
-        else:
-            fg0 = initial_foreground_per_image(data)
-        cm, crec = fit_class(c, data, fg0, cfg)
-        class_models[c] = cm
-        mixtures[c] = cm.num_mixtures
-        rec.crops_per_class[c] = len(cc)
-        rec.mixtures[c] = crec
 
-    settings = CompNetSettings(
+def _settings(
+    backbone,
+    cfg: TrainConfig,
+    kappa: float,
+    classes: list[str],
+    concepts: torch.Tensor,
+    class_models: dict[str, ClassModel],
+    clutter: torch.Tensor,
+    position,
+    rec: TrainingRecord,
+) -> CompNetSettings:
+    """The learned model's settings and training record."""
+    spec = backbone.spec
+    return CompNetSettings(
         backbone=spec.name,
         layer=spec.layer,
         channels=spec.channels,
-        stride=stride,
+        stride=spec.stride,
         kappa=kappa,
         classes=list(classes),
         num_concepts=int(concepts.shape[0]),
-        mixtures=mixtures,
+        mixtures={c: cm.num_mixtures for c, cm in class_models.items()},
         target_height=cfg.target_height,
         pad=cfg.pad,
-        box_rows=box_rows,
-        ring=ring,
+        box_rows=cfg.target_height // spec.stride,
+        ring=cfg.pad // spec.stride,
         omega=cfg.omega,
         outlier_weight=cfg.outlier_weight,
         amodal_prior_threshold=cfg.amodal_prior_threshold,
@@ -617,4 +629,3 @@ def train_compnet(
             "position_border_px": cfg.position_border_px,
         },
     )
-    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=class_models, position=position)

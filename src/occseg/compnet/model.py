@@ -154,6 +154,20 @@ class CompNetModel:
         if diffs:
             raise ModelError("model does not match the backbone: " + "; ".join(diffs))
 
+    def require_position(self, source: object = "the model", *, adapt: bool = False) -> None:
+        """The one check that the model has its part-position classifier, needed to decide the order by part
+        positions (``adapt``: to refit it to a dataset's boxes); a ``ValueError`` starting with ``source`` (the
+        model's folder, or what asked for it) says why there is none and what to do instead."""
+        if self.position is not None:
+            return
+        why = f"{source}: this model has no part-position classifier (trained without one, or before it existed)"
+        if adapt:
+            raise ValueError(f"{why} to adapt: retrain the model, or predict without adapt_order (--adapt-order)")
+        raise ValueError(
+            f"{why}, so the order cannot come from it: retrain the model, or decide the order by pixel counts "
+            "(order='counts', --order-cue counts)"
+        )
+
 
 def _safetensors_header(data: bytes) -> tuple[int, Any]:
     """``(length, parsed JSON)`` of a safetensors file's header: an 8-byte little-endian length, then JSON."""
@@ -358,6 +372,43 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     for p in (jpath, tpath):
         if not p.is_file():
             raise ModelError(f"not an occseg model folder: {p} is missing")
+    raw, settings = _read_settings(jpath)
+    # one read of the tensor file: the digest is checked on the very bytes the tensors come from
+    try:
+        blob = tpath.read_bytes()
+        meta = _safetensors_metadata(blob)
+        tensors = {k: v.to(device) for k, v in load_safetensors(blob).items()}
+    except Exception as exc:
+        raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
+    if "classes" in meta:
+        try:
+            stored = json.loads(meta["classes"])
+        except json.JSONDecodeError:
+            stored = meta["classes"]
+        if stored != settings.classes:
+            raise ModelError(
+                f"{jpath} lists the classes {settings.classes}, but {tpath} holds the tensors of {stored}: "
+                "the two files do not belong together"
+            )
+    concepts = tensors.get("concepts")
+    if concepts is None or tuple(concepts.shape) != (settings.num_concepts, settings.channels):
+        got = None if concepts is None else tuple(concepts.shape)
+        raise ModelError(
+            f"{tpath}: concepts have shape {got}, expected {(settings.num_concepts, settings.channels)} from {jpath}"
+        )
+    classes = {name: _class_model(i, name, tensors, settings, jpath, tpath) for i, name in enumerate(settings.classes)}
+    clutter = tensors.get("clutter")
+    if clutter is None or clutter.ndim != 2 or clutter.shape[1] != settings.num_concepts:
+        got = None if clutter is None else tuple(clutter.shape)
+        raise ModelError(f"{tpath}: outlier model 'clutter' has shape {got}, expected (N, {settings.num_concepts})")
+    position = _position_model(raw, tensors, settings, jpath, tpath)
+    _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath, blob)
+    _check_recorded_settings(meta.get(SETTINGS_METADATA), raw, jpath, tpath)
+    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
+
+
+def _read_settings(jpath: Path) -> tuple[dict[str, Any], CompNetSettings]:
+    """``model.json`` as read, and the settings it holds (format, version and every setting checked)."""
     try:
         text = jpath.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -386,79 +437,58 @@ def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Com
     except TypeError as exc:
         raise ModelError(f"{jpath}: missing settings ({exc})") from exc
     _check_settings(settings, jpath)
-    # one read of the tensor file: the digest is checked on the very bytes the tensors come from
+    return raw, settings
+
+
+def _class_model(
+    i: int, name: str, tensors: dict[str, torch.Tensor], settings: CompNetSettings, jpath: Path, tpath: Path
+) -> ClassModel:
+    """Class ``i``'s tensors, checked against each other and the settings."""
     try:
-        blob = tpath.read_bytes()
-        meta = _safetensors_metadata(blob)
-        tensors = {k: v.to(device) for k, v in load_safetensors(blob).items()}
-    except Exception as exc:
-        raise ModelError(f"{tpath}: cannot read the tensors ({exc})") from exc
-    if "classes" in meta:
-        try:
-            stored = json.loads(meta["classes"])
-        except json.JSONDecodeError:
-            stored = meta["classes"]
-        if stored != settings.classes:
-            raise ModelError(
-                f"{jpath} lists the classes {settings.classes}, but {tpath} holds the tensors of {stored}: "
-                "the two files do not belong together"
-            )
-    concepts = tensors.get("concepts")
-    if concepts is None or tuple(concepts.shape) != (settings.num_concepts, settings.channels):
-        got = None if concepts is None else tuple(concepts.shape)
+        cm = ClassModel(*(tensors[f"class{i}.{k}"] for k in ("alpha", "chi", "prior_fg", "counts")))
+    except KeyError as exc:
+        raise ModelError(f"{tpath}: tensors of class {name!r} are missing ({exc.args[0]})") from exc
+    if cm.chi.shape != cm.alpha.shape or cm.prior_fg.shape != cm.alpha.shape[:3]:
         raise ModelError(
-            f"{tpath}: concepts have shape {got}, expected {(settings.num_concepts, settings.channels)} from {jpath}"
+            f"{tpath}: class {name!r} tensors disagree: alpha {tuple(cm.alpha.shape)}, chi {tuple(cm.chi.shape)}, "
+            f"prior_fg {tuple(cm.prior_fg.shape)}"
         )
-    classes: dict[str, ClassModel] = {}
-    for i, name in enumerate(settings.classes):
-        try:
-            cm = ClassModel(*(tensors[f"class{i}.{k}"] for k in ("alpha", "chi", "prior_fg", "counts")))
-        except KeyError as exc:
-            raise ModelError(f"{tpath}: tensors of class {name!r} are missing ({exc.args[0]})") from exc
-        if cm.chi.shape != cm.alpha.shape or cm.prior_fg.shape != cm.alpha.shape[:3]:
-            raise ModelError(
-                f"{tpath}: class {name!r} tensors disagree: alpha {tuple(cm.alpha.shape)}, chi {tuple(cm.chi.shape)}, "
-                f"prior_fg {tuple(cm.prior_fg.shape)}"
-            )
-        if settings.mixtures.get(name, cm.num_mixtures) != cm.num_mixtures:
-            raise ModelError(
-                f"{jpath}: class {name!r} has {settings.mixtures[name]} mixtures, but {tpath} holds {cm.num_mixtures}"
-            )
-        if cm.alpha.shape[-1] != settings.num_concepts:
-            raise ModelError(
-                f"{tpath}: class {name!r} has {cm.alpha.shape[-1]} concepts, expected {settings.num_concepts}"
-            )
-        rows = settings.box_rows + 2 * settings.ring
-        if cm.grid[0] != rows:
-            raise ModelError(
-                f"{tpath}: class {name!r} has a grid {cm.grid[0]} cells high, but 'box_rows' {settings.box_rows} "
-                f"and 'ring' {settings.ring} in {jpath} make {rows} (box_rows + 2 * ring)"
-            )
-        classes[name] = cm
-    clutter = tensors.get("clutter")
-    if clutter is None or clutter.ndim != 2 or clutter.shape[1] != settings.num_concepts:
-        got = None if clutter is None else tuple(clutter.shape)
-        raise ModelError(f"{tpath}: outlier model 'clutter' has shape {got}, expected (N, {settings.num_concepts})")
-    position = None
+    if settings.mixtures.get(name, cm.num_mixtures) != cm.num_mixtures:
+        raise ModelError(
+            f"{jpath}: class {name!r} has {settings.mixtures[name]} mixtures, but {tpath} holds {cm.num_mixtures}"
+        )
+    if cm.alpha.shape[-1] != settings.num_concepts:
+        raise ModelError(f"{tpath}: class {name!r} has {cm.alpha.shape[-1]} concepts, expected {settings.num_concepts}")
+    rows = settings.box_rows + 2 * settings.ring
+    if cm.grid[0] != rows:
+        raise ModelError(
+            f"{tpath}: class {name!r} has a grid {cm.grid[0]} cells high, but 'box_rows' {settings.box_rows} "
+            f"and 'ring' {settings.ring} in {jpath} make {rows} (box_rows + 2 * ring)"
+        )
+    return cm
+
+
+def _position_model(
+    raw: dict[str, Any], tensors: dict[str, torch.Tensor], settings: CompNetSettings, jpath: Path, tpath: Path
+) -> PositionModel | None:
+    """The part-position classifier the settings announce (None when they announce none), checked."""
     if "position_bins" in raw and not settings.position_bins and "position.weight" in tensors:
         raise ModelError(
             f"{jpath}: setting 'position_bins' is [] (no part-position classifier), but {tpath} holds one "
             "('position.weight'): the two files do not belong together"
         )
-    if settings.position_bins:
-        rows, cols = settings.position_bins
-        w, b = tensors.get("position.weight"), tensors.get("position.bias")
-        want = (rows * cols + 1, settings.num_concepts)
-        if w is None or b is None or tuple(w.shape) != want or tuple(b.shape) != want[:1]:
-            got = [None if t is None else tuple(t.shape) for t in (w, b)]
-            raise ModelError(
-                f"{tpath}: the position model ('position.weight', 'position.bias') has shapes {got}, expected "
-                f"{want} and {want[:1]} from the position_bins {settings.position_bins} and num_concepts in {jpath}"
-            )
-        position = PositionModel(w, b, (rows, cols))
-    _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath, blob)
-    _check_recorded_settings(meta.get(SETTINGS_METADATA), raw, jpath, tpath)
-    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
+    if not settings.position_bins:
+        return None
+    rows, cols = settings.position_bins
+    w, b = tensors.get("position.weight"), tensors.get("position.bias")
+    want = (rows * cols + 1, settings.num_concepts)
+    if w is None or b is None or tuple(w.shape) != want or tuple(b.shape) != want[:1]:
+        got = [None if t is None else tuple(t.shape) for t in (w, b)]
+        raise ModelError(
+            f"{tpath}: the position model ('position.weight', 'position.bias') has shapes {got}, expected "
+            f"{want} and {want[:1]} from the position_bins {settings.position_bins} and num_concepts in {jpath}"
+        )
+    return PositionModel(w, b, (rows, cols))
 
 
 def _safetensors_metadata(blob: bytes) -> dict[str, str]:

@@ -122,3 +122,16 @@ def rigid_hole_fill(fg: torch.Tensor) -> torch.Tensor:
     p = torch.nn.functional.pad(fg.float()[None, None], (1, 1, 1, 1))[0, 0].bool()
     enclosed = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     return fg | enclosed
+
+
+def box_mask_on_grid(
+    grid: tuple[int, int], offset: tuple[int, int], box_cells, *, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Grid cells whose centre lies inside the box ``(x1, y1, x2, y2)`` in crop-cell coordinates; grid cell
+    ``(r, c)`` is crop cell ``(r - offset[0], c - offset[1])`` (offset ``(0, 0)``: the crop's own cells)."""
+    gh, gw = grid
+    dr, dc = offset
+    rows = torch.arange(gh, dtype=torch.float32, device=device) + 0.5 - dr
+    cols = torch.arange(gw, dtype=torch.float32, device=device) + 0.5 - dc
+    x1, y1, x2, y2 = box_cells
+    return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from occseg.data.masks import LazyMask, rle_intersection_area
+from occseg.data.occlusion_order import pairwise_order_matrix
 from occseg.geometry.boxes import Box
 
 #: Occlusion levels of the paper's protocol: ``left <= fraction < right``; fractions >= 0.9 are in none.
@@ -126,37 +127,9 @@ def require_dataset(value: object, name: str) -> Dataset:
     return value
 
 
-def pairwise_order_matrix(visible: list[LazyMask], amodal: list[LazyMask]) -> np.ndarray:
-    """The evaluation's occlusion order of an image's objects, from their masks (docs/method.md §E).
-
-    ``order[i, j] = +1`` when i is in front of j, ``-1`` when behind, ``0`` when their amodal masks do not
-    overlap or neither visible part covers the other's amodal mask: with ``o_ij = |V_i ∩ A_j|``,
-    i is in front when ``o_ij > o_ji``. The matrix is antisymmetric.
-
-    An exact tie ``o_ij == o_ji > 0`` gives ``0`` (no order). The paper's evaluation code calls i behind j
-    there, which makes the result depend on the order the objects are listed in: predictions whose masks
-    overlap without any reasoning (all ties) would score on a listing that happens to put objects behind
-    first, and score 0 on one that puts them in front first. Exact ground-truth masks never tie.
-    """
-    n = len(visible)
-    if len(amodal) != n:
-        raise ValueError(f"{n} visible masks but {len(amodal)} amodal masks")
-    order = np.zeros((n, n), dtype=np.int8)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if rle_intersection_area(amodal[i].rle, amodal[j].rle) == 0:
-                continue
-            o_ij = rle_intersection_area(visible[i].rle, amodal[j].rle)
-            o_ji = rle_intersection_area(visible[j].rle, amodal[i].rle)
-            if o_ij == o_ji:  # neither covers the other's amodal mask, or both equally: no order
-                continue
-            order[i, j] = 1 if o_ij > o_ji else -1
-            order[j, i] = -order[i, j]
-    return order
-
-
 def image_order_matrix(image: AnnotatedImage) -> np.ndarray | None:
-    """:func:`pairwise_order_matrix` of an image whose instances all have visible and amodal masks."""
+    """:func:`~occseg.data.occlusion_order.pairwise_order_matrix` of an image whose instances all have visible
+    and amodal masks."""
     if not image.instances or any(i.mask is None or i.amodal_mask is None for i in image.instances):
         return None
     return pairwise_order_matrix(

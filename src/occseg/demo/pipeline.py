@@ -199,12 +199,7 @@ def headline_table(headline: dict[str, dict[str, Any]]) -> str:
 
 def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     """Run every stage; returns the combined report and the files written (see the module doc)."""
-    from occseg.data.writers import write_kins_json
-    from occseg.demo.figures import most_occluded, overlay_panels, plot_reasoning_comparison, save_small_png
     from occseg.demo.sources import packaged_backgrounds
-    from occseg.evaluation import EvalConfig, build_report, evaluate, write_report
-    from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
-    from occseg.inference.predict import predict_dataset_modes
 
     config.validate()
     out = Path(config.out)
@@ -232,70 +227,16 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     timings["train"] = time.perf_counter() - t
 
     test = ch.datasets["test"]
-    preds: dict[str, Dataset] = {}
     t = _stage(echo, 4, n_stages, "predict: test objects from their boxes, without and with occlusion reasoning")
-    by_mode = predict_dataset_modes(
-        model_dir,
-        test,
-        modes=[mode for _, mode in RUNS.values()],
-        reasoning_iters=config.reasoning_iters,
-        device=config.device,
-        classes=list(config.classes),
-        progress=config.progress,
-    )  # one backbone pass per object serves both runs
-    for key, (_, mode) in RUNS.items():
-        pred = by_mode[mode]
-        path = out / "predictions" / f"{key}.json"
-        write_kins_json(pred, path, image_root=ch.out / "images")
-        preds[key] = pred
-        files[f"predictions_{key}"] = path
+    preds = predict_runs(config, model_dir, test, ch.out / "images", out, files)
     timings["predict"] = time.perf_counter() - t
 
     t = _stage(echo, 5, n_stages, "evaluate: mIoU per occlusion level and order accuracy (docs/method.md §E)")
-    reports: dict[str, dict[str, Any]] = {}
-    evaluations = {}
-    for key, (_title, mode) in RUNS.items():
-        ev = evaluate(test, preds[key], EvalConfig(classes=tuple(config.classes), progress=config.progress))
-        settings = {
-            "gt": str(test.source),
-            "gt_format": test.format,
-            "pred": str(files[f"predictions_{key}"]),
-            "classes": list(config.classes),
-            "min_height": None,
-            "reasoning": mode,
-            "reasoning_iters": config.reasoning_iters if mode != "off" else 0,
-        }
-        rep = build_report(ev, settings)
-        folder = out / "eval" / key
-        write_report(folder, rep, ev)
-        plot_miou_vs_occlusion(rep, folder / "miou_vs_occlusion.png")
-        reports[key] = rep
-        evaluations[key] = ev
-        files[f"report_{key}"] = folder / "report.json"
+    reports, evaluations = evaluate_runs(config, test, preds, out, files)
     timings["evaluate"] = time.perf_counter() - t
 
     t = _stage(echo, 6, n_stages, "pictures: overlays, mIoU-vs-occlusion plot, worst/best examples")
-    files["plot"] = plot_reasoning_comparison(
-        {RUNS[k][0]: r for k, r in reports.items()}, out / "miou_vs_occlusion.png"
-    )
-    by_id = {k: {im.image_id: im for im in p.images} for k, p in preds.items()}
-    predicted = [im for im in test.images if all(im.image_id in by_id[k] for k in RUNS)]
-    from occseg.data.images import save_rgb
-
-    def panels(im: Any) -> dict[str, Any]:
-        return {RUNS[k][0]: by_id[k][im.image_id] for k in RUNS}
-
-    for rank, im in enumerate(most_occluded(predicted, config.classes, config.overlays)):
-        save_rgb(
-            out / "overlays" / f"{rank:02d}_{im.path.stem}.png", overlay_panels(im, panels(im), classes=config.classes)
-        )
-    # the small overlay (for a README): the most occluded image with two target objects, as in the paper's Fig. 1
-    for im in most_occluded(predicted, config.classes, 1, targets=2):
-        small = overlay_panels(im, panels(im), classes=config.classes, max_height=300)
-        files["overlay"] = save_small_png(out / "overlay.png", small)
-    ex_warnings = examples_sheet(evaluations["reasoning_nod"], test, config.examples, out / "examples.png")
-    if (out / "examples.png").is_file():
-        files["examples"] = out / "examples.png"
+    ex_warnings = draw_pictures(config, test, preds, reports, evaluations, out, files)
     timings["pictures"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all
 
@@ -322,6 +263,101 @@ def run_demo(config: DemoConfig, echo: Echo = print) -> DemoResult:
     write_text(out / "report.md", demo_markdown(report))
     files["report"] = out / "report.json"
     return DemoResult(out=out, report=report, reports=reports, files=files, timings=timings)
+
+
+def predict_runs(
+    config: DemoConfig, model_dir: Path, test: Dataset, image_root: Path, out: Path, files: dict[str, Path]
+) -> dict[str, Dataset]:
+    """Every run's predictions of the test objects (one backbone pass per object serves both runs), written to
+    ``out/predictions/<run>.json``."""
+    from occseg.data.writers import write_kins_json
+    from occseg.inference.predict import predict_dataset_modes
+
+    by_mode = predict_dataset_modes(
+        model_dir,
+        test,
+        modes=[mode for _, mode in RUNS.values()],
+        reasoning_iters=config.reasoning_iters,
+        device=config.device,
+        classes=list(config.classes),
+        progress=config.progress,
+    )
+    preds: dict[str, Dataset] = {}
+    for key, (_, mode) in RUNS.items():
+        pred = by_mode[mode]
+        path = out / "predictions" / f"{key}.json"
+        write_kins_json(pred, path, image_root=image_root)
+        preds[key] = pred
+        files[f"predictions_{key}"] = path
+    return preds
+
+
+def evaluate_runs(
+    config: DemoConfig, test: Dataset, preds: dict[str, Dataset], out: Path, files: dict[str, Path]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Every run evaluated (``out/eval/<run>/``: the report and its plot): the reports and the evaluations."""
+    from occseg.evaluation import EvalConfig, build_report, evaluate, write_report
+    from occseg.evaluation.plots import plot_miou_vs_occlusion
+
+    reports: dict[str, dict[str, Any]] = {}
+    evaluations = {}
+    for key, (_title, mode) in RUNS.items():
+        ev = evaluate(test, preds[key], EvalConfig(classes=tuple(config.classes), progress=config.progress))
+        settings = {
+            "gt": str(test.source),
+            "gt_format": test.format,
+            "pred": str(files[f"predictions_{key}"]),
+            "classes": list(config.classes),
+            "min_height": None,
+            "reasoning": mode,
+            "reasoning_iters": config.reasoning_iters if mode != "off" else 0,
+        }
+        rep = build_report(ev, settings)
+        folder = out / "eval" / key
+        write_report(folder, rep, ev)
+        plot_miou_vs_occlusion(rep, folder / "miou_vs_occlusion.png")
+        reports[key] = rep
+        evaluations[key] = ev
+        files[f"report_{key}"] = folder / "report.json"
+    return reports, evaluations
+
+
+def draw_pictures(
+    config: DemoConfig,
+    test: Dataset,
+    preds: dict[str, Dataset],
+    reports: dict[str, dict[str, Any]],
+    evaluations: dict[str, Any],
+    out: Path,
+    files: dict[str, Path],
+) -> list[str]:
+    """The runs' mIoU-vs-occlusion plot, overlays of the most occluded images, the small overlay and the examples
+    sheet; the examples sheet's warnings."""
+    from occseg.data.images import save_rgb
+    from occseg.demo.figures import most_occluded, overlay_panels, plot_reasoning_comparison, save_small_png
+    from occseg.evaluation.plots import examples_sheet
+
+    files["plot"] = plot_reasoning_comparison(
+        {RUNS[k][0]: r for k, r in reports.items()}, out / "miou_vs_occlusion.png"
+    )
+    by_id = {k: {im.image_id: im for im in p.images} for k, p in preds.items()}
+    predicted = [im for im in test.images if all(im.image_id in by_id[k] for k in RUNS)]
+
+    def panels(im: Any) -> dict[str, Any]:
+        return {RUNS[k][0]: by_id[k][im.image_id] for k in RUNS}
+
+    for rank, im in enumerate(most_occluded(predicted, config.classes, config.overlays)):
+        save_rgb(
+            out / "overlays" / f"{rank:02d}_{im.path.stem}.png", overlay_panels(im, panels(im), classes=config.classes)
+        )
+    # the small overlay (for a README): the most occluded image with two target objects, as in the paper's Fig. 1
+    for im in most_occluded(predicted, config.classes, 1, targets=2):
+        small = overlay_panels(im, panels(im), classes=config.classes, max_height=300)
+        files["overlay"] = save_small_png(out / "overlay.png", small)
+    ex_warnings = examples_sheet(evaluations["reasoning_nod"], test, config.examples, out / "examples.png")
+    if (out / "examples.png").is_file():
+        files["examples"] = out / "examples.png"
+    return ex_warnings
 
 
 def model_settings_json(model_dir: Path) -> dict[str, Any]:

@@ -135,7 +135,15 @@ def match_predictions(
     Every prediction must belong to a GT image and GT object (checked over the whole GT, not only ``keys``,
     so predictions for objects that the evaluation filters leave out are accepted and ignored).
     """
-    gt_images = {im.image_id: im for im in gt.images}
+    gt_objects = _gt_objects(gt)
+    pairs = _pairs(gt, pred, gt_objects)
+    wanted = keys if keys is not None else [(im.image_id, inst.id) for im in gt.images for inst in im.instances]
+    missing = [k for k in wanted if k not in pairs]
+    return Matching(pairs=pairs, missing=missing, warnings=_pairing_warnings(gt, pred, pairs, wanted, class_agnostic))
+
+
+def _gt_objects(gt: Dataset) -> dict[Key, Instance]:
+    """Every GT object by ``(image_id, id)``; two objects of one image with one id are an error."""
     gt_objects: dict[Key, Instance] = {}
     for im in gt.images:
         for inst in im.instances:
@@ -143,8 +151,13 @@ def match_predictions(
             if key in gt_objects:
                 raise PredictionError(f"{gt.source}: {_image_name(im)} has two GT annotations with id {inst.id}")
             gt_objects[key] = inst
-    gt_keys = gt_objects.keys()
+    return gt_objects
 
+
+def _pairs(gt: Dataset, pred: Dataset, gt_objects: dict[Key, Instance]) -> dict[Key, Instance]:
+    """The prediction of every predicted GT object; errors for predictions of other images or objects, repeated
+    ones, masks of another size and predictions made from other boxes."""
+    gt_images = {im.image_id: im for im in gt.images}
     unknown_images = [im.image_id for im in pred.images if im.image_id not in gt_images and im.instances]
     if unknown_images:
         raise PredictionError(
@@ -166,7 +179,7 @@ def match_predictions(
             )
         for inst in im.instances:
             key = (im.image_id, inst.id)
-            if key not in gt_keys:
+            if key not in gt_objects:
                 unknown_objects.append(f"image {im.image_id} id {inst.id}")
                 continue
             if key in pairs:
@@ -191,14 +204,19 @@ def match_predictions(
         raise PredictionError(
             f"{pred.source}: {len(duplicates)} object(s) predicted more than once (image_id, id): {_first(duplicates)}"
         )
-
     if other_boxes:
         raise PredictionError(
             f"{pred.source}: {len(other_boxes)} prediction(s) were made from a box that is not their GT object's "
             f"in {gt.source} (were they predicted on other data with the same ids?): {_first(other_boxes)}"
         )
+    return pairs
 
-    wanted = keys if keys is not None else [(im.image_id, inst.id) for im in gt.images for inst in im.instances]
+
+def _pairing_warnings(
+    gt: Dataset, pred: Dataset, pairs: dict[Key, Instance], wanted: list[Key], class_agnostic: bool
+) -> list[str]:
+    """What the evaluation should say about the pairing: GT objects without a prediction, predictions without a
+    visible mask, predicted classes the GT does not have."""
     missing = [k for k in wanted if k not in pairs]
     warnings: list[str] = []
     if missing:
@@ -222,4 +240,4 @@ def match_predictions(
             f"({', '.join(map(repr, foreign))}); "
             + ("their IoUs count all the same (class-agnostic)" if class_agnostic else "their class counts as wrong")
         )
-    return Matching(pairs=pairs, missing=missing, warnings=warnings)
+    return warnings

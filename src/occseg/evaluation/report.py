@@ -7,7 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, Evaluation, aggregate
+from occseg.data.annotation import Dataset
+from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, EvalConfig, Evaluation, aggregate, evaluate
 from occseg.io import write_json, write_text
 
 COLUMNS: tuple[str, ...] = (*LEVELS, "mean", "weighted_mean", "all_objects")
@@ -28,6 +29,41 @@ Conventions (docs/method.md §E):
   settings.bootstrap); they show how much the figures depend on which images were drawn, not other errors.
   Objects that recur across images (the same source object pasted many times) make them too narrow.
 """
+
+
+def scored_report(
+    gt: Dataset, pred: Dataset, config: EvalConfig, *, gt_images: str | Path | None = None
+) -> tuple[dict[str, Any], Evaluation]:
+    """Evaluate ``pred`` against ``gt`` (:func:`~occseg.evaluation.protocol.evaluate`) and build the report dict
+    (``report.json``'s content) with the settings recorded; the predictions reader's warnings are added to the
+    evaluation's (those that dropped an object, and those that change no score). ``gt_images``: the image folder
+    ``gt`` was read with, recorded in the settings."""
+    evaluation = evaluate(gt, pred, config)
+    # the readers end every warning that drops an annotation or image with "skipped"; the others (e.g. image files
+    # not where a moved predictions file says) lose nothing, since predictions hold their masks
+    dropped = [w for w in pred.warnings if w.rstrip(".").endswith("skipped")]
+    noted = [w for w in pred.warnings if w not in dropped]
+    if dropped:
+        evaluation.warnings.append(
+            f"the predictions reader skipped what it could not read in {len(dropped)} case(s) (those objects count "
+            "as missing): " + "; ".join(dropped[:3])
+        )
+    if noted:
+        evaluation.warnings.append(
+            f"the predictions reader noted {len(noted)} problem(s) that change no score: " + "; ".join(noted[:3])
+        )
+    settings = {
+        "gt": str(gt.source),
+        "gt_format": gt.format,
+        "gt_images": str(gt_images) if gt_images is not None else None,
+        "pred": str(pred.source),
+        "classes": list(config.classes) if config.classes is not None else None,
+        "min_height": config.min_height,
+        "class_agnostic": config.class_agnostic,
+        "gt_reader_warnings": gt.warnings[:20],
+        "n_gt_reader_warnings": len(gt.warnings),
+    }
+    return build_report(evaluation, settings), evaluation
 
 
 def build_report(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,13 @@ from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, CropWindow, cell_centres_image, crop_window, validate_box
 
 
+def default_batch_size(batch_size: int | None, device) -> int:
+    """Crops per backbone batch: as given, else 1 on CPU (measured fastest on 2 cores) and 8 on CUDA."""
+    if batch_size:
+        return batch_size
+    return 8 if str(device).startswith("cuda") else 1
+
+
 @dataclass
 class CropConfig:
     """How box crops are made and batched."""

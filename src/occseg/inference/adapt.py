@@ -55,8 +55,7 @@ def adapt_order_classifier(
     """The model's part-position classifier refitted to the cells of ``images`` (each an image and the boxes of
     its objects to predict, ``x1, y1, x2, y2``), labelled by :func:`~occseg.compnet.position.box_cell_labels`;
     the classifier unchanged, with a warning, when the images give fewer than ``min_cells`` labelled cells."""
-    if model.position is None:
-        raise ValueError("the model has no part-position classifier to adapt")
+    model.require_position(adapt=True)
     s = model.settings
     crop_cfg = model_crop_config(model, None, device or backbone.device)
     concepts = model.concepts.to(device or backbone.device)

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from occseg.choices import BoxChoice, choices
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import Box, box_to_pixel_mask, clip_box, ellipse_mask
 
-BOX_CHOICES: tuple[str, ...] = ("auto", "amodal", "visible")
+BOX_CHOICES: tuple[str, ...] = choices(BoxChoice)
 
 MaskFn = Callable[[Box, int, int], np.ndarray]
 

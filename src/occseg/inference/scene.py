@@ -4,128 +4,33 @@ Occlusion Reasoning Module over them together."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from occseg.checks import is_integer, is_number
 from occseg.compnet.model import CompNetModel
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
-from occseg.inference.single import (
-    ObjectResult,
-    ObjectState,
-    classify,
-    complete_amodal_box,
-    finish_object,
-    prepare_object,
-)
-from occseg.refine import RefineConfig
+from occseg.inference.single import classify, complete_amodal_box, finish_object, prepare_object
+from occseg.inference.types import ORDER_CUES, ObjectResult, ObjectState, SceneConfig, SceneResult
 
-#: how the reasoning decides who is in front (SceneConfig.order)
-ORDER_CUES = ("auto", "counts", "position")
-
-
-@dataclass
-class SceneConfig:
-    """How a scene is explained. ``reasoning``: ``off`` (independent objects), ``nod`` (per-pixel
-    competition only; the default: the best measured with the colour competition) or ``od`` (the whole
-    conflict goes to the object in front; the paper's best with its 16-px cell competition)."""
-
-    reasoning: str = "nod"
-    reasoning_iters: int = 2  # 0: no round, the same as reasoning "off"
-    boxes: str = "amodal"  # what the given boxes are: "amodal" or "visible"
-    # with visible boxes: complete each to an amodal box by sliding its features over the mixtures (the paper's
-    # way; occseg.inference.single.complete_amodal_box), which then bounds the amodal mask and is reported. Off by
-    # default: on the Occlusion Challenge's test split (seed 0) the completed boxes' IoU with the true amodal boxes
-    # is 0.29, the visible boxes' own 0.88, and lower at every occlusion level (L3: 0.28 against 0.67); without it
-    # an object's amodal box is that of its amodal mask and its given box
-    complete_boxes: bool = False
-    # image-resolution refinement of the visible masks (measured +0.10 mIoU on COCO persons); None: off
-    refine: RefineConfig | None = field(default_factory=RefineConfig)
-    # the reasoning's per-pixel competition (occseg.reasoning.orm): "colour" (refined masks, colour models at
-    # image resolution), "foreground" (the paper: the model's likelihoods on 16-px cells), "margin" (the
-    # released code); "auto": colour when the image is given and refine is on, else foreground
-    competition: str = "auto"
-    # colour competition, nod: the object behind a pair takes a pixel both claim only when its colour is more
-    # than this many nats likelier under its model; closer calls go to the object in front. Chosen with the
-    # part-position order on the train splits (validation) of the Occlusion Challenge (seed 0, 120 images) and
-    # of a second one (seed 1, 300 images) among 0 / 0.5 / 1 / 2 / 4: 1 gave the best visible mIoU on both
-    # (mean 52.6 / 46.9 against 52.4 / 46.8 at 0.5) and more ordered pairs (72.8 / 65.9 % against 68.8 / 64.1);
-    # so it did on the second challenge's test split (59.4 / 72.5 % against 58.8 / 68.0)
-    colour_margin: float = 1.0
-    # who is in front of an overlapping pair: "counts" (the paper: the object that wins more of the conflicted
-    # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
-    # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
-    order: str = "auto"
-    batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
-
-    def __post_init__(self) -> None:
-        if self.reasoning not in ("off", "nod", "od"):
-            raise ValueError(f"reasoning must be off, nod or od, not {self.reasoning!r}")
-        if self.boxes not in ("amodal", "visible"):
-            raise ValueError(f"boxes must be amodal or visible, not {self.boxes!r}")
-        if not is_integer(self.reasoning_iters):
-            raise ValueError(f"reasoning_iters must be an integer, not {self.reasoning_iters!r}")
-        self.reasoning_iters = int(self.reasoning_iters)  # numpy integers too
-        if self.refine is True:  # as predict_dataset(refine=True) words it
-            self.refine = RefineConfig()
-        elif self.refine is False:
-            self.refine = None
-        elif self.refine is not None and not isinstance(self.refine, RefineConfig):
-            raise ValueError(f"refine must be a RefineConfig, True, False or None, not {self.refine!r}")
-        if self.reasoning_iters < 0:
-            raise ValueError("reasoning_iters must be >= 0")
-        if is_integer(self.batch_size):
-            self.batch_size = int(self.batch_size)  # numpy integers too
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be None (automatic) or at least 1, not {self.batch_size!r}")
-        if not is_number(self.colour_margin):
-            raise ValueError(f"colour_margin must be a number >= 0, not {self.colour_margin!r}")
-        if not isinstance(self.complete_boxes, (bool, np.bool_)):
-            raise ValueError(f"complete_boxes must be True or False, not {self.complete_boxes!r}")
-        if not self.colour_margin >= 0:
-            raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
-        if self.competition not in ("auto", "colour", "foreground", "margin"):
-            raise ValueError(f"competition must be auto, colour, foreground or margin, not {self.competition!r}")
-        if self.order not in ORDER_CUES:
-            raise ValueError(f"order must be {', '.join(ORDER_CUES)}, not {self.order!r}")
-
-    @property
-    def reasoning_run(self) -> str:
-        """The reasoning that actually runs: ``off`` with no round of it (``reasoning_iters == 0``)."""
-        return self.reasoning if self.reasoning_iters > 0 else "off"
-
-
-@dataclass
-class SceneResult:
-    objects: list[ObjectResult]
-    order: np.ndarray  # (N, N) +1: row object in front of column object, -1 behind, 0 unrelated
-    layers: list[int]  # depth layer per object (0 = front) within its group of overlapping objects
-    groups: list[int]  # connected group of overlapping objects
-    report: dict = field(default_factory=dict)
-    # (N, N) symmetric, in [0, 1): how sure the reasoning is of each relation of ``order``; 0 where it decided
-    # none (and everywhere without reasoning, where the order is only read from the masks). For the part-position
-    # order ``m / (1 + m)`` of the mean vote per cell in nats, for pixel counts ``|won_i - won_j| / conflict``.
-    # None: zeros
-    order_confidence: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.order_confidence is None:
-            self.order_confidence = np.zeros(np.shape(self.order), dtype=np.float64)
-        elif np.shape(self.order_confidence) != np.shape(self.order):
-            raise ValueError(
-                f"order_confidence has shape {np.shape(self.order_confidence)}, the order {np.shape(self.order)}"
-            )
+# the scene types live in occseg.inference.types; importing them from here keeps working
+__all__ = [
+    "ORDER_CUES",
+    "ObjectResult",
+    "ObjectState",
+    "SceneConfig",
+    "SceneResult",
+    "explain_scene",
+    "model_crop_config",
+    "prepare_scene",
+    "refine_scene",
+]
 
 
 def model_crop_config(model: CompNetModel, batch_size: int | None, device):
     """How the model's crops are made (its training's height and pad), in batches of ``batch_size`` (``None``: the
-    default for ``device``, :func:`~occseg.compnet.learn.default_batch_size`)."""
-    from occseg.compnet.learn import default_batch_size
-    from occseg.features.crops import CropConfig
+    default for ``device``, :func:`~occseg.features.crops.default_batch_size`)."""
+    from occseg.features.crops import CropConfig, default_batch_size
 
     s = model.settings
     return CropConfig(target_height=s.target_height, pad=s.pad, batch_size=default_batch_size(batch_size, device))

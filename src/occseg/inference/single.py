@@ -7,8 +7,6 @@ occlusion reasoning all reuse those terms: the backbone never runs twice for one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,6 +14,7 @@ import torch.nn.functional as F
 from occseg.compnet.model import CompNetModel
 from occseg.compnet.scoring import (
     align_offset,
+    box_mask_on_grid,
     cell_terms,
     from_grid,
     log_mix,
@@ -27,60 +26,24 @@ from occseg.compnet.scoring import (
 )
 from occseg.compnet.vmf import concept_distribution, log_activations
 from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask, mask_to_box, resample_cells_to_image
+from occseg.inference.types import ClassTerms, ObjectResult, ObjectState
 
 OCCLUDER, OBJECT, CONTEXT = 0, 1, 2
 
-
-@dataclass
-class ClassTerms:
-    """Likelihood terms of one object under one class, on that class's grid."""
-
-    offset: tuple[int, int]
-    valid: torch.Tensor  # (H, W)
-    in_box: torch.Tensor  # (H, W)
-    log_fg: torch.Tensor  # (M, H, W)  log alpha.L
-    log_ctx: torch.Tensor  # (M, H, W)  log chi.L, or the crop's own ring where that explains better
-    log_ctx_model: torch.Tensor  # (M, H, W)  log chi.L alone (for classification)
-    log_out: torch.Tensor  # (H, W)
-    log_act: torch.Tensor  # (K, H, W) on the grid, for amodal-box completion
-
-
-@dataclass
-class ObjectState:
-    """Everything one backbone pass gives about one boxed object."""
-
-    box: Box
-    window: CropWindow
-    crop_cells: tuple[int, int]
-    stride: int
-    image_size: tuple[int, int]  # (height, width)
-    terms: dict[str, ClassTerms]
-    completed_box: Box | None = None  # amodal box completed from a visible box, when asked for
-    # (B, h, w) log-probabilities of the part-position bins of every crop cell (CompNetModel.position), None
-    # when the model has no position classifier
-    position: torch.Tensor | None = None
-
-
-@dataclass
-class ObjectResult:
-    """The prediction for one object. Masks are boolean image-size arrays."""
-
-    category: str
-    confidence: float
-    class_scores: dict[str, float]
-    mixture: int
-    visible: np.ndarray
-    amodal: np.ndarray
-    labels: np.ndarray  # (h, w) crop-cell labels: 0 occluder, 1 object, 2 context
-    margin: np.ndarray  # (h, w) winning score minus the best competitor
-    fg_score: np.ndarray  # (h, w) object log-score per crop cell (for the reasoning's competition)
-    box: Box
-    amodal_box: Box
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def occluded(self) -> np.ndarray:
-        return self.amodal & ~self.visible
+# the object types live in occseg.inference.types; importing them from here keeps working
+__all__ = [
+    "CONTEXT",
+    "OBJECT",
+    "OCCLUDER",
+    "ClassTerms",
+    "ObjectResult",
+    "ObjectState",
+    "classify",
+    "complete_amodal_box",
+    "finish_object",
+    "occlusion_cells",
+    "prepare_object",
+]
 
 
 def _box_cells(box: Box, win: CropWindow, stride: int) -> tuple[float, float, float, float]:
@@ -100,8 +63,6 @@ def prepare_object(
     per_image_context: bool | None = None,
 ) -> ObjectState:
     """All class terms of one object from its crop features ``(C, h, w)``."""
-    from occseg.compnet.learn import box_mask_on_grid
-
     s = model.settings
     dev = model.device
     feats = features.to(dev, torch.float32)

@@ -14,40 +14,18 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from occseg.geometry.boxes import mask_to_box
+from occseg.data.occlusion_order import dense_order_matrix
 
 
 def order_from_masks(objects: Sequence) -> np.ndarray:
     """The order matrix of objects with boolean ``visible`` / ``amodal`` image arrays, by the evaluation's rule
-    (docs/method.md §E, :func:`occseg.data.annotation.pairwise_order_matrix`): with ``o_ij = |V_i ∩ A_j|``, i is in
-    front of j when ``o_ij > o_ji``; 0 when the amodal masks do not overlap or on an exact tie (``o_ij ==
-    o_ji``, e.g. two objects that both claim their whole overlap): no order, whatever the objects' order in
-    the list."""
-    n = len(objects)
-    vis = [np.asarray(o.visible, bool) for o in objects]
-    amo = [np.asarray(o.amodal, bool) for o in objects]
-    shapes = {m.shape for m in vis + amo}
-    if len(shapes) > 1:
-        raise ValueError(f"order_from_masks: the masks must all have one image's shape, got {sorted(shapes)}")
-    boxes = [mask_to_box(a | v) for a, v in zip(amo, vis)]
-    order = np.zeros((n, n), dtype=np.int8)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if boxes[i] is None or boxes[j] is None:
-                continue
-            x1, y1 = int(max(boxes[i][0], boxes[j][0])), int(max(boxes[i][1], boxes[j][1]))
-            x2, y2 = int(min(boxes[i][2], boxes[j][2])), int(min(boxes[i][3], boxes[j][3]))
-            if y2 <= y1 or x2 <= x1:
-                continue
-            win = (slice(y1, y2), slice(x1, x2))  # only there can the two objects' masks meet
-            if not (amo[i][win] & amo[j][win]).any():
-                continue
-            o_ij = np.count_nonzero(vis[i][win] & amo[j][win])
-            o_ji = np.count_nonzero(vis[j][win] & amo[i][win])
-            if o_ij != o_ji:
-                order[i, j] = 1 if o_ij > o_ji else -1
-                order[j, i] = -order[i, j]
-    return order
+    (:func:`occseg.data.occlusion_order.dense_order_matrix`): with ``o_ij = |V_i ∩ A_j|``, i is in front of j
+    when ``o_ij > o_ji``; 0 when the amodal masks do not overlap or on an exact tie (``o_ij == o_ji``, e.g. two
+    objects that both claim their whole overlap): no order, whatever the objects' order in the list."""
+    try:
+        return dense_order_matrix([o.visible for o in objects], [o.amodal for o in objects])
+    except ValueError as exc:
+        raise ValueError(f"order_from_masks: {exc}") from exc
 
 
 def connected_groups(linked: np.ndarray) -> list[int]:

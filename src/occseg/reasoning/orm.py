@@ -35,19 +35,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from occseg.choices import Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, resample_cells_to_image
-from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
+from occseg.inference.single import classify, finish_object, occlusion_cells
+from occseg.inference.types import ObjectResult, ObjectState, SceneConfig, SceneResult
 from occseg.reasoning.order import scene_layers
 
-if TYPE_CHECKING:
-    from occseg.inference.scene import SceneConfig
-
-MODES = ("nod", "od")
+MODES: tuple[str, ...] = tuple(m for m in choices(Reasoning) if m != "off")  # the modes that reason
 
 Window = tuple[slice, slice] | None
 
@@ -99,19 +97,8 @@ def resolve_conflicts(
     conflict`` (symmetric, 0 without an order) and, per overlapping pair ``"i-j"`` (i < j), the pixel counts
     ``{"conflict", "won_by_first", "won_by_second", "won_by_outlier"}``.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     n = len(visible)
-    if len(strength) != n:
-        raise ValueError(f"{n} visible masks but {len(strength)} strength maps")
-    if outlier is not None and len(outlier) != n:
-        raise ValueError(f"{n} visible masks but {len(outlier)} outlier maps")
-    if known_order is not None and np.shape(known_order) != (n, n):
-        raise ValueError(f"known_order has shape {np.shape(known_order)}, expected {(n, n)}")
-    if known_confidence is not None and np.shape(known_confidence) != (n, n):
-        raise ValueError(f"known_confidence has shape {np.shape(known_confidence)}, expected {(n, n)}")
-    if not margin >= 0:
-        raise ValueError(f"margin must be >= 0, not {margin}")
+    _check_conflict_inputs(n, strength, mode, outlier, known_order, known_confidence, margin)
     full = (slice(None), slice(None))
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -149,21 +136,64 @@ def resolve_conflicts(
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
                 conf[i, j] = conf[j, i] = confidence
-            lost[i][win] |= to_outlier
-            lost[j][win] |= to_outlier
-            if mode == "od":
-                if front is not None:
-                    back = j if front == i else i
-                    lost[back][win] |= c
-            elif margin > 0 and front is not None:
-                sf, sb = (si, sj) if front == i else (sj, si)
-                back_takes = c & ~to_outlier & (sb > sf + margin)
-                lost[front][win] |= back_takes
-                lost[j if front == i else i][win] |= c & ~to_outlier & ~back_takes
-            else:
-                lost[i][win] |= j_wins
-                lost[j][win] |= i_wins
+            lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, (si, sj), front == i, front, mode, margin)
+            lost[i][win] |= lost_i
+            lost[j][win] |= lost_j
     return lost, order, conf, counts
+
+
+def _check_conflict_inputs(
+    n: int,
+    strength: Sequence,
+    mode: str,
+    outlier: Sequence | None,
+    known_order: np.ndarray | None,
+    known_confidence: np.ndarray | None,
+    margin: float,
+) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if len(strength) != n:
+        raise ValueError(f"{n} visible masks but {len(strength)} strength maps")
+    if outlier is not None and len(outlier) != n:
+        raise ValueError(f"{n} visible masks but {len(outlier)} outlier maps")
+    if known_order is not None and np.shape(known_order) != (n, n):
+        raise ValueError(f"known_order has shape {np.shape(known_order)}, expected {(n, n)}")
+    if known_confidence is not None and np.shape(known_confidence) != (n, n):
+        raise ValueError(f"known_confidence has shape {np.shape(known_confidence)}, expected {(n, n)}")
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, not {margin}")
+
+
+def _pair_losses(
+    c: np.ndarray,
+    to_outlier: np.ndarray,
+    i_wins: np.ndarray,
+    j_wins: np.ndarray,
+    strengths: tuple,
+    i_in_front: bool,
+    front: int | None,
+    mode: str,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The conflicted pixels (``c``, in the pair's window) each of a pair ``(i, j)`` loses: both the outlier's;
+    ``od``: the object behind the whole conflict; ``nod``: each the other's wins, or with a ``margin`` the object
+    behind all but the pixels it claims by more than the margin, which the front object loses."""
+    lost_i, lost_j = to_outlier.copy(), to_outlier.copy()
+    if mode == "od":
+        if front is not None:
+            (lost_j if i_in_front else lost_i)[...] |= c
+    elif margin > 0 and front is not None:
+        si, sj = strengths
+        sf, sb = (si, sj) if i_in_front else (sj, si)
+        back_takes = c & ~to_outlier & (sb > sf + margin)
+        lost_front, lost_back = (lost_i, lost_j) if i_in_front else (lost_j, lost_i)
+        lost_front |= back_takes
+        lost_back |= c & ~to_outlier & ~back_takes
+    else:
+        lost_i |= j_wins
+        lost_j |= i_wins
+    return lost_i, lost_j
 
 
 def claim_maps(
@@ -195,7 +225,7 @@ def claim_maps(
     return to_img[0], to_img[1]
 
 
-COMPETITIONS = ("foreground", "margin", "colour")
+COMPETITIONS: tuple[str, ...] = tuple(c for c in choices(Competition) if c != "auto")
 
 
 def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
@@ -214,11 +244,10 @@ def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConf
     """What decides who is in front (``counts`` or ``position``) for ``cfg.order``: ``auto`` takes the
     part-position vote when the model has the classifier (and every object its log-probabilities)."""
     have = model.position is not None and all(st.position is not None for st in states)
-    if cfg.order == "position" and not have:
-        raise ValueError(
-            "order='position' needs a model with a part-position classifier (models trained before it existed "
-            "have none: retrain, or use order='counts')"
-        )
+    if cfg.order == "position":
+        model.require_position("order='position'")
+        if not have:
+            raise ValueError("order='position': an object has no part-position log-probabilities")
     if cfg.order == "auto":
         return "position" if have else "counts"
     return cfg.order
@@ -249,7 +278,7 @@ def reason(
     use_outlier: bool = True,
     known_order: np.ndarray | None = None,
     image: np.ndarray | None = None,
-):
+) -> SceneResult:
     """Run the ORM over the objects of one image (see the module docstring); returns a
     :class:`~occseg.inference.scene.SceneResult` (``cfg``: its :class:`~occseg.inference.scene.SceneConfig`).
 
@@ -265,114 +294,158 @@ def reason(
     (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
     :mod:`occseg.reasoning.position_order`).
     """
-    from occseg.inference.scene import SceneResult
-    from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
-    from occseg.refine.colour import colour_index
-
     competition = competition or resolve_competition(cfg, image)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
-    colour = competition == "colour"
-    if colour and image is None:
+    if competition == "colour" and image is None:
         raise ValueError("the colour competition needs the image")
-    rcfg = None
-    if colour:
-        from occseg.refine import RefineConfig
-
-        rcfg = cfg.refine or RefineConfig()
-    index = colour_index(image, DEFAULT_BINS) if colour else None  # one colour lookup for every round
-    n = len(states)
-    known_conf = None
-    cue = order_cue(model, states, cfg)
-    if known_order is not None:
-        cue = "given"
-    elif cue == "position":
-        known_order, known_conf = state_position_order(model, states)
-    windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
-    labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
-    cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray | None, np.ndarray | None]] = {}
-
-    def unreasoned(k: int) -> tuple[ObjectResult, np.ndarray | None, np.ndarray | None]:
-        """Object k's masks without occlusion prior under its current class and mixture (refined for the colour
-        competition), and its claim maps on the model's cells (None for the colour competition)."""
-        key = (k, labels[k][0], labels[k][1])
-        if key not in cache:
-            res = finish_object(model, states[k], *labels[k])
-            if colour:
-                from occseg.refine import refine_object
-
-                res.visible, res.amodal = refine_object(image, res, states[k], rcfg)
-                res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
-                cache[key] = (res, None, None)
-            else:
-                cache[key] = (res, *claim_maps(model, res, states[k], competition))
-        return cache[key]
-
-    history: list[dict] = []
-    lost: list[np.ndarray] = [np.zeros(st.image_size, dtype=bool) for st in states]
-    order = np.zeros((n, n), dtype=np.int8)
-    conf = np.zeros((n, n))
-
-    def compete() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
-        raw = [unreasoned(k) for k in range(n)]
-        vis = [r.visible for r, _, _ in raw]
-        if colour:
-            strength, outl = colour_claims(image, vis, index=index), None
-        else:
-            strength = [s for _, s, _ in raw]
-            outl = [o for _, _, o in raw] if use_outlier and all(o is not None for _, _, o in raw) else None
-        margin = cfg.colour_margin if colour else 0.0
-        return resolve_conflicts(
-            vis,
-            strength,
-            cfg.reasoning,
-            windows,
-            outlier=outl,
-            known_order=known_order,
-            known_confidence=known_conf,
-            margin=margin,
-        )
-
-    changed = 0
-    for it in range(cfg.reasoning_iters):
-        lost, order, conf, counts = compete()
-        new_labels = []
-        for k, st in enumerate(states):
-            occ = {name: occlusion_cells(st, lost[k], name) for name in st.terms}
-            new_labels.append(classify(model, st, occluded=occ, given_label=given[k]))
-        changed = sum(a[:2] != b[:2] for a, b in zip(labels, new_labels))
-        history.append({"iteration": it + 1, "pairs": counts, "reclassified": changed})
-        labels = new_labels
-        if changed == 0:
-            break  # the next round would see the same masks and find the same conflicts
-    if colour and changed:
-        # the last re-classification changed masks the competition has not seen: the lost pixels are taken from
-        # the final masks (image-resolution masks are cut by them directly)
-        lost, order, conf, counts = compete()
-        history.append({"iteration": len(history) + 1, "pairs": counts, "reclassified": 0})
-    objects = []
-    for k, st in enumerate(states):
-        base = unreasoned(k)[0]
-        if not lost[k].any():
-            res = replace(base, extra=dict(base.extra))
-        elif colour:
-            # image-resolution masks: the lost pixels leave the visible mask and are the occluded part
-            res = replace(base, visible=base.visible & ~lost[k], amodal=base.amodal | lost[k], extra=dict(base.extra))
-        else:
-            raw_visible = base.visible
-            res = finish_object(model, st, *labels[k], occluded_pixels=lost[k])
-            # the occlusion prior works on 16-px cells: the pixels the object still claims and did not lose stay
-            # visible, so its visible mask ends exactly where the object in front begins
-            res.visible = res.visible | (raw_visible & ~lost[k])
-            # the pixels lost to an object in front are this object's occluded part: still inside its amodal mask
-            res.amodal = res.amodal | (lost[k] & raw_visible) | res.visible
-        if lost[k].any():
-            res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
-        res.extra["reasoning"] = {"occluded_pixels": int(np.count_nonzero(lost[k]))}
-        objects.append(res)
+    run = _Reasoning(model, states, cfg, list(given), competition, image, use_outlier)
+    cue = run.decide_order_cue(known_order)
+    lost, order, conf, history = run.rounds()
+    objects = [run.final_object(k, lost[k]) for k in range(len(states))]
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
     rep["order_cue"] = cue
     # resolve_conflicts gives a confidence only to the relations it decided
     return SceneResult(objects=objects, order=order, layers=layers, groups=groups, report=rep, order_confidence=conf)
+
+
+Unreasoned = tuple[ObjectResult, "np.ndarray | None", "np.ndarray | None"]
+
+
+class _Reasoning:
+    """The state of one run of :func:`reason`: the objects' current classes and mixtures, their masks without
+    occlusion prior (cached per class and mixture), and the settings of the competition."""
+
+    def __init__(
+        self,
+        model: CompNetModel,
+        states: list[ObjectState],
+        cfg: SceneConfig,
+        given: list[str | None],
+        competition: str,
+        image: np.ndarray | None,
+        use_outlier: bool,
+    ) -> None:
+        from occseg.reasoning.colour import DEFAULT_BINS
+        from occseg.refine.colour import colour_index
+
+        self.model, self.states, self.cfg, self.given, self.image = model, states, cfg, given, image
+        self.competition, self.use_outlier = competition, use_outlier
+        self.colour = competition == "colour"
+        self.rcfg = None
+        if self.colour:
+            from occseg.refine import RefineConfig
+
+            self.rcfg = cfg.refine or RefineConfig()
+        self.index = colour_index(image, DEFAULT_BINS) if self.colour else None  # one colour lookup for every round
+        n = len(states)
+        self.known_order: np.ndarray | None = None
+        self.known_conf: np.ndarray | None = None
+        self.windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
+        self.labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
+        self.cache: dict[tuple[int, str, int], Unreasoned] = {}
+
+    def decide_order_cue(self, known_order: np.ndarray | None) -> str:
+        """What decides who is in front (``given``: ``known_order``), and the order it fixes in advance."""
+        cue = order_cue(self.model, self.states, self.cfg)
+        if known_order is not None:
+            self.known_order = known_order
+            return "given"
+        if cue == "position":
+            self.known_order, self.known_conf = state_position_order(self.model, self.states)
+        return cue
+
+    def unreasoned(self, k: int) -> Unreasoned:
+        """Object k's masks without occlusion prior under its current class and mixture (refined for the colour
+        competition), and its claim maps on the model's cells (None for the colour competition)."""
+        key = (k, self.labels[k][0], self.labels[k][1])
+        if key not in self.cache:
+            res = finish_object(self.model, self.states[k], *self.labels[k])
+            if self.colour:
+                from occseg.refine import refine_object
+
+                res.visible, res.amodal = refine_object(self.image, res, self.states[k], self.rcfg)
+                res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
+                self.cache[key] = (res, None, None)
+            else:
+                self.cache[key] = (res, *claim_maps(self.model, res, self.states[k], self.competition))
+        return self.cache[key]
+
+    def compete(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
+        """One competition over the conflicts of the current masks (:func:`resolve_conflicts`)."""
+        from occseg.reasoning.colour import colour_claims
+
+        raw = [self.unreasoned(k) for k in range(len(self.states))]
+        vis = [r.visible for r, _, _ in raw]
+        if self.colour:
+            strength, outl = colour_claims(self.image, vis, index=self.index), None
+        else:
+            strength = [s for _, s, _ in raw]
+            outl = [o for _, _, o in raw] if self.use_outlier and all(o is not None for _, _, o in raw) else None
+        margin = self.cfg.colour_margin if self.colour else 0.0
+        return resolve_conflicts(
+            vis,
+            strength,
+            self.cfg.reasoning,
+            self.windows,
+            outlier=outl,
+            known_order=self.known_order,
+            known_confidence=self.known_conf,
+            margin=margin,
+        )
+
+    def reclassify(self, lost: list[np.ndarray]) -> int:
+        """Every object classified again with the pixels it lost as its occlusion prior; how many changed class
+        or mixture."""
+        new_labels = []
+        for k, st in enumerate(self.states):
+            occ = {name: occlusion_cells(st, lost[k], name) for name in st.terms}
+            new_labels.append(classify(self.model, st, occluded=occ, given_label=self.given[k]))
+        changed = sum(a[:2] != b[:2] for a, b in zip(self.labels, new_labels))
+        self.labels = new_labels
+        return changed
+
+    def rounds(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[dict]]:
+        """``cfg.reasoning_iters`` rounds of competition and re-classification (fewer when a round changes no
+        class or mixture): the pixels each object lost, the order, its confidences and the rounds' record."""
+        n = len(self.states)
+        history: list[dict] = []
+        lost: list[np.ndarray] = [np.zeros(st.image_size, dtype=bool) for st in self.states]
+        order = np.zeros((n, n), dtype=np.int8)
+        conf = np.zeros((n, n))
+        changed = 0
+        for it in range(self.cfg.reasoning_iters):
+            lost, order, conf, counts = self.compete()
+            changed = self.reclassify(lost)
+            history.append({"iteration": it + 1, "pairs": counts, "reclassified": changed})
+            if changed == 0:
+                break  # the next round would see the same masks and find the same conflicts
+        if self.colour and changed:
+            # the last re-classification changed masks the competition has not seen: the lost pixels are taken
+            # from the final masks (image-resolution masks are cut by them directly)
+            lost, order, conf, counts = self.compete()
+            history.append({"iteration": len(history) + 1, "pairs": counts, "reclassified": 0})
+        return lost, order, conf, history
+
+    def final_object(self, k: int, lost: np.ndarray) -> ObjectResult:
+        """Object k's result: its masks under its final class and mixture, the ``lost`` pixels occluded."""
+        base = self.unreasoned(k)[0]
+        if not lost.any():
+            res = replace(base, extra=dict(base.extra))
+        elif self.colour:
+            # image-resolution masks: the lost pixels leave the visible mask and are the occluded part
+            res = replace(base, visible=base.visible & ~lost, amodal=base.amodal | lost, extra=dict(base.extra))
+        else:
+            raw_visible = base.visible
+            res = finish_object(self.model, self.states[k], *self.labels[k], occluded_pixels=lost)
+            # the occlusion prior works on 16-px cells: the pixels the object still claims and did not lose stay
+            # visible, so its visible mask ends exactly where the object in front begins
+            res.visible = res.visible | (raw_visible & ~lost)
+            # the pixels lost to an object in front are this object's occluded part: still inside its amodal mask
+            res.amodal = res.amodal | (lost & raw_visible) | res.visible
+        if lost.any():
+            res.amodal_box = mask_to_box(res.amodal) or res.amodal_box
+        res.extra["reasoning"] = {"occluded_pixels": int(np.count_nonzero(lost))}
+        return res

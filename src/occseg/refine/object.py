@@ -45,7 +45,7 @@ from occseg.refine.config import RefineConfig
 from occseg.refine.guided import guided_filter
 
 if TYPE_CHECKING:
-    from occseg.inference.single import ObjectResult, ObjectState
+    from occseg.inference.types import ObjectResult, ObjectState
 
 OBJECT = 1  # the CompositionalNet's per-cell object label (occseg.inference.single.OBJECT)
 _NEVER = -30.0  # log-odds of pixels that cannot be object (outside the box)

@@ -140,6 +140,22 @@ def build_json_dataset(
             "--images DIR, images=DIR)"
         )
 
+    by_id, skipped = _read_images(image_list, root, path, warnings)
+    missing = missing_images_warning([im.path for im in by_id.values()], f"under {root}")
+    if missing:
+        warnings.append(f"{path.name}: {missing}")
+
+    ctx = JsonContext(path, by_id, cats, warnings)
+    _read_annotations(ann_list, ctx, skipped, convert)
+    names, name_ids = _category_names(cats, path, warnings)
+    return Dataset(list(by_id.values()), names, path, fmt, warnings, name_ids)
+
+
+def _read_images(
+    image_list: list, root: Path, path: Path, warnings: list[str]
+) -> tuple[dict[int, AnnotatedImage], set[int]]:
+    """The ``images`` entries by id (sizes declared, else read from the files), and the ids of those skipped
+    because neither gives a size (each a warning)."""
     by_id: dict[int, AnnotatedImage] = {}
     skipped: set[int] = set()
     for k, im in enumerate(image_list):
@@ -172,11 +188,12 @@ def build_json_dataset(
             continue
         extra = {key: v for key, v in im.items() if key not in IMAGE_KEYS}
         by_id[image_id] = AnnotatedImage(image_id, img_path, size[0], size[1], extra=extra)
-    missing = missing_images_warning([im.path for im in by_id.values()], f"under {root}")
-    if missing:
-        warnings.append(f"{path.name}: {missing}")
+    return by_id, skipped
 
-    ctx = JsonContext(path, by_id, cats, warnings)
+
+def _read_annotations(ann_list: list, ctx: JsonContext, skipped: set[int], convert: Converter) -> None:
+    """Every annotation converted and added to its image (those of skipped images left out); ids checked."""
+    path, by_id, cats = ctx.path, ctx.images, ctx.category_names
     seen: dict[tuple[int, int], int] = {}  # (image_id, annotation id) -> index in 'annotations'
     for k, ann in enumerate(ann_list):
         if not isinstance(ann, dict):
@@ -206,6 +223,9 @@ def build_json_dataset(
             image.instances.append(inst)
     check_queued_rles(ctx.rles)
 
+
+def _category_names(cats: dict[int, str], path: Path, warnings: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The category names in id order and each name's (first) id; a name used by two ids is a warning."""
     ordered = sorted(cats)
     names = [cats[c] for c in ordered]
     name_ids: dict[str, int] = {}
@@ -214,7 +234,7 @@ def build_json_dataset(
             warnings.append(f"{path.name}: category name {cats[c]!r} is used by ids {name_ids[cats[c]]} and {c}")
         else:
             name_ids[cats[c]] = c
-    return Dataset(list(by_id.values()), names, path, fmt, warnings, name_ids)
+    return names, name_ids
 
 
 def instance_box(

@@ -1,0 +1,31 @@
+"""The named choices of the pipeline, each defined once as a ``Literal`` type: the configs check against them,
+the command line offers them (``click.Choice(get_args(...))``) and the reasoning dispatches on them."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: the occlusion reasoning: ``off`` (independent objects), ``nod`` (per-pixel competition only) or ``od`` (the
+#: whole conflict goes to the object in front)
+Reasoning = Literal["off", "nod", "od"]
+#: the reasoning's per-pixel competition; ``auto``: colour when the image is given and refinement is on
+Competition = Literal["auto", "colour", "foreground", "margin"]
+#: what decides who is in front of an overlapping pair; ``auto``: position when the model has the classifier
+OrderCue = Literal["auto", "counts", "position"]
+#: what the given boxes of a scene are
+BoxKind = Literal["amodal", "visible"]
+#: which box of an annotation a model is given; ``auto``: amodal where the data has one
+BoxChoice = Literal["auto", "amodal", "visible"]
+
+
+def choices(kind: object) -> tuple[str, ...]:
+    """The values of a ``Literal`` choice type, in order (``choices(Reasoning) == ("off", "nod", "od")``)."""
+    return tuple(get_args(kind))
+
+
+def check_choice(what: str, value: object, kind: object) -> str:
+    """``value`` when it is one of ``kind``'s values, else a ``ValueError`` naming ``what`` and the values."""
+    allowed = choices(kind)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{what} must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {value!r}")
+    return value
