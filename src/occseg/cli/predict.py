@@ -123,7 +123,9 @@ def cmd(
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
-    from occseg.io import check_output_file
+    from occseg.dist.context import rank_device, session
+    from occseg.dist.predictions import predict_sharded
+    from occseg.io import check_output_file, write_json
 
     if method is None:
         if model_dir is None:
@@ -147,44 +149,58 @@ def cmd(
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=dataset.source)
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
-    if method == "compnet":
-        try:
-            from occseg.inference.predict import predict_dataset
-        except ImportError as exc:
-            raise click.ClickException(f"--method compnet is not available in this installation: {exc}") from exc
 
-        pred = predict_dataset(
-            model_dir,
-            dataset,
-            boxes=boxes,
-            given_labels=given_labels,
-            reasoning=reasoning,
-            reasoning_iters=reasoning_iters,
-            order=order_cue,
-            refine=refine,
-            complete_boxes=complete_boxes,
-            device=device,
-            weights=backbone_weights,
-            allow_download=download_weights,
-            classes=cls,
-            all_objects=all_objects,
-            class_map=cmap,
-            adapt_order=adapt_order,
-            progress=progress,
-            min_height=min_height if min_height is not None else 0.0,
-        )
-    else:
+    def predict(ds):
+        if method == "compnet":
+            try:
+                from occseg.inference.predict import predict_dataset
+            except ImportError as exc:
+                raise click.ClickException(f"--method compnet is not available in this installation: {exc}") from exc
+
+            return predict_dataset(
+                model_dir,
+                ds,
+                boxes=boxes,
+                given_labels=given_labels,
+                reasoning=reasoning,
+                reasoning_iters=reasoning_iters,
+                order=order_cue,
+                refine=refine,
+                complete_boxes=complete_boxes,
+                device=rank_device(device, ctx),
+                weights=backbone_weights,
+                allow_download=download_weights,
+                classes=cls,
+                all_objects=all_objects,
+                class_map=cmap,
+                adapt_order=adapt_order,
+                progress=progress and ctx.is_main,
+                min_height=min_height if min_height is not None else 0.0,
+            )
         from occseg.evaluation.protocol import filter_dataset
         from occseg.inference.baselines import BASELINES
 
-        picked = filter_dataset(dataset, classes=cls, min_height=min_height)
-        n_all = filter_dataset(dataset, classes=cls).num_instances() if picked.num_instances() == 0 else 0
+        picked = filter_dataset(ds, classes=cls, min_height=min_height)
+        n_all = filter_dataset(ds, classes=cls).num_instances() if picked.num_instances() == 0 else 0
         if n_all:
             raise ValueError(
-                f"{dataset.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
+                f"{ds.source}: all {n_all} object(s) to predict are less than {min_height:g} px tall "
                 "(--min-height): nothing is left to predict"
             )
-        pred = BASELINES[method](picked, boxes=boxes)
+        return BASELINES[method](picked, boxes=boxes)
+
+    with session(device if method == "compnet" else None) as ctx:
+        if not ctx.active:
+            pred = predict(dataset)
+        else:  # torchrun: this rank predicts its shard of the images, rank 0 writes the merged file
+            if adapt_order:
+                raise click.UsageError("--adapt-order refits the classifier on all the data: run it in one process")
+            merged = predict_sharded(ctx, dataset, predict, out_path)
+            if merged is not None:
+                write_json(out_path, merged)
+                n = len(merged["annotations"])
+                click.echo(f"{method}: {n} object(s) in {len(merged['images'])} image(s); wrote {out_path}")
+            return
     write_kins_json(pred, out_path)
     if pred.num_instances() == 0:
         click.echo(
