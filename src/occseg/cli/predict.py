@@ -123,8 +123,8 @@ def cmd(
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
-    from occseg.dist.context import rank_device, session
-    from occseg.dist.predictions import predict_sharded
+    from occseg.distributed.context import rank_device, session
+    from occseg.distributed.predictions import predict_sharded
     from occseg.io import check_output_file, write_json
 
     if method is None:
