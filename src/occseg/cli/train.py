@@ -85,6 +85,7 @@ def train(
     from occseg.compnet.model import save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
+    from occseg.distributed.context import rank_device, session
     from occseg.io import check_output_dir
 
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
@@ -124,18 +125,21 @@ def train(
     )
     if backgrounds and not bg:
         raise ValueError(f"--backgrounds {backgrounds}: no .jpg or .png photo in it")
-    cfg = TrainConfig(
-        backbone=backbone,
-        backbone_weights=backbone_weights,
-        allow_download=download_weights,
-        num_concepts=num_concepts,
-        num_mixtures=num_mixtures,
-        context=context,
-        seed=seed,
-        device=device,
-    )
-    t0 = time.perf_counter()
-    model = train_compnet(samples, names, cfg, background_images=bg, progress=progress)
+    with session(device) as ctx:  # under torchrun: the ranks share the work, rank 0 saves the model
+        cfg = TrainConfig(
+            backbone=backbone,
+            backbone_weights=backbone_weights,
+            allow_download=download_weights,
+            num_concepts=num_concepts,
+            num_mixtures=num_mixtures,
+            context=context,
+            seed=seed,
+            device=rank_device(device, ctx),
+        )
+        t0 = time.perf_counter()
+        model = train_compnet(samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx)
+    if not ctx.is_main:
+        return
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)

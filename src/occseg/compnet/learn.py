@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
 from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+from occseg.distributed.collectives import gather_items
+from occseg.distributed.context import DistContext
 
 log = logging.getLogger(__name__)
 
@@ -152,42 +155,92 @@ def _progress(iterable, desc: str, total: int | None = None, enabled: bool = Tru
 
 
 def extract_training_crops(
-    samples: Sequence[BoxSample], backbone, cfg: TrainConfig, *, progress: bool = True
+    samples: Sequence[BoxSample],
+    backbone,
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    dist: DistContext | None = None,
 ) -> tuple[list[CropSample], dict[int, tuple]]:
-    """Run the backbone once per training box (batched per image); returns crops and per-image info."""
-    from occseg.data.images import load_rgb
-    from occseg.features.crops import CropConfig, extract_box_features
+    """Run the backbone once per training box (batched per image); returns crops and per-image info.
+    ``dist``: under torchrun each rank runs its share of the images; every rank gets all crops, in order."""
+    from occseg.features.crops import CropConfig
 
     bs = default_batch_size(cfg.batch_size, cfg.device)
     ccfg = CropConfig(target_height=cfg.target_height, pad=cfg.pad, batch_size=bs)
-    stride = backbone.spec.stride
     by_image: dict[int, list[BoxSample]] = defaultdict(list)
     for s in samples:
         by_image[s.image_id].append(s)
+    groups = list(by_image.values())
+    mine = dist.shard(len(groups)) if dist is not None else range(len(groups))
+    local = [
+        (g, *_image_crops(groups[g], backbone, cfg, ccfg))
+        for g in _progress(mine, "features", total=len(mine), enabled=progress)
+    ]
+    if dist is not None and dist.active:
+        local = [
+            (g, *_crops_from_record(t, meta)) for g, (t, meta) in enumerate(_gather_crops(dist, len(groups), local))
+        ]
     crops: list[CropSample] = []
     images: dict[int, tuple] = {}
-    for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
-        img = load_rgb(group[0].image, size=group[0].image_size)
-        feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
-        height, width = img.shape[:2]
-        for s, bf in zip(group, feats):
-            win = bf.window
-            bx1, by1, bx2, by2 = s.box
-            x1, y1 = win.image_to_crop(bx1, by1)
-            x2, y2 = win.image_to_crop(bx2, by2)
-            crops.append(
-                CropSample(
-                    category=s.category,
-                    # kept on the CPU, where the per-class statistics (mixtures, context, outlier model) are
-                    # learned; the backbone, the concepts' EM and the part-position fit run on cfg.device
-                    features=bf.features.float().cpu(),
-                    box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
-                    image_id=image_id,
-                    border_px=float(min(bx1, by1, width - bx2, height - by2)),
-                )
-            )
-        images[image_id] = (group[0].image, [group[0].box, *group[0].others])  # every annotated box
+    for _, image_crops, info in local:
+        crops.extend(image_crops)
+        images[image_crops[0].image_id] = info
     return crops, images
+
+
+def _image_crops(group: Sequence[BoxSample], backbone, cfg: TrainConfig, ccfg) -> tuple[list[CropSample], tuple]:
+    """The crops of one image's training boxes, and the image's ``(path, every annotated box)``."""
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import extract_box_features
+
+    stride = backbone.spec.stride
+    img = load_rgb(group[0].image, size=group[0].image_size)
+    feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
+    height, width = img.shape[:2]
+    crops: list[CropSample] = []
+    for s, bf in zip(group, feats):
+        win = bf.window
+        bx1, by1, bx2, by2 = s.box
+        x1, y1 = win.image_to_crop(bx1, by1)
+        x2, y2 = win.image_to_crop(bx2, by2)
+        crops.append(
+            CropSample(
+                category=s.category,
+                # kept on the CPU, where the per-class statistics (mixtures, context, outlier model) are
+                # learned; the backbone, the concepts' EM and the part-position fit run on cfg.device
+                features=bf.features.float().cpu(),
+                box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
+                image_id=s.image_id,
+                border_px=float(min(bx1, by1, width - bx2, height - by2)),
+            )
+        )
+    return crops, (group[0].image, [group[0].box, *group[0].others])  # every annotated box
+
+
+def _gather_crops(dist: DistContext, n_images: int, local: list) -> list:
+    """Every rank's crops, in image order, as ``(features, metadata)`` records (JSON metadata, no pickle)."""
+    records = [
+        (
+            g,
+            [c.features for c in image_crops],
+            {
+                "crops": [[c.category, list(c.box_cells), c.image_id, c.border_px] for c in image_crops],
+                "image": [str(info[0]), [list(map(float, b)) for b in info[1]]],
+            },
+        )
+        for g, image_crops, info in local
+    ]
+    return gather_items(dist, n_images, records)
+
+
+def _crops_from_record(features: list[torch.Tensor], meta: dict) -> tuple[list[CropSample], tuple]:
+    crops = [
+        CropSample(category=cat, features=f, box_cells=tuple(box), image_id=iid, border_px=border)
+        for f, (cat, box, iid, border) in zip(features, meta["crops"])
+    ]
+    path, boxes = meta["image"]
+    return crops, (Path(path), [tuple(b) for b in boxes])
 
 
 def _outside_boxes_cells(shape: tuple[int, int], boxes, scale: float, stride: int, margin_px: float) -> np.ndarray:
@@ -204,35 +257,47 @@ def _outside_boxes_cells(shape: tuple[int, int], boxes, scale: float, stride: in
 
 
 def collect_clutter_features(
-    images: dict[int, tuple], backbone, cfg: TrainConfig, background_images: Sequence = (), *, progress: bool = True
+    images: dict[int, tuple],
+    backbone,
+    cfg: TrainConfig,
+    background_images: Sequence = (),
+    *,
+    progress: bool = True,
+    dist: DistContext | None = None,
 ) -> torch.Tensor:
-    """Feature vectors of image regions outside every annotated box (and of optional background photos)."""
-    import cv2
-
-    from occseg.data.images import load_rgb
-    from occseg.features.crops import extract_image_features
-
+    """Feature vectors of image regions outside every annotated box (and of optional background photos).
+    ``dist``: under torchrun each rank reads its share of the images; every rank gets all vectors, in order."""
     rng = np.random.default_rng(cfg.seed)
     ids = sorted(images)
     if len(ids) > cfg.max_clutter_images:
         ids = sorted(rng.choice(ids, cfg.max_clutter_images, replace=False).tolist())
     items = [(images[i][0], images[i][1]) for i in ids] + [(p, []) for p in background_images]
-    stride = backbone.spec.stride
-    chunks: list[torch.Tensor] = []
-    for path, boxes in _progress(items, "outlier regions", total=len(items), enabled=progress):
-        img = load_rgb(path)
-        scale = min(1.0, cfg.clutter_image_max_side / max(img.shape[:2]))
-        if scale < 1.0:
-            img = cv2.resize(
-                img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA
-            )
-        fmap = extract_image_features(backbone, img, device=cfg.device).float().cpu()
-        free = _outside_boxes_cells(tuple(fmap.shape[1:]), boxes, scale, stride, margin_px=8.0)
-        if free.any():
-            chunks.append(fmap[:, torch.from_numpy(free)].T)
+    mine = dist.shard(len(items)) if dist is not None else range(len(items))
+    local = [
+        (j, [_outside_features(*items[j], backbone, cfg)], None)
+        for j in _progress(mine, "outlier regions", total=len(mine), enabled=progress)
+    ]
+    chunks = [t[0] for t, _ in gather_items(dist, len(items), local)]
+    chunks = [c for c in chunks if c.shape[0]]
     if not chunks:
         return torch.zeros((0, backbone.spec.channels))
     return torch.cat(chunks)
+
+
+def _outside_features(path, boxes, backbone, cfg: TrainConfig) -> torch.Tensor:
+    """``(N, C)`` features of one image's cells outside its boxes (``N`` may be 0)."""
+    import cv2
+
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import extract_image_features
+
+    img = load_rgb(path)
+    scale = min(1.0, cfg.clutter_image_max_side / max(img.shape[:2]))
+    if scale < 1.0:
+        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    fmap = extract_image_features(backbone, img, device=cfg.device).float().cpu()
+    free = _outside_boxes_cells(tuple(fmap.shape[1:]), boxes, scale, backbone.spec.stride, margin_px=8.0)
+    return fmap[:, torch.from_numpy(free)].T
 
 
 def _sample_concept_features(crops: Sequence[CropSample], cfg: TrainConfig, clutter: torch.Tensor) -> torch.Tensor:
@@ -484,8 +549,10 @@ def train_compnet(
     background_images: Sequence = (),
     progress: bool = True,
     backbone=None,
+    dist: DistContext | None = None,
 ) -> CompNetModel:
-    """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`)."""
+    """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`). ``dist``: under
+    torchrun, the ranks share the backbone work and the concepts' EM; the model is the one-process model."""
     from occseg.backbones import get_backbone
 
     if not isinstance(cfg, TrainConfig):
@@ -512,8 +579,8 @@ def train_compnet(
     box_rows = cfg.target_height // stride
     rec = TrainingRecord()
 
-    crops, images = extract_training_crops(samples, backbone, cfg, progress=progress)
-    clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress)
+    crops, images = extract_training_crops(samples, backbone, cfg, progress=progress, dist=dist)
+    clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress, dist=dist)
     rec.clutter_cells = int(clutter_feats.shape[0])
 
     x = _sample_concept_features(crops, cfg, clutter_feats)
@@ -521,7 +588,7 @@ def train_compnet(
     if k < cfg.num_concepts:
         log.warning("only %d feature samples: learning %d concepts instead of %d", x.shape[0], k, cfg.num_concepts)
     log.info("learning %d visual concepts from %d feature vectors (kappa %.0f)", k, x.shape[0], kappa)
-    fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed)
+    fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed, dist=dist)
     concepts = fit.means.cpu()
     rec.concept_samples = int(x.shape[0])
     rec.concept_loglik = [round(v, 5) for v in fit.loglik]
