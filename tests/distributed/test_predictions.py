@@ -9,7 +9,6 @@ import pytest
 
 from occseg.data.readers import read_dataset
 from occseg.data.writers import kins_json_object
-from occseg.distributed.context import DistContext
 from occseg.distributed.predictions import merge_parts, prediction_part, shard_dataset
 from tests.compnet.conftest import COCO128_IMAGES, write_coco_subset
 from tests.distributed.conftest import run_occseg
@@ -31,7 +30,7 @@ def test_parts_merge_to_the_single_process_json(dataset, tmp_path: Path, world: 
     out = tmp_path / "sub" / "pred.json"
     parts = []
     for rank in range(world):
-        shard, idx = shard_dataset(dataset, DistContext(rank=rank, world_size=world))
+        shard, idx = shard_dataset(dataset, rank, world)
         assert idx == list(range(rank, len(dataset.images), world))
         parts.append(prediction_part(shard, shard, idx) if shard.images else '{"categories": null, "items": []}')
     merged = merge_parts(parts, out)
@@ -45,7 +44,7 @@ def test_parts_skip_images_without_predictions(dataset, tmp_path: Path) -> None:
     kept = replace(dataset, images=[im for k, im in enumerate(dataset.images) if k % 3 != 1])
     parts = []
     for rank in range(2):
-        shard, idx = shard_dataset(dataset, DistContext(rank=rank, world_size=2))
+        shard, idx = shard_dataset(dataset, rank, 2)
         pred = replace(shard, images=[im for k, im in zip(idx, shard.images) if k % 3 != 1])
         parts.append(prediction_part(pred, shard, idx))
     out = tmp_path / "pred.json"
@@ -53,7 +52,7 @@ def test_parts_skip_images_without_predictions(dataset, tmp_path: Path) -> None:
 
 
 def test_mismatched_categories_are_refused(dataset, tmp_path: Path) -> None:
-    shard, idx = shard_dataset(dataset, DistContext(rank=0, world_size=2))
+    shard, idx = shard_dataset(dataset, 0, 2)
     a = json.loads(prediction_part(shard, shard, idx))
     b = {**a, "categories": a["categories"][:1]}
     with pytest.raises(RuntimeError, match="different categories"):

@@ -95,6 +95,14 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="Only objects whose visible box is this tall.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Predict the images in this many shards, each saved beside --out when done, so that --resume can continue "
+    "an interrupted run (default: one per process under torchrun, else none). The file is the same for any number.",
+)
+@click.option("--resume", is_flag=True, help="Reuse the shards an interrupted run with the same settings finished.")
 @progress_option()
 def cmd(
     data_path: Path,
@@ -118,13 +126,16 @@ def cmd(
     class_map: str | None,
     adapt_order: bool,
     min_height: float | None,
+    shards: int | None,
+    resume: bool,
     progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
+    from occseg.distributed.checkpoints import Checkpoints
     from occseg.distributed.context import rank_device, session
-    from occseg.distributed.predictions import predict_sharded
+    from occseg.distributed.predictions import finish, predict_sharded
     from occseg.io import check_output_file, write_json
 
     if method is None:
@@ -190,16 +201,20 @@ def cmd(
         return BASELINES[method](picked, boxes=boxes)
 
     with session(device if method == "compnet" else None) as ctx:
-        if not ctx.active:
+        if not (ctx.active or shards or resume):
             pred = predict(dataset)
-        else:  # torchrun: this rank predicts its shard of the images, rank 0 writes the merged file
+        else:  # this rank predicts its shards of the images, rank 0 writes the merged file
             if adapt_order:
-                raise click.UsageError("--adapt-order refits the classifier on all the data: run it in one process")
-            merged = predict_sharded(ctx, dataset, predict, out_path)
+                raise click.UsageError(
+                    "--adapt-order refits the classifier on all the data: give no --shards, one process"
+                )
+            ckpt = Checkpoints.beside(out_path, _run_key(click.get_current_context().params, ctx))
+            merged = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt, resume=resume)
             if merged is not None:
                 write_json(out_path, merged)
                 n = len(merged["annotations"])
                 click.echo(f"{method}: {n} object(s) in {len(merged['images'])} image(s); wrote {out_path}")
+            finish(ctx, ckpt)
             return
     write_kins_json(pred, out_path)
     if pred.num_instances() == 0:
@@ -209,3 +224,15 @@ def cmd(
             err=True,
         )
     click.echo(f"{method}: {pred.num_instances()} object(s) in {len(pred)} image(s); wrote {out_path}")
+
+
+def _run_key(params: dict, ctx) -> str:
+    """The checkpoints' key: every setting that changes a shard's predictions, and the input files' versions."""
+    from occseg.distributed.checkpoints import file_stamp, run_key
+
+    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out_path")}
+    model = params.get("model_dir")
+    stamps = [file_stamp(params.get("data_path")), file_stamp(params.get("class_map"))]
+    if model is not None:
+        stamps += [file_stamp(Path(model) / "model.json"), file_stamp(Path(model) / "model.safetensors")]
+    return run_key({"settings": settings, "inputs": stamps, "shards": params.get("shards") or ctx.world_size})

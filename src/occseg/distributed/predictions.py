@@ -16,15 +16,18 @@ from typing import Any
 
 from occseg.data.annotation import Dataset
 from occseg.data.writers import KINS_FORMAT, KINS_VERSION, kins_json_object
-from occseg.distributed.collectives import all_gather_bytes, first_error
+from occseg.distributed.checkpoints import Checkpoints
+from occseg.distributed.collectives import all_gather_bytes, barrier, first_error
 from occseg.distributed.context import DistContext
 
+_EMPTY_PART = json.dumps({"categories": None, "items": []})  # a shard without images
 _ROOT = "/"  # parts name their images from the file system's root; the merge makes them relative again
 
 
-def shard_dataset(dataset: Dataset, ctx: DistContext) -> tuple[Dataset, list[int]]:
-    """The dataset cut to this rank's images (same categories, source and format) and their indices in it."""
-    idx = ctx.shard(len(dataset.images))
+def shard_dataset(dataset: Dataset, shard: int, n_shards: int) -> tuple[Dataset, list[int]]:
+    """The dataset cut to the images of shard ``shard`` of ``n_shards`` (every ``n_shards``-th image from the
+    ``shard``-th; same categories, source and format) and their indices in it."""
+    idx = list(range(shard, len(dataset.images), n_shards))
     return replace(dataset, images=[dataset.images[i] for i in idx], warnings=list(dataset.warnings)), idx
 
 
@@ -81,20 +84,56 @@ def merge_parts(parts: list[str], json_path: str | Path) -> dict[str, Any]:
 
 
 def predict_sharded(
-    ctx: DistContext, dataset: Dataset, predict: Callable[[Dataset], Dataset], json_path: str | Path
+    ctx: DistContext,
+    dataset: Dataset,
+    predict: Callable[[Dataset], Dataset],
+    json_path: str | Path,
+    *,
+    shards: int | None = None,
+    checkpoints: Checkpoints | None = None,
+    resume: bool = False,
 ) -> dict[str, Any] | None:
-    """Run ``predict`` on this rank's shard of ``dataset``; on rank 0, the merged JSON object for ``json_path``
-    (``None`` on the other ranks). An error on any rank (a ``ValueError``: bad data, nothing to predict in a
-    shard) stops every rank with the first rank's message."""
-    shard, indices = shard_dataset(dataset, ctx)
-    part, error = json.dumps({"categories": None, "items": []}), None
+    """Run ``predict`` on this rank's shards of ``dataset`` (``shards``: how many in all, default one per rank,
+    dealt round robin); on rank 0, the merged JSON object for ``json_path`` (``None`` on the other ranks).
+
+    Each shard's part is saved in ``checkpoints`` when it is done; with ``resume`` the parts an interrupted run
+    saved (same key) are used instead of predicting their shards again. An error on any rank (a ``ValueError``:
+    bad data, nothing to predict in a shard) stops every rank with the first rank's message."""
+    n = shards or ctx.world_size
+    parts: list[str] = []
+    error = None
     try:
-        if shard.images:
-            part = prediction_part(predict(shard), shard, indices)
+        for s in ctx.shard(n):
+            parts.append(_shard_part(dataset, s, n, predict, checkpoints, resume))
     except ValueError as exc:
         error = str(exc)
     error = first_error(ctx, error)
     if error is not None:
         raise ValueError(error)
-    parts = [b.decode("utf-8") for b in all_gather_bytes(ctx, part.encode("utf-8"))]
-    return merge_parts(parts, json_path) if ctx.is_main else None
+    gathered = [p for b in all_gather_bytes(ctx, json.dumps(parts).encode("utf-8")) for p in json.loads(b)]
+    return merge_parts(gathered, json_path) if ctx.is_main else None
+
+
+def _shard_part(
+    dataset: Dataset,
+    s: int,
+    n: int,
+    predict: Callable[[Dataset], Dataset],
+    checkpoints: Checkpoints | None,
+    resume: bool,
+) -> str:
+    name = f"shard-{s:05d}-of-{n:05d}"
+    part = checkpoints.load_text(name) if (checkpoints is not None and resume) else None
+    if part is None:
+        shard, indices = shard_dataset(dataset, s, n)
+        part = prediction_part(predict(shard), shard, indices) if shard.images else _EMPTY_PART
+        if checkpoints is not None:
+            checkpoints.save_text(name, part)
+    return part
+
+
+def finish(ctx: DistContext, checkpoints: Checkpoints | None) -> None:
+    """After rank 0 wrote the output: wait for it, then drop the checkpoints."""
+    barrier(ctx)
+    if checkpoints is not None and ctx.is_main:
+        checkpoints.clear()
