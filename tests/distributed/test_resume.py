@@ -32,6 +32,7 @@ def test_resume_predicts_only_the_missing_shards(shared_data: Path, tmp_path: Pa
     dataset = read_dataset(path, images=shared_data / COCO128_IMAGES)
     out = tmp_path / "pred.json"
     ckpt = Checkpoints.beside(out, run_key({"run": 1}))
+    again = Checkpoints.beside(out, run_key({"run": 1}), reuse=True)
     seen: list[list[int]] = []
 
     def predict(ds, stop_at: int | None = None):  # the 'prediction' of a shard is the shard itself
@@ -44,13 +45,13 @@ def test_resume_predicts_only_the_missing_shards(shared_data: Path, tmp_path: Pa
         predict_sharded(DistContext(), dataset, lambda d: predict(d, 3), out, shards=4, checkpoints=ckpt)
     assert len(list(ckpt.folder.iterdir())) == 2
     seen.clear()
-    merged = predict_sharded(DistContext(), dataset, predict, out, shards=4, checkpoints=ckpt, resume=True)
+    merged = predict_sharded(DistContext(), dataset, predict, out, shards=4, checkpoints=again)
     assert len(seen) == 2  # shards 2 and 3 only
     assert json.dumps(merged) == json.dumps(kins_json_object(dataset, out))
     # another key (a changed setting or input) does not reuse them; without --resume nothing is reused either
     seen.clear()
     predict_sharded(
-        DistContext(), dataset, predict, out, shards=4, checkpoints=Checkpoints(ckpt.folder, "x"), resume=True
+        DistContext(), dataset, predict, out, shards=4, checkpoints=Checkpoints(ckpt.folder, "x", reuse=True)
     )
     predict_sharded(DistContext(), dataset, predict, out, shards=4, checkpoints=ckpt)
     assert len(seen) == 8
@@ -64,7 +65,7 @@ def test_a_killed_prediction_leaves_no_file_and_resumes_to_the_same_file(tiny_co
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "cut" / "pred.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
-    cmd = [sys.executable, "-m", "occseg", *map(str, args), "--out", str(out)]
+    cmd = [sys.executable, "-m", "occseg", *map(str, args), "--out", str(out), "--resume"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     folder = out.parent / ".pred.json.checkpoints"
     deadline = time.monotonic() + 60

@@ -99,10 +99,15 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     "--shards",
     type=click.IntRange(min=1),
     default=None,
-    help="Predict the images in this many shards, each saved beside --out when done, so that --resume can continue "
-    "an interrupted run (default: one per process under torchrun, else none). The file is the same for any number.",
+    help="Predict the images in this many shards (default: one per process under torchrun, else none); with "
+    "--resume each is saved when done. The predictions file is the same for any number.",
 )
-@click.option("--resume", is_flag=True, help="Reuse the shards an interrupted run with the same settings finished.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Save each finished shard beside --out, and reuse those a run with the same settings saved before it was "
+    "interrupted (give it to the first run too).",
+)
 @progress_option()
 def cmd(
     data_path: Path,
@@ -133,9 +138,9 @@ def cmd(
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
-    from occseg.distributed.checkpoints import Checkpoints
+    from occseg.distributed.checkpoints import Checkpoints, finish
     from occseg.distributed.context import rank_device, session
-    from occseg.distributed.predictions import finish, predict_sharded
+    from occseg.distributed.predictions import predict_sharded
     from occseg.io import check_output_file, write_json
 
     if method is None:
@@ -208,8 +213,12 @@ def cmd(
                 raise click.UsageError(
                     "--adapt-order refits the classifier on all the data: give no --shards, one process"
                 )
-            ckpt = Checkpoints.beside(out_path, _run_key(click.get_current_context().params, ctx))
-            merged = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt, resume=resume)
+            ckpt = (
+                Checkpoints.beside(out_path, _run_key(click.get_current_context().params, ctx), reuse=True)
+                if resume
+                else None
+            )
+            merged = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt)
             if merged is not None:
                 write_json(out_path, merged)
                 n = len(merged["annotations"])

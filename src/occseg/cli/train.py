@@ -60,6 +60,12 @@ from occseg.cli.options import (
     help="Folder of object-free photos for the outlier model.",
 )
 @device_option()
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Save each finished stage (features, outlier features, concepts, each class) beside --out, and reuse those "
+    "a run with the same settings saved before it was interrupted (give it to the first run too).",
+)
 @progress_option()
 def train(
     data,
@@ -78,13 +84,14 @@ def train(
     min_height,
     backgrounds,
     device,
+    resume,
     progress,
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
     from occseg.compnet.learn import TrainConfig, train_compnet
-    from occseg.compnet.model import save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
+    from occseg.distributed.checkpoints import Checkpoints, finish
     from occseg.distributed.context import rank_device, session
     from occseg.io import check_output_dir
 
@@ -136,10 +143,19 @@ def train(
             seed=seed,
             device=rank_device(device, ctx),
         )
+        ckpt = Checkpoints.beside(out, _run_key(click.get_current_context().params), reuse=True) if resume else None
         t0 = time.perf_counter()
-        model = train_compnet(samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx)
-    if not ctx.is_main:
-        return
+        model = train_compnet(
+            samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx, checkpoints=ckpt
+        )
+        if ctx.is_main:
+            _save(model, cmap, data, out, t0)
+        finish(ctx, ckpt)
+
+
+def _save(model, cmap: dict, data, out, t0: float) -> None:
+    from occseg.compnet.model import save_model
+
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
@@ -150,3 +166,14 @@ def train(
         f"{model.settings.num_concepts} concepts, mixtures {model.settings.mixtures}, "
         f"{model.settings.training['seconds']} s -> {out}"
     )
+
+
+def _run_key(params: dict) -> str:
+    """The checkpoints' key: every setting of the run and the input files' versions."""
+    from occseg.distributed.checkpoints import file_stamp, run_key
+
+    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out")}
+    bg = params.get("backgrounds")
+    photos = sorted(Path(bg).iterdir()) if bg else []
+    stamps = [file_stamp(params.get(k)) for k in ("data", "class_map", "backbone_weights")]
+    return run_key({"settings": settings, "inputs": stamps + [file_stamp(p) for p in photos]})

@@ -11,7 +11,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNet
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, log_mix, rigid_hole_fill, to_grid
-from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+from occseg.compnet.vmf import VMFFit, concept_distribution, fit_vmf_mixture, log_activations
+from occseg.distributed.checkpoints import Checkpoints, agreed_stage, rank_items
 from occseg.distributed.collectives import gather_items
 from occseg.distributed.context import DistContext
 
@@ -161,9 +162,11 @@ def extract_training_crops(
     *,
     progress: bool = True,
     dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> tuple[list[CropSample], dict[int, tuple]]:
     """Run the backbone once per training box (batched per image); returns crops and per-image info.
-    ``dist``: under torchrun each rank runs its share of the images; every rank gets all crops, in order."""
+    ``dist``: under torchrun each rank runs its share of the images; every rank gets all crops, in order.
+    ``checkpoints``: this rank's crops are saved when done (and reused by a resumed run)."""
     from occseg.features.crops import CropConfig
 
     bs = default_batch_size(cfg.batch_size, cfg.device)
@@ -173,14 +176,16 @@ def extract_training_crops(
         by_image[s.image_id].append(s)
     groups = list(by_image.values())
     mine = dist.shard(len(groups)) if dist is not None else range(len(groups))
-    local = [
-        (g, *_image_crops(groups[g], backbone, cfg, ccfg))
-        for g in _progress(mine, "features", total=len(mine), enabled=progress)
-    ]
-    if dist is not None and dist.active:
-        local = [
-            (g, *_crops_from_record(t, meta)) for g, (t, meta) in enumerate(_gather_crops(dist, len(groups), local))
-        ]
+    records = rank_items(
+        checkpoints,
+        dist,
+        "features",
+        lambda: [
+            _crop_record(g, *_image_crops(groups[g], backbone, cfg, ccfg))
+            for g in _progress(mine, "features", total=len(mine), enabled=progress)
+        ],
+    )
+    local = [(g, *_crops_from_record(t, meta)) for g, (t, meta) in enumerate(gather_items(dist, len(groups), records))]
     crops: list[CropSample] = []
     images: dict[int, tuple] = {}
     for _, image_crops, info in local:
@@ -218,20 +223,13 @@ def _image_crops(group: Sequence[BoxSample], backbone, cfg: TrainConfig, ccfg) -
     return crops, (group[0].image, [group[0].box, *group[0].others])  # every annotated box
 
 
-def _gather_crops(dist: DistContext, n_images: int, local: list) -> list:
-    """Every rank's crops, in image order, as ``(features, metadata)`` records (JSON metadata, no pickle)."""
-    records = [
-        (
-            g,
-            [c.features for c in image_crops],
-            {
-                "crops": [[c.category, list(c.box_cells), c.image_id, c.border_px] for c in image_crops],
-                "image": [str(info[0]), [list(map(float, b)) for b in info[1]]],
-            },
-        )
-        for g, image_crops, info in local
-    ]
-    return gather_items(dist, n_images, records)
+def _crop_record(g: int, image_crops: list[CropSample], info: tuple) -> tuple[int, list[torch.Tensor], dict]:
+    """One image's crops as an item ``(index, features, JSON metadata)`` to gather or save (no pickle)."""
+    meta = {
+        "crops": [[c.category, list(c.box_cells), c.image_id, c.border_px] for c in image_crops],
+        "image": [str(info[0]), [list(map(float, b)) for b in info[1]]],
+    }
+    return g, [c.features for c in image_crops], meta
 
 
 def _crops_from_record(features: list[torch.Tensor], meta: dict) -> tuple[list[CropSample], tuple]:
@@ -264,19 +262,26 @@ def collect_clutter_features(
     *,
     progress: bool = True,
     dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> torch.Tensor:
     """Feature vectors of image regions outside every annotated box (and of optional background photos).
-    ``dist``: under torchrun each rank reads its share of the images; every rank gets all vectors, in order."""
+    ``dist``: under torchrun each rank reads its share of the images; every rank gets all vectors, in order.
+    ``checkpoints``: this rank's vectors are saved when done (and reused by a resumed run)."""
     rng = np.random.default_rng(cfg.seed)
     ids = sorted(images)
     if len(ids) > cfg.max_clutter_images:
         ids = sorted(rng.choice(ids, cfg.max_clutter_images, replace=False).tolist())
     items = [(images[i][0], images[i][1]) for i in ids] + [(p, []) for p in background_images]
     mine = dist.shard(len(items)) if dist is not None else range(len(items))
-    local = [
-        (j, [_outside_features(*items[j], backbone, cfg)], None)
-        for j in _progress(mine, "outlier regions", total=len(mine), enabled=progress)
-    ]
+    local = rank_items(
+        checkpoints,
+        dist,
+        "outlier-features",
+        lambda: [
+            (j, [_outside_features(*items[j], backbone, cfg)], None)
+            for j in _progress(mine, "outlier regions", total=len(mine), enabled=progress)
+        ],
+    )
     chunks = [t[0] for t, _ in gather_items(dist, len(items), local)]
     chunks = [c for c in chunks if c.shape[0]]
     if not chunks:
@@ -541,6 +546,48 @@ def learn_clutter(clutter_feats: torch.Tensor, concepts: torch.Tensor, kappa: fl
     return torch.stack(betas)
 
 
+def _fit_concepts(
+    x: torch.Tensor, k: int, kappa: float, cfg: TrainConfig, dist: DistContext | None, checkpoints: Checkpoints | None
+) -> VMFFit:
+    """The visual concepts' vMF EM (a checkpointed stage)."""
+
+    def compute() -> tuple[dict[str, torch.Tensor], list[float]]:
+        fit = fit_vmf_mixture(x, k, kappa, seed=cfg.seed, dist=dist)
+        return {"means": fit.means, "weights": fit.weights}, fit.loglik
+
+    tensors, loglik = agreed_stage(checkpoints, dist, "concepts", compute)
+    return VMFFit(means=tensors["means"], weights=tensors["weights"], kappa=kappa, loglik=loglik)
+
+
+def _learn_class(
+    c: str,
+    cc: list[CropSample],
+    rows_ring: tuple[int, int],
+    concepts: torch.Tensor,
+    kappa: float,
+    kernels: torch.Tensor | None,
+    cfg: TrainConfig,
+    dist: DistContext | None,
+    checkpoints: Checkpoints | None,
+) -> tuple[ClassModel, dict]:
+    """One class's mixtures from its crops (a checkpointed stage): its grid, data, weak labels and EM."""
+
+    def compute() -> tuple[dict[str, torch.Tensor], dict]:
+        box_rows, ring = rows_ring
+        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
+        grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
+        data = _class_data(cc, concepts, kappa, grid)
+        if cfg.context == "global":
+            fg0 = initial_foreground_global(data, kernels, cfg.global_context_threshold)
+        else:
+            fg0 = initial_foreground_per_image(data)
+        cm, crec = fit_class(c, data, fg0, cfg)
+        return {f.name: getattr(cm, f.name) for f in fields(cm)}, crec
+
+    tensors, crec = agreed_stage(checkpoints, dist, f"class-{c}", compute)
+    return ClassModel(**tensors), crec
+
+
 def train_compnet(
     samples: Sequence[BoxSample],
     classes: Sequence[str],
@@ -550,9 +597,12 @@ def train_compnet(
     progress: bool = True,
     backbone=None,
     dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> CompNetModel:
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`). ``dist``: under
-    torchrun, the ranks share the backbone work and the concepts' EM; the model is the one-process model."""
+    torchrun, the ranks share the backbone work and the concepts' EM; the model is the one-process model.
+    ``checkpoints``: each stage (features, outlier features, concepts, each class) is saved when done, and a run
+    resumed with the same settings reuses them."""
     from occseg.backbones import get_backbone
 
     if not isinstance(cfg, TrainConfig):
@@ -579,8 +629,12 @@ def train_compnet(
     box_rows = cfg.target_height // stride
     rec = TrainingRecord()
 
-    crops, images = extract_training_crops(samples, backbone, cfg, progress=progress, dist=dist)
-    clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress, dist=dist)
+    crops, images = extract_training_crops(
+        samples, backbone, cfg, progress=progress, dist=dist, checkpoints=checkpoints
+    )
+    clutter_feats = collect_clutter_features(
+        images, backbone, cfg, background_images, progress=progress, dist=dist, checkpoints=checkpoints
+    )
     rec.clutter_cells = int(clutter_feats.shape[0])
 
     x = _sample_concept_features(crops, cfg, clutter_feats)
@@ -588,7 +642,7 @@ def train_compnet(
     if k < cfg.num_concepts:
         log.warning("only %d feature samples: learning %d concepts instead of %d", x.shape[0], k, cfg.num_concepts)
     log.info("learning %d visual concepts from %d feature vectors (kappa %.0f)", k, x.shape[0], kappa)
-    fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed, dist=dist)
+    fit = _fit_concepts(x.to(cfg.device), k, kappa, cfg, dist, checkpoints)
     concepts = fit.means.cpu()
     rec.concept_samples = int(x.shape[0])
     rec.concept_loglik = [round(v, 5) for v in fit.loglik]
@@ -637,14 +691,9 @@ def train_compnet(
     mixtures: dict[str, int] = {}
     for c in _progress(list(classes), "mixtures", enabled=progress):
         cc = [s for s in crops if s.category == c]
-        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
-        grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
-        data = _class_data(cc, concepts, kappa, grid)
-        if cfg.context == "global":
-            fg0 = initial_foreground_global(data, kernels_by_class[c], cfg.global_context_threshold)
-        else:
-            fg0 = initial_foreground_per_image(data)
-        cm, crec = fit_class(c, data, fg0, cfg)
+        cm, crec = _learn_class(
+            c, cc, (box_rows, ring), concepts, kappa, kernels_by_class.get(c), cfg, dist, checkpoints
+        )
         class_models[c] = cm
         mixtures[c] = cm.num_mixtures
         rec.crops_per_class[c] = len(cc)

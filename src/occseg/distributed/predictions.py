@@ -17,7 +17,7 @@ from typing import Any
 from occseg.data.annotation import Dataset
 from occseg.data.writers import KINS_FORMAT, KINS_VERSION, kins_json_object
 from occseg.distributed.checkpoints import Checkpoints
-from occseg.distributed.collectives import all_gather_bytes, barrier, first_error
+from occseg.distributed.collectives import all_gather_bytes, first_error
 from occseg.distributed.context import DistContext
 
 _EMPTY_PART = json.dumps({"categories": None, "items": []})  # a shard without images
@@ -91,20 +91,20 @@ def predict_sharded(
     *,
     shards: int | None = None,
     checkpoints: Checkpoints | None = None,
-    resume: bool = False,
 ) -> dict[str, Any] | None:
     """Run ``predict`` on this rank's shards of ``dataset`` (``shards``: how many in all, default one per rank,
     dealt round robin); on rank 0, the merged JSON object for ``json_path`` (``None`` on the other ranks).
 
-    Each shard's part is saved in ``checkpoints`` when it is done; with ``resume`` the parts an interrupted run
-    saved (same key) are used instead of predicting their shards again. An error on any rank (a ``ValueError``:
-    bad data, nothing to predict in a shard) stops every rank with the first rank's message."""
+    Each shard's part is saved in ``checkpoints`` when it is done; when they may be reused (``--resume``), the
+    parts an interrupted run saved (same key) are used instead of predicting their shards again. An error on any
+    rank (a ``ValueError``: bad data, nothing to predict in a shard) stops every rank with the first rank's
+    message."""
     n = shards or ctx.world_size
     parts: list[str] = []
     error = None
     try:
         for s in ctx.shard(n):
-            parts.append(_shard_part(dataset, s, n, predict, checkpoints, resume))
+            parts.append(_shard_part(dataset, s, n, predict, checkpoints))
     except ValueError as exc:
         error = str(exc)
     error = first_error(ctx, error)
@@ -120,20 +120,12 @@ def _shard_part(
     n: int,
     predict: Callable[[Dataset], Dataset],
     checkpoints: Checkpoints | None,
-    resume: bool,
 ) -> str:
     name = f"shard-{s:05d}-of-{n:05d}"
-    part = checkpoints.load_text(name) if (checkpoints is not None and resume) else None
+    part = checkpoints.load_text(name) if checkpoints is not None else None
     if part is None:
         shard, indices = shard_dataset(dataset, s, n)
         part = prediction_part(predict(shard), shard, indices) if shard.images else _EMPTY_PART
         if checkpoints is not None:
             checkpoints.save_text(name, part)
     return part
-
-
-def finish(ctx: DistContext, checkpoints: Checkpoints | None) -> None:
-    """After rank 0 wrote the output: wait for it, then drop the checkpoints."""
-    barrier(ctx)
-    if checkpoints is not None and ctx.is_main:
-        checkpoints.clear()
