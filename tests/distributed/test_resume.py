@@ -57,12 +57,20 @@ def test_resume_predicts_only_the_missing_shards(shared_data: Path, tmp_path: Pa
     assert len(seen) == 8
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_killed_prediction_leaves_no_file_and_resumes_to_the_same_file(tiny_compnet, tmp_path: Path, sig) -> None:
+@pytest.fixture(scope="module")
+def whole_run(tiny_compnet, tmp_path_factory) -> tuple[list, Path]:
+    """The arguments of a 4-shard prediction and the file an uninterrupted run writes."""
     args = ["predict", "--data", tiny_compnet.data, "--images", tiny_compnet.images, "--model", tiny_compnet.folder]
     args += ["--no-progress", "--shards", "4"]
-    whole = run_occseg(*args, "--out", tmp_path / "whole" / "pred.json")
+    out = tmp_path_factory.mktemp("whole") / "whole" / "pred.json"
+    whole = run_occseg(*args, "--out", out)
     assert whole.returncode == 0, whole.stderr
+    return args, out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_killed_prediction_leaves_no_file_and_resumes_to_the_same_file(whole_run, tmp_path: Path, sig) -> None:
+    args, whole = whole_run
     out = tmp_path / "cut" / "pred.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
     cmd = [sys.executable, "-m", "occseg", *map(str, args), "--out", str(out), "--resume"]
@@ -80,5 +88,5 @@ def test_a_killed_prediction_leaves_no_file_and_resumes_to_the_same_file(tiny_co
     assert list(folder.glob("shard-*.json"))  # the finished shards are kept
     resumed = run_occseg(*args, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert out.read_bytes() == (tmp_path / "whole" / "pred.json").read_bytes()
+    assert out.read_bytes() == whole.read_bytes()
     assert sorted(p.name for p in out.parent.iterdir()) == ["pred.json"]  # checkpoints and temporaries gone
