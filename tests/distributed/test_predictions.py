@@ -69,3 +69,24 @@ def test_two_gloo_processes_write_the_single_process_file(tiny_compnet, tmp_path
     assert (tmp_path / "two.json").read_bytes() == (tmp_path / "one.json").read_bytes()
     assert two.stdout.count("wrote") == 1  # rank 0 alone writes and reports
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_images_in_several_folders_merge_to_the_single_process_json(dataset, tmp_path: Path) -> None:
+    # image_root is the deepest folder above every predicted image: the merge finds the one the writer finds
+    from dataclasses import replace
+
+    moved = replace(
+        dataset,
+        images=[
+            replace(im, path=tmp_path / "img" / f"set{k % 3}" / im.path.name) for k, im in enumerate(dataset.images)
+        ],
+    )
+    for keep in (range(6), [1, 4], [2]):  # all, one folder (set1), one image
+        kept = replace(moved, images=[moved.images[k] for k in keep])
+        parts = []
+        for rank in range(2):
+            shard, idx = shard_dataset(moved, rank, 2)
+            pred = replace(shard, images=[im for k, im in zip(idx, shard.images) if k in keep])
+            parts.append(prediction_part(pred, shard, idx))
+        out = tmp_path / "out" / "pred.json"
+        assert json.dumps(merge_parts(parts, out)) == json.dumps(kins_json_object(kept, out))

@@ -96,6 +96,14 @@ def start(device: str | None, env: Mapping[str, str] | None = None) -> DistConte
     return DistContext(rank=rank, world_size=world, local_rank=local, backend=backend)
 
 
+def quiet_other_ranks(ctx: DistContext) -> None:
+    """Only errors are logged on the ranks other than 0 (rank 0 reports the run's notes and warnings once)."""
+    import logging
+
+    if not ctx.is_main:
+        logging.getLogger().setLevel(logging.ERROR)
+
+
 def stop(ctx: DistContext) -> None:
     """Leave the process group (nothing in one process)."""
     import torch.distributed as dist
@@ -108,6 +116,7 @@ def stop(ctx: DistContext) -> None:
 def session(device: str | None, env: Mapping[str, str] | None = None) -> Iterator[DistContext]:
     """:func:`start`, then :func:`stop` however the block ends."""
     ctx = start(device, env)
+    quiet_other_ranks(ctx)
     try:
         yield ctx
     finally:
