@@ -23,6 +23,10 @@ from tests.conftest import REPO_ROOT
 from tests.distributed.conftest import run_occseg
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Interrupted(Exception):
     pass
 
@@ -74,7 +78,10 @@ def test_a_killed_prediction_leaves_no_file_and_resumes_to_the_same_file(whole_r
     out = tmp_path / "cut" / "pred.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
     cmd = [sys.executable, "-m", "occseg", *map(str, args), "--out", str(out), "--resume"]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # SIGINT as in a terminal, also when the tests run in a background job (which starts with SIGINT ignored)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+    )
     folder = out.parent / ".pred.json.checkpoints"
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline and not list(folder.glob("shard-*.json")):
