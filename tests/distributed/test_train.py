@@ -51,10 +51,10 @@ def test_a_resumed_training_reuses_the_saved_stages(shared_data: Path, tmp_path:
         )
         names = sorted(p.name for p in ckpt.folder.iterdir())
         assert names == [
-            "class-giraffe.rank0.safetensors", "class-person.rank0.safetensors", "concepts.rank0.safetensors",
+            "class-000.rank0-of-1.safetensors", "class-001.rank0-of-1.safetensors", "concepts.rank0.safetensors",
             "features.rank0-of-1.safetensors", "outlier-features.rank0-of-1.safetensors",
         ]  # fmt: skip
-        ckpt.remove("class-person.rank0")  # as if killed while learning persons
+        ckpt.remove("class-001.rank0-of-1")  # as if killed while learning giraffes (class 1)
 
         def no_backbone(*args, **kwargs):
             raise AssertionError("the backbone ran again")

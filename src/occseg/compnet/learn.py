@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -559,7 +560,33 @@ def _fit_concepts(
     return VMFFit(means=tensors["means"], weights=tensors["weights"], kappa=kappa, loglik=loglik)
 
 
+def _learn_classes(
+    classes: Sequence[str],
+    crops: Sequence[CropSample],
+    rows_ring: tuple[int, int],
+    concepts: torch.Tensor,
+    kappa: float,
+    kernels: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    *,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
+    progress: bool = True,
+) -> list[tuple[ClassModel, dict]]:
+    """Each class's mixtures and record, in class order. ``dist``: the classes are dealt to the ranks and gathered
+    on every rank. ``checkpoints``: each class is saved when done (and reused by a resumed run)."""
+    mine = dist.shard(len(classes)) if dist is not None else range(len(classes))
+    local = []
+    for i in _progress(mine, "mixtures", total=len(mine), enabled=progress):
+        c = classes[i]
+        cc = [s for s in crops if s.category == c]
+        learn = partial(_learn_class, i, c, cc, rows_ring, concepts, kappa, kernels.get(c), cfg)
+        local += rank_items(checkpoints, dist, f"class-{i:03d}", learn)
+    return [(ClassModel(*tensors), crec) for tensors, crec in gather_items(dist, len(classes), local)]
+
+
 def _learn_class(
+    i: int,
     c: str,
     cc: list[CropSample],
     rows_ring: tuple[int, int],
@@ -567,25 +594,19 @@ def _learn_class(
     kappa: float,
     kernels: torch.Tensor | None,
     cfg: TrainConfig,
-    dist: DistContext | None,
-    checkpoints: Checkpoints | None,
-) -> tuple[ClassModel, dict]:
-    """One class's mixtures from its crops (a checkpointed stage): its grid, data, weak labels and EM."""
-
-    def compute() -> tuple[dict[str, torch.Tensor], dict]:
-        box_rows, ring = rows_ring
-        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
-        grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
-        data = _class_data(cc, concepts, kappa, grid)
-        if cfg.context == "global":
-            fg0 = initial_foreground_global(data, kernels, cfg.global_context_threshold)
-        else:
-            fg0 = initial_foreground_per_image(data)
-        cm, crec = fit_class(c, data, fg0, cfg)
-        return {f.name: getattr(cm, f.name) for f in fields(cm)}, crec
-
-    tensors, crec = agreed_stage(checkpoints, dist, f"class-{c}", compute)
-    return ClassModel(**tensors), crec
+) -> list[tuple[int, list[torch.Tensor], dict]]:
+    """Class ``i``'s mixtures from its crops (its grid, data, weak labels and EM) as an item: the model's tensors
+    (in :class:`ClassModel`'s field order) and the record."""
+    box_rows, ring = rows_ring
+    widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
+    grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
+    data = _class_data(cc, concepts, kappa, grid)
+    if cfg.context == "global":
+        fg0 = initial_foreground_global(data, kernels, cfg.global_context_threshold)
+    else:
+        fg0 = initial_foreground_per_image(data)
+    cm, crec = fit_class(c, data, fg0, cfg)
+    return [(i, [getattr(cm, f.name) for f in fields(cm)], crec)]
 
 
 def train_compnet(
@@ -689,11 +710,12 @@ def train_compnet(
 
     class_models: dict[str, ClassModel] = {}
     mixtures: dict[str, int] = {}
-    for c in _progress(list(classes), "mixtures", enabled=progress):
+    fitted = _learn_classes(
+        classes, crops, (box_rows, ring), concepts, kappa, kernels_by_class, cfg,
+        dist=dist, checkpoints=checkpoints, progress=progress,
+    )  # fmt: skip
+    for c, (cm, crec) in zip(classes, fitted):
         cc = [s for s in crops if s.category == c]
-        cm, crec = _learn_class(
-            c, cc, (box_rows, ring), concepts, kappa, kernels_by_class.get(c), cfg, dist, checkpoints
-        )
         class_models[c] = cm
         mixtures[c] = cm.num_mixtures
         rec.crops_per_class[c] = len(cc)
