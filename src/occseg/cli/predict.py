@@ -101,6 +101,19 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="Only objects whose visible box is this tall.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Predict the images in this many shards (default: one per process under torchrun, else none); with "
+    "--resume each is saved when done. The predictions file is the same for any number.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Save each finished shard beside --out, and reuse those a run with the same settings saved before it was "
+    "interrupted (give it to the first run too).",
+)
 @progress_option()
 def cmd(
     data_path: Path,
@@ -124,11 +137,14 @@ def cmd(
     class_map: str | None,
     adapt_order: bool,
     min_height: float | None,
+    shards: int | None,
+    resume: bool,
     progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
+    from occseg.distributed.context import rank_device, session
     from occseg.io import check_output_file
 
     method = method or "compnet"
@@ -143,15 +159,15 @@ def cmd(
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=dataset.source)
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
-    if method == "compnet":
-        try:
-            from occseg.inference.predict import predict_dataset
-        except ImportError as exc:
-            raise click.ClickException(f"--method compnet is not available in this installation: {exc}") from exc
 
-        pred = predict_dataset(
+    def predict(ds):
+        if method != "compnet":
+            return _baseline_predictions(method, ds, cls, min_height, boxes)
+        from occseg.inference.predict import predict_dataset
+
+        return predict_dataset(
             model_dir,
-            dataset,
+            ds,
             boxes=boxes,
             given_labels=given_labels,
             reasoning=reasoning,
@@ -159,18 +175,22 @@ def cmd(
             order=order_cue,
             refine=refine,
             complete_boxes=complete_boxes,
-            device=device,
+            device=rank_device(device, ctx),
             weights=backbone_weights,
             allow_download=download_weights,
             classes=cls,
             all_objects=all_objects,
             class_map=cmap,
             adapt_order=adapt_order,
-            progress=progress,
+            progress=progress and ctx.is_main,
             min_height=min_height if min_height is not None else 0.0,
         )
-    else:
-        pred = _baseline_predictions(method, dataset, cls, min_height, boxes)
+
+    with session(device if method == "compnet" else None) as ctx:
+        if ctx.active or shards or resume:  # this rank predicts its shards of the images, rank 0 writes the file
+            _predict_shards(ctx, dataset, predict, out_path, shards=shards, resume=resume, method=method)
+            return
+        pred = predict(dataset)
     write_kins_json(pred, out_path)
     if pred.num_instances() == 0:
         click.echo(
@@ -208,3 +228,33 @@ def _baseline_predictions(method: str, dataset, cls, min_height: float | None, b
             "(--min-height): nothing is left to predict"
         )
     return BASELINES[method](picked, boxes=boxes)
+
+
+def _predict_shards(ctx, dataset, predict, out_path: Path, *, shards, resume: bool, method: str) -> None:
+    """Sharded prediction (torchrun ranks, ``--shards``, ``--resume``): rank 0 writes the merged file."""
+    from occseg.distributed.checkpoints import Checkpoints, finish
+    from occseg.distributed.predictions import predict_sharded
+    from occseg.io import write_json
+
+    params = click.get_current_context().params
+    if params.get("adapt_order"):
+        raise click.UsageError("--adapt-order refits the classifier on all the data: give no --shards, one process")
+    ckpt = Checkpoints.beside(out_path, _run_key(params, ctx), reuse=True) if resume else None
+    merged = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt)
+    if merged is not None:
+        write_json(out_path, merged)
+        n = len(merged["annotations"])
+        click.echo(f"{method}: {n} object(s) in {len(merged['images'])} image(s); wrote {out_path}")
+    finish(ctx, ckpt)
+
+
+def _run_key(params: dict, ctx) -> str:
+    """The checkpoints' key: every setting that changes a shard's predictions, and the input files' versions."""
+    from occseg.distributed.checkpoints import file_stamp, run_key
+
+    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out_path")}
+    model = params.get("model_dir")
+    stamps = [file_stamp(params.get("data_path")), file_stamp(params.get("class_map"))]
+    if model is not None:
+        stamps += [file_stamp(Path(model) / "model.json"), file_stamp(Path(model) / "model.safetensors")]
+    return run_key({"settings": settings, "inputs": stamps, "shards": params.get("shards") or ctx.world_size})

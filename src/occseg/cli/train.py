@@ -60,6 +60,12 @@ from occseg.cli.options import (
     help="Folder of object-free photos for the outlier model.",
 )
 @device_option()
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Save each finished stage (features, outlier features, concepts, each class) beside --out, and reuse those "
+    "a run with the same settings saved before it was interrupted (give it to the first run too).",
+)
 @progress_option()
 def train(
     data,
@@ -78,13 +84,15 @@ def train(
     min_height,
     backgrounds,
     device,
+    resume,
     progress,
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
     from occseg.compnet.learn import TrainConfig, train_compnet
-    from occseg.compnet.model import save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
+    from occseg.distributed.checkpoints import Checkpoints, finish
+    from occseg.distributed.context import rank_device, session
     from occseg.io import check_output_dir
 
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
@@ -110,18 +118,30 @@ def train(
             f"dataset classes: {', '.join(ds.categories[:20])}"
         )
     bg = _background_photos(backgrounds)
-    cfg = TrainConfig(
-        backbone=backbone,
-        backbone_weights=backbone_weights,
-        allow_download=download_weights,
-        num_concepts=num_concepts,
-        num_mixtures=num_mixtures,
-        context=context,
-        seed=seed,
-        device=device,
-    )
-    t0 = time.perf_counter()
-    model = train_compnet(samples, names, cfg, background_images=bg, progress=progress)
+    with session(device) as ctx:  # under torchrun: the ranks share the work, rank 0 saves the model
+        cfg = TrainConfig(
+            backbone=backbone,
+            backbone_weights=backbone_weights,
+            allow_download=download_weights,
+            num_concepts=num_concepts,
+            num_mixtures=num_mixtures,
+            context=context,
+            seed=seed,
+            device=rank_device(device, ctx),
+        )
+        ckpt = Checkpoints.beside(out, _run_key(click.get_current_context().params), reuse=True) if resume else None
+        t0 = time.perf_counter()
+        model = train_compnet(
+            samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx, checkpoints=ckpt
+        )
+        if ctx.is_main:
+            _save(model, cmap, data, out, t0)
+        finish(ctx, ckpt)
+
+
+def _save(model, cmap: dict, data, out, t0: float) -> None:
+    from occseg.compnet.model import save_model
+
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
@@ -157,3 +177,14 @@ def _background_photos(backgrounds: str | None) -> list[Path]:
     if not bg:
         raise ValueError(f"--backgrounds {backgrounds}: no .jpg or .png photo in it")
     return bg
+
+
+def _run_key(params: dict) -> str:
+    """The checkpoints' key: every setting of the run and the input files' versions."""
+    from occseg.distributed.checkpoints import file_stamp, run_key
+
+    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out")}
+    bg = params.get("backgrounds")
+    photos = sorted(Path(bg).iterdir()) if bg else []
+    stamps = [file_stamp(params.get(k)) for k in ("data", "class_map", "backbone_weights")]
+    return run_key({"settings": settings, "inputs": stamps + [file_stamp(p) for p in photos]})

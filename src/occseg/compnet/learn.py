@@ -11,7 +11,9 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +25,10 @@ from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNet
 from occseg.compnet.position import fit_position_model, position_inputs
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, box_mask_on_grid, log_mix, rigid_hole_fill, to_grid
-from occseg.compnet.vmf import concept_distribution, fit_vmf_mixture, log_activations
+from occseg.compnet.vmf import VMFFit, concept_distribution, fit_vmf_mixture, log_activations
+from occseg.distributed.checkpoints import Checkpoints, agreed_stage, rank_items
+from occseg.distributed.collectives import gather_items
+from occseg.distributed.context import DistContext
 from occseg.features.crops import default_batch_size
 
 log = logging.getLogger(__name__)
@@ -146,42 +151,89 @@ def _progress(iterable, desc: str, total: int | None = None, enabled: bool = Tru
 
 
 def extract_training_crops(
-    samples: Sequence[BoxSample], backbone, cfg: TrainConfig, *, progress: bool = True
+    samples: Sequence[BoxSample],
+    backbone,
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> tuple[list[CropSample], dict[int, tuple]]:
-    """Run the backbone once per training box (batched per image); returns crops and per-image info."""
-    from occseg.data.images import load_rgb
-    from occseg.features.crops import CropConfig, extract_box_features
+    """Run the backbone once per training box (batched per image); returns crops and per-image info.
+    ``dist``: under torchrun each rank runs its share of the images; every rank gets all crops, in order.
+    ``checkpoints``: this rank's crops are saved when done (and reused by a resumed run)."""
+    from occseg.features.crops import CropConfig
 
     bs = default_batch_size(cfg.batch_size, cfg.device)
     ccfg = CropConfig(target_height=cfg.target_height, pad=cfg.pad, batch_size=bs)
-    stride = backbone.spec.stride
     by_image: dict[int, list[BoxSample]] = defaultdict(list)
     for s in samples:
         by_image[s.image_id].append(s)
+    groups = list(by_image.values())
+    mine = dist.shard(len(groups)) if dist is not None else range(len(groups))
+    records = rank_items(
+        checkpoints,
+        dist,
+        "features",
+        lambda: [
+            _crop_record(g, *_image_crops(groups[g], backbone, cfg, ccfg))
+            for g in _progress(mine, "features", total=len(mine), enabled=progress)
+        ],
+    )
+    local = [(g, *_crops_from_record(t, meta)) for g, (t, meta) in enumerate(gather_items(dist, len(groups), records))]
     crops: list[CropSample] = []
     images: dict[int, tuple] = {}
-    for image_id, group in _progress(by_image.items(), "features", total=len(by_image), enabled=progress):
-        img = load_rgb(group[0].image, size=group[0].image_size)
-        feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
-        height, width = img.shape[:2]
-        for s, bf in zip(group, feats):
-            win = bf.window
-            bx1, by1, bx2, by2 = s.box
-            x1, y1 = win.image_to_crop(bx1, by1)
-            x2, y2 = win.image_to_crop(bx2, by2)
-            crops.append(
-                CropSample(
-                    category=s.category,
-                    # kept on the CPU, where the per-class statistics (mixtures, context, outlier model) are
-                    # learned; the backbone, the concepts' EM and the part-position fit run on cfg.device
-                    features=bf.features.float().cpu(),
-                    box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
-                    image_id=image_id,
-                    border_px=float(min(bx1, by1, width - bx2, height - by2)),
-                )
-            )
-        images[image_id] = (group[0].image, [group[0].box, *group[0].others])  # every annotated box
+    for _, image_crops, info in local:
+        crops.extend(image_crops)
+        images[image_crops[0].image_id] = info
     return crops, images
+
+
+def _image_crops(group: Sequence[BoxSample], backbone, cfg: TrainConfig, ccfg) -> tuple[list[CropSample], tuple]:
+    """The crops of one image's training boxes, and the image's ``(path, every annotated box)``."""
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import extract_box_features
+
+    stride = backbone.spec.stride
+    img = load_rgb(group[0].image, size=group[0].image_size)
+    feats = extract_box_features(backbone, img, [s.box for s in group], ccfg, device=cfg.device)
+    height, width = img.shape[:2]
+    crops: list[CropSample] = []
+    for s, bf in zip(group, feats):
+        win = bf.window
+        bx1, by1, bx2, by2 = s.box
+        x1, y1 = win.image_to_crop(bx1, by1)
+        x2, y2 = win.image_to_crop(bx2, by2)
+        crops.append(
+            CropSample(
+                category=s.category,
+                # kept on the CPU, where the per-class statistics (mixtures, context, outlier model) are
+                # learned; the backbone, the concepts' EM and the part-position fit run on cfg.device
+                features=bf.features.float().cpu(),
+                box_cells=(x1 / stride, y1 / stride, x2 / stride, y2 / stride),
+                image_id=s.image_id,
+                border_px=float(min(bx1, by1, width - bx2, height - by2)),
+            )
+        )
+    return crops, (group[0].image, [group[0].box, *group[0].others])  # every annotated box
+
+
+def _crop_record(g: int, image_crops: list[CropSample], info: tuple) -> tuple[int, list[torch.Tensor], dict]:
+    """One image's crops as an item ``(index, features, JSON metadata)`` to gather or save (no pickle)."""
+    meta = {
+        "crops": [[c.category, list(c.box_cells), c.image_id, c.border_px] for c in image_crops],
+        "image": [str(info[0]), [list(map(float, b)) for b in info[1]]],
+    }
+    return g, [c.features for c in image_crops], meta
+
+
+def _crops_from_record(features: list[torch.Tensor], meta: dict) -> tuple[list[CropSample], tuple]:
+    crops = [
+        CropSample(category=cat, features=f, box_cells=tuple(box), image_id=iid, border_px=border)
+        for f, (cat, box, iid, border) in zip(features, meta["crops"])
+    ]
+    path, boxes = meta["image"]
+    return crops, (Path(path), [tuple(b) for b in boxes])
 
 
 def _outside_boxes_cells(shape: tuple[int, int], boxes, scale: float, stride: int, margin_px: float) -> np.ndarray:
@@ -198,35 +250,54 @@ def _outside_boxes_cells(shape: tuple[int, int], boxes, scale: float, stride: in
 
 
 def collect_clutter_features(
-    images: dict[int, tuple], backbone, cfg: TrainConfig, background_images: Sequence = (), *, progress: bool = True
+    images: dict[int, tuple],
+    backbone,
+    cfg: TrainConfig,
+    background_images: Sequence = (),
+    *,
+    progress: bool = True,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> torch.Tensor:
-    """Feature vectors of image regions outside every annotated box (and of optional background photos)."""
-    import cv2
-
-    from occseg.data.images import load_rgb
-    from occseg.features.crops import extract_image_features
-
+    """Feature vectors of image regions outside every annotated box (and of optional background photos).
+    ``dist``: under torchrun each rank reads its share of the images; every rank gets all vectors, in order.
+    ``checkpoints``: this rank's vectors are saved when done (and reused by a resumed run)."""
     rng = np.random.default_rng(cfg.seed)
     ids = sorted(images)
     if len(ids) > cfg.max_clutter_images:
         ids = sorted(rng.choice(ids, cfg.max_clutter_images, replace=False).tolist())
     items = [(images[i][0], images[i][1]) for i in ids] + [(p, []) for p in background_images]
-    stride = backbone.spec.stride
-    chunks: list[torch.Tensor] = []
-    for path, boxes in _progress(items, "outlier regions", total=len(items), enabled=progress):
-        img = load_rgb(path)
-        scale = min(1.0, cfg.clutter_image_max_side / max(img.shape[:2]))
-        if scale < 1.0:
-            img = cv2.resize(
-                img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA
-            )
-        fmap = extract_image_features(backbone, img, device=cfg.device).float().cpu()
-        free = _outside_boxes_cells(tuple(fmap.shape[1:]), boxes, scale, stride, margin_px=8.0)
-        if free.any():
-            chunks.append(fmap[:, torch.from_numpy(free)].T)
+    mine = dist.shard(len(items)) if dist is not None else range(len(items))
+    local = rank_items(
+        checkpoints,
+        dist,
+        "outlier-features",
+        lambda: [
+            (j, [_outside_features(*items[j], backbone, cfg)], None)
+            for j in _progress(mine, "outlier regions", total=len(mine), enabled=progress)
+        ],
+    )
+    chunks = [t[0] for t, _ in gather_items(dist, len(items), local)]
+    chunks = [c for c in chunks if c.shape[0]]
     if not chunks:
         return torch.zeros((0, backbone.spec.channels))
     return torch.cat(chunks)
+
+
+def _outside_features(path, boxes, backbone, cfg: TrainConfig) -> torch.Tensor:
+    """``(N, C)`` features of one image's cells outside its boxes (``N`` may be 0)."""
+    import cv2
+
+    from occseg.data.images import load_rgb
+    from occseg.features.crops import extract_image_features
+
+    img = load_rgb(path)
+    scale = min(1.0, cfg.clutter_image_max_side / max(img.shape[:2]))
+    if scale < 1.0:
+        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    fmap = extract_image_features(backbone, img, device=cfg.device).float().cpu()
+    free = _outside_boxes_cells(tuple(fmap.shape[1:]), boxes, scale, backbone.spec.stride, margin_px=8.0)
+    return fmap[:, torch.from_numpy(free)].T
 
 
 def _sample_concept_features(crops: Sequence[CropSample], cfg: TrainConfig, clutter: torch.Tensor) -> torch.Tensor:
@@ -457,6 +528,68 @@ def learn_clutter(clutter_feats: torch.Tensor, concepts: torch.Tensor, kappa: fl
     return torch.stack(betas)
 
 
+def _fit_concepts(
+    x: torch.Tensor, k: int, kappa: float, cfg: TrainConfig, dist: DistContext | None, checkpoints: Checkpoints | None
+) -> VMFFit:
+    """The visual concepts' vMF EM (a checkpointed stage)."""
+
+    def compute() -> tuple[dict[str, torch.Tensor], list[float]]:
+        fit = fit_vmf_mixture(x, k, kappa, seed=cfg.seed, dist=dist)
+        return {"means": fit.means, "weights": fit.weights}, fit.loglik
+
+    tensors, loglik = agreed_stage(checkpoints, dist, "concepts", compute)
+    return VMFFit(means=tensors["means"], weights=tensors["weights"], kappa=kappa, loglik=loglik)
+
+
+def _learn_classes(
+    classes: Sequence[str],
+    crops: Sequence[CropSample],
+    rows_ring: tuple[int, int],
+    concepts: torch.Tensor,
+    kappa: float,
+    kernels: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    *,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
+    progress: bool = True,
+) -> list[tuple[ClassModel, dict]]:
+    """Each class's mixtures and record, in class order. ``dist``: the classes are dealt to the ranks and gathered
+    on every rank. ``checkpoints``: each class is saved when done (and reused by a resumed run)."""
+    mine = dist.shard(len(classes)) if dist is not None else range(len(classes))
+    local = []
+    for i in _progress(mine, "mixtures", total=len(mine), enabled=progress):
+        c = classes[i]
+        cc = [s for s in crops if s.category == c]
+        learn = partial(_learn_class, i, c, cc, rows_ring, concepts, kappa, kernels.get(c), cfg)
+        local += rank_items(checkpoints, dist, f"class-{i:03d}", learn)
+    return [(ClassModel(*tensors), crec) for tensors, crec in gather_items(dist, len(classes), local)]
+
+
+def _learn_class(
+    i: int,
+    c: str,
+    cc: list[CropSample],
+    rows_ring: tuple[int, int],
+    concepts: torch.Tensor,
+    kappa: float,
+    kernels: torch.Tensor | None,
+    cfg: TrainConfig,
+) -> list[tuple[int, list[torch.Tensor], dict]]:
+    """Class ``i``'s mixtures from its crops (its grid, data, weak labels and EM) as an item: the model's tensors
+    (in :class:`ClassModel`'s field order) and the record."""
+    box_rows, ring = rows_ring
+    widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
+    grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
+    data = _class_data(cc, concepts, kappa, grid)
+    if cfg.context == "global":
+        fg0 = initial_foreground_global(data, kernels, cfg.global_context_threshold)
+    else:
+        fg0 = initial_foreground_per_image(data)
+    cm, crec = fit_class(c, data, fg0, cfg)
+    return [(i, [getattr(cm, f.name) for f in fields(cm)], crec)]
+
+
 def train_compnet(
     samples: Sequence[BoxSample],
     classes: Sequence[str],
@@ -465,9 +598,14 @@ def train_compnet(
     background_images: Sequence = (),
     progress: bool = True,
     backbone=None,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> CompNetModel:
     """Learn a CompositionalNet from box samples (see :func:`occseg.compnet.samples.box_samples`): crops'
-    features, visual concepts, the outlier model, the part-position classifier, then each class's mixtures."""
+    features, visual concepts, the outlier model, the part-position classifier, then each class's mixtures.
+    ``dist``: under torchrun, the ranks share the backbone work, the concepts' EM and the classes; the model is
+    the one-process model. ``checkpoints``: each stage (features, outlier features, concepts, each class) is
+    saved when done, and a run resumed with the same settings reuses them."""
     from occseg.backbones import get_backbone
 
     if not isinstance(cfg, TrainConfig):
@@ -484,25 +622,26 @@ def train_compnet(
     kappa = float(cfg.kappa if cfg.kappa is not None else spec.kappa)
     rec = TrainingRecord()
 
-    crops, images = extract_training_crops(samples, backbone, cfg, progress=progress)
-    clutter_feats = collect_clutter_features(images, backbone, cfg, background_images, progress=progress)
+    crops, images = extract_training_crops(
+        samples, backbone, cfg, progress=progress, dist=dist, checkpoints=checkpoints
+    )
+    clutter_feats = collect_clutter_features(
+        images, backbone, cfg, background_images, progress=progress, dist=dist, checkpoints=checkpoints
+    )
     rec.clutter_cells = int(clutter_feats.shape[0])
-    concepts = _learn_concepts(crops, cfg, clutter_feats, kappa, rec)
+    concepts = _learn_concepts(crops, cfg, clutter_feats, kappa, rec, dist, checkpoints)
     clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
     position = _learn_position(crops, concepts, kappa, cfg, rec) if cfg.position_bins else None
     kernels = _global_context_kernels(crops, classes, cfg)
-    grid_rows, ring = cfg.target_height // spec.stride + 2 * (cfg.pad // spec.stride), cfg.pad // spec.stride
+    rows_ring = (cfg.target_height // spec.stride, cfg.pad // spec.stride)
+    fitted = _learn_classes(
+        classes, crops, rows_ring, concepts, kappa, kernels, cfg, dist=dist, checkpoints=checkpoints, progress=progress
+    )
     class_models: dict[str, ClassModel] = {}
-    for c in _progress(list(classes), "mixtures", enabled=progress):
-        cc = [s for s in crops if s.category == c]
-        widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
-        data = _class_data(cc, concepts, kappa, (grid_rows, grid_width(widths, ring, cfg.max_grid_width)))
-        if cfg.context == "global":
-            fg0 = initial_foreground_global(data, kernels[c], cfg.global_context_threshold)
-        else:
-            fg0 = initial_foreground_per_image(data)
-        class_models[c], rec.mixtures[c] = fit_class(c, data, fg0, cfg)
-        rec.crops_per_class[c] = len(cc)
+    for c, (cm, crec) in zip(classes, fitted):
+        class_models[c] = cm
+        rec.crops_per_class[c] = sum(s.category == c for s in crops)
+        rec.mixtures[c] = crec
     settings = _settings(backbone, cfg, kappa, classes, concepts, class_models, clutter, position, rec)
     return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=class_models, position=position)
 
@@ -519,7 +658,13 @@ def _check_classes(classes: list[str], samples: Sequence[BoxSample]) -> None:
 
 
 def _learn_concepts(
-    crops: Sequence[CropSample], cfg: TrainConfig, clutter_feats: torch.Tensor, kappa: float, rec: TrainingRecord
+    crops: Sequence[CropSample],
+    cfg: TrainConfig,
+    clutter_feats: torch.Tensor,
+    kappa: float,
+    rec: TrainingRecord,
+    dist: DistContext | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> torch.Tensor:
     """The visual concepts: a vMF mixture fitted to features sampled from the crops and the outlier regions."""
     x = _sample_concept_features(crops, cfg, clutter_feats)
@@ -527,7 +672,7 @@ def _learn_concepts(
     if k < cfg.num_concepts:
         log.warning("only %d feature samples: learning %d concepts instead of %d", x.shape[0], k, cfg.num_concepts)
     log.info("learning %d visual concepts from %d feature vectors (kappa %.0f)", k, x.shape[0], kappa)
-    fit = fit_vmf_mixture(x.to(cfg.device), k, kappa, seed=cfg.seed)
+    fit = _fit_concepts(x.to(cfg.device), k, kappa, cfg, dist, checkpoints)
     rec.concept_samples = int(x.shape[0])
     rec.concept_loglik = [round(v, 5) for v in fit.loglik]
     return fit.means.cpu()

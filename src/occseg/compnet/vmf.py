@@ -8,9 +8,13 @@ The E-step is chunked so hundreds of thousands of vectors fit in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+
+from occseg.distributed.collectives import map_chunks
+from occseg.distributed.context import DistContext
 
 
 @dataclass
@@ -61,11 +65,14 @@ def fit_vmf_mixture(
     tol: float = 1e-5,
     seed: int = 0,
     chunk: int = 65536,
+    dist: DistContext | None = None,
 ) -> VMFFit:
     """Fit ``k`` vMF components with fixed ``kappa`` to the rows of ``x`` (normalised here).
 
     E-step: ``r_nk ∝ pi_k exp(kappa mu_k . x_n)``; M-step: ``pi = mean r``, ``mu = normalise(sum r x)``.
     Stops when the mean log-likelihood gains less than ``tol``. Deterministic for a given seed.
+    ``dist``: under torchrun, every rank holds the same ``x`` and computes the E-step of its share of the chunks;
+    the chunks' sufficient statistics are added in chunk order, so the fit is bitwise the one-process fit.
     """
     if x.ndim != 2:
         raise ValueError(f"expected (N, D) features, got shape {tuple(x.shape)}")
@@ -78,14 +85,11 @@ def fit_vmf_mixture(
         resp_sum = torch.zeros(k, device=x.device)
         weighted = torch.zeros_like(means)
         ll = 0.0
-        for i in range(0, x.shape[0], chunk):
-            xb = x[i : i + chunk]
-            logits = kappa * (xb @ means.T) + log_w
-            lse = torch.logsumexp(logits, dim=1, keepdim=True)
-            r = torch.exp(logits - lse)
-            resp_sum += r.sum(0)
-            weighted += r.T @ xb
-            ll += float(lse.sum())
+        n_chunks = -(-x.shape[0] // chunk)
+        for stats in map_chunks(dist, n_chunks, partial(_e_step, x, chunk, means, log_w, kappa)):
+            resp_sum += stats[:k]
+            weighted += stats[k:-1].view_as(means)
+            ll += float(stats[-1])
         history.append(ll / x.shape[0])
         # Empty components are re-seeded at the worst-explained vector so K stays meaningful.
         means = F.normalize(weighted, dim=1)
@@ -99,6 +103,18 @@ def fit_vmf_mixture(
         if len(history) > 1 and history[-1] - history[-2] < tol:
             break
     return VMFFit(means=means, weights=log_w.exp(), kappa=kappa, loglik=history)
+
+
+def _e_step(
+    x: torch.Tensor, chunk: int, means: torch.Tensor, log_w: torch.Tensor, kappa: float, i: int
+) -> torch.Tensor:
+    """Chunk ``i``'s sufficient statistics, flat: responsibilities summed ``(K,)``, responsibility-weighted sums of
+    the vectors ``(K * D,)`` and the summed log-normaliser (the log-likelihood up to a constant)."""
+    xb = x[i * chunk : (i + 1) * chunk]
+    logits = kappa * (xb @ means.T) + log_w
+    lse = torch.logsumexp(logits, dim=1, keepdim=True)
+    r = torch.exp(logits - lse)
+    return torch.cat([r.sum(0), (r.T @ xb).flatten(), lse.sum().reshape(1)])
 
 
 def cosine_map(features: torch.Tensor, means: torch.Tensor) -> torch.Tensor:

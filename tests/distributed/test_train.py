@@ -1,0 +1,108 @@
+"""Training under torchrun: 2 gloo processes learn the model 1 process learns (bitwise)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.compnet.conftest import COCO128_IMAGES, TINY_IMAGE_IDS, write_coco_subset
+from tests.distributed.conftest import run_occseg
+
+
+def test_two_gloo_processes_train_the_single_process_model(shared_data: Path, tmp_path: Path) -> None:
+    data = write_coco_subset(shared_data, tmp_path / "sub.json", TINY_IMAGE_IDS)  # 4 images, 2 per rank
+    args = ["train", "--data", data, "--images", shared_data / COCO128_IMAGES, "--classes", "person,giraffe"]
+    args += ["--concepts", "16", "--mixtures", "2", "--no-progress"]
+    one = run_occseg(*args, "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = run_occseg(*args, "--out", tmp_path / "two", ranks=2)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("trained on") == 1  # rank 0 alone saves and reports
+    a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name  # every tensor bitwise equal (the target was 1e-5 relative)
+    ja, jb = (json.loads((tmp_path / m / "model.json").read_text()) for m in ("one", "two"))
+    for j in (ja, jb):
+        j.pop("sha256", None)
+        j["training"].pop("seconds")
+    assert ja == jb
+
+
+def test_a_resumed_training_reuses_the_saved_stages(shared_data: Path, tmp_path: Path, lite0_backbone, monkeypatch):
+    # in process: a first run saves every stage; a run that reuses them never runs the backbone again, and a stage
+    # left unsaved (a class) is learned again; the model is the uninterrupted one
+    import occseg.compnet.learn as learn
+    from occseg.compnet.samples import box_samples
+    from occseg.data.readers import read_dataset
+    from occseg.distributed.checkpoints import Checkpoints
+    from tests.compnet.conftest import TINY_CLASSES, tiny_train_config, torch_threads
+
+    data = write_coco_subset(shared_data, tmp_path / "sub.json", TINY_IMAGE_IDS)
+    samples = box_samples(read_dataset(data, images=shared_data / COCO128_IMAGES), TINY_CLASSES, min_height=30)
+    ckpt = Checkpoints(tmp_path / "ckpt", "k1", reuse=True)
+    with torch_threads(1):
+        first = learn.train_compnet(
+            samples, TINY_CLASSES, tiny_train_config(), backbone=lite0_backbone, progress=False, checkpoints=ckpt
+        )
+        names = sorted(p.name for p in ckpt.folder.iterdir())
+        assert names == [
+            "class-000.rank0-of-1.safetensors", "class-001.rank0-of-1.safetensors", "concepts.rank0.safetensors",
+            "features.rank0-of-1.safetensors", "outlier-features.rank0-of-1.safetensors",
+        ]  # fmt: skip
+        ckpt.remove("class-001.rank0-of-1")  # as if killed while learning giraffes (class 1)
+
+        def no_backbone(*args, **kwargs):
+            raise AssertionError("the backbone ran again")
+
+        monkeypatch.setattr(learn, "_image_crops", no_backbone)
+        monkeypatch.setattr(learn, "_outside_features", no_backbone)
+        again = learn.train_compnet(
+            samples, TINY_CLASSES, tiny_train_config(), backbone=lite0_backbone, progress=False, checkpoints=ckpt
+        )
+    assert torch.equal(first.concepts, again.concepts) and torch.equal(first.clutter, again.clutter)
+    for c in TINY_CLASSES:
+        assert torch.equal(first.classes[c].alpha, again.classes[c].alpha)
+        assert torch.equal(first.classes[c].prior_fg, again.classes[c].prior_fg)
+    assert first.settings.training == again.settings.training
+
+
+def test_a_killed_training_leaves_no_model_and_resumes_to_the_same_model(shared_data: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    data = write_coco_subset(shared_data, tmp_path / "sub.json", TINY_IMAGE_IDS)
+    args = ["train", "--data", data, "--images", shared_data / COCO128_IMAGES, "--classes", "person"]
+    args += ["--concepts", "16", "--mixtures", "2", "--no-progress", "--resume"]
+    whole = run_occseg(*args, "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "cut" / "model"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "occseg", *map(str, args), "--out", str(out)],
+        env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    saved = out.parent / ".model.checkpoints" / "features.rank0-of-1.safetensors"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and not saved.exists():
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run ended before it could be interrupted (a very fast machine)")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert not (out / "model.json").exists() and not (out / "model.safetensors").exists()
+    resumed = run_occseg(*args, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model"]  # the checkpoints are gone
