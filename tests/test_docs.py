@@ -3,6 +3,7 @@ work-history labels in tracked text files. Skipped outside a git checkout (e.g. 
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -17,6 +18,9 @@ _WORD = "sess" + "ion"
 WORK_HISTORY = re.compile(rf"{_WORD}s? [0-9]|this {_WORD}|previous {_WORD}|{_WORD}'s", re.IGNORECASE)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 CITATION = re.compile(r"docs/method\.md §([A-Z](?:\.\d+)?)")
+# docs/method.md cites code as `compnet/learn.py`: `train_compnet`, `fit_class` or `evaluation/protocol.py` (`evaluate`)
+CODE_PATH = re.compile(r"`((?:[\w-]+/)*[\w-]+\.py)`")
+CODE_NAMES = re.compile(r"\A(?::\s*|\s*\(\s*)((?:`[\w.]+`(?:,\s*(?:and\s+)?|\s+and\s+)?)+)")
 
 
 def _tracked_files() -> list[Path]:
@@ -102,6 +106,71 @@ def test_method_citations_name_existing_sections():
             if not any(f"§{section}." in h or f"§{section} " in h for h in headings):
                 missing.append(f"{path.relative_to(ROOT)}: §{section}")
     assert not missing, "citations of sections docs/method.md does not have:\n" + "\n".join(sorted(set(missing)))
+
+
+def code_references(text: str) -> list[tuple[str, list[str]]]:
+    """Each backticked ``.py`` path of a page with the backticked names that follow it (after ``:`` or ``(``)."""
+    refs = []
+    for m in CODE_PATH.finditer(text):
+        names = CODE_NAMES.match(text[m.end() :])
+        refs.append((m.group(1), re.findall(r"`([\w.]+)`", names.group(1)) if names else []))
+    return refs
+
+
+def defined_names(path: Path) -> dict[str, set[str]]:
+    """The top-level functions, classes and assigned names of a module, each with its class body's names."""
+    found: dict[str, set[str]] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            members = {
+                getattr(n, "name", None) or getattr(getattr(n, "target", None), "id", "")
+                for n in getattr(node, "body", [])
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.AnnAssign)
+            }
+            found[node.name] = members
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update({t.id: set() for t in targets if isinstance(t, ast.Name)})
+    return found
+
+
+def unresolved(text: str) -> list[str]:
+    """The code references of a method page whose file (under ``src/occseg/``, or the repository root for
+    ``benchmarks/``, ``tests/`` and ``src/``) or named function / class (``Class.member`` too) does not exist."""
+    bad = []
+    for rel, names in code_references(text):
+        top = rel.split("/")[0]
+        path = ROOT / rel if top in ("benchmarks", "tests", "src") else ROOT / "src" / "occseg" / rel
+        if not path.is_file():
+            bad.append(f"{rel}: no such file")
+            continue
+        defined = defined_names(path)
+        for name in names:
+            owner, _, member = name.partition(".")
+            if owner not in defined or (member and member not in defined[owner]):
+                bad.append(f"{rel}: {name} is not defined there")
+    return bad
+
+
+def test_code_references_find_their_names():
+    text = "in `a/b.py`: `f`, `G.h` and `k`; see `c.py` (`x`) and `d.py` alone; `e.py`: the rest"
+    assert code_references(text) == [("a/b.py", ["f", "G.h", "k"]), ("c.py", ["x"]), ("d.py", []), ("e.py", [])]
+
+
+def test_unresolved_names_a_missing_function_and_file():
+    bad = unresolved("`compnet/learn.py`: `train_compnet`, `no_such_step`, `TrainConfig.context`; `nowhere/x.py`")
+    assert bad == ["compnet/learn.py: no_such_step is not defined there", "nowhere/x.py: no such file"]
+
+
+def test_method_code_references_resolve():
+    _tracked_files()
+    method = ROOT / "docs" / "method.md"
+    if not method.exists():
+        pytest.skip("docs/method.md is absent")
+    text = method.read_text(encoding="utf-8")
+    assert code_references(text), "docs/method.md cites no module: the citation style changed?"
+    bad = unresolved(text)
+    assert not bad, "docs/method.md names code that is not there:\n" + "\n".join(bad)
 
 
 def test_no_work_history_labels():
