@@ -73,7 +73,7 @@ def same_model(a: Path, b: Path) -> bool:
     return sorted(ta) == sorted(tb) and all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=["train", "predict"])
     ap.add_argument("--data", type=Path, required=True)
@@ -85,8 +85,7 @@ def main() -> None:
     ap.add_argument("--concepts", type=int, default=512)
     ap.add_argument("--mixtures", type=int, default=8)
     ap.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
-    a = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
+    a = ap.parse_args(argv)
     ranks = [int(r) for r in a.ranks.split(",")]
     sizes = [int(s) for s in (a.boxes if a.what == "train" else a.images).split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +117,8 @@ def main() -> None:
                     same = "yes" if first.read_bytes() == out.read_bytes() else "NO"
                 print(f"| {a.what} | {count} | {n} | {seconds:.1f} | {count / seconds:.2f} | {rss:.0f} | {load} | "
                       f"{same} |", flush=True)  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

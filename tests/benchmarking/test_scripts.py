@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from occseg.benchmarking import data_dir
 from tests.conftest import REPO_ROOT, need_data
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
@@ -32,6 +33,9 @@ def run_main(name: str, args: list[str]) -> int:
 
 
 def _tiny_args(name: str, model: Path, tmp: Path) -> list[str]:
+    if name == "distributed_scaling":
+        coco = data_dir() / "coco128-seg" / "annotations" / "instances_train2017.json"
+        return ["train", "--data", str(coco), "--boxes", "5", "--ranks", "1", "--concepts", "8", "--mixtures", "1"]
     if name in ("reasoning_challenge", "order_limits", "order_vote_variants", "reasoning_adapted"):
         return [*CHALLENGE, "--model", str(model)]
     return {
@@ -52,8 +56,8 @@ SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "speed")
 
 def test_every_script_is_run_here():
     assert SCRIPTS == sorted(
-        ["challenge_boxfill", "classify_coco", "compnet_coco", "cuda_first_calls", "order_limits",
-         "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge", "reasoning_cocoa",
+        ["challenge_boxfill", "classify_coco", "compnet_coco", "cuda_first_calls", "distributed_scaling",
+         "order_limits", "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge", "reasoning_cocoa",
          "reasoning_validation", "refine_coco", "ship_model"]
     )  # fmt: skip
 
