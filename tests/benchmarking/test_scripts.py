@@ -57,8 +57,8 @@ SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "speed")
 def test_every_script_is_run_here():
     assert SCRIPTS == sorted(
         ["challenge_boxfill", "classify_coco", "compnet_coco", "cuda_first_calls", "distributed_scaling",
-         "order_limits", "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge", "reasoning_cocoa",
-         "reasoning_validation", "refine_coco", "ship_model"]
+         "order_limits", "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge",
+         "reasoning_cocoa", "reasoning_validation", "refine_coco", "ship_model"]
     )  # fmt: skip
 
 
