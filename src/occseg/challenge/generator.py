@@ -56,7 +56,7 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance, occlusion_
 from occseg.data.images import save_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import mask_to_box
-from occseg.io import write_json
+from occseg.io import check_not_input, write_json
 
 SPLITS: tuple[str, ...] = ("train", "test")
 SYNTHETIC_CATEGORY = "unknown_occluder"
@@ -355,6 +355,18 @@ def _install(staging: Path, out: Path, images: set[str]) -> None:
     _remove_stale_images(out / "images", images)
 
 
+def check_inputs_outside(out: Path, dataset: Dataset, backgrounds: list[Path]) -> None:
+    """Refuse (``ValueError``) a run whose output would overwrite or remove what it reads: the source annotations,
+    its images or the background photos at an output file or inside ``images/`` / ``annotations/``."""
+    inputs = [dataset.source, *(im.path for im in dataset.images), *backgrounds]
+    for name in _FILES:
+        check_not_input(out / name, inputs, what="--out")
+    for name in _ANNOTATIONS:
+        check_not_input(out / "annotations" / name, inputs, what="--out")
+    for sub in ("images", "annotations"):
+        check_not_input(out / sub, inputs, what="--out", folder=True)
+
+
 def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) -> ChallengeResult:
     """Build the Occlusion Challenge described by ``config`` (reading ``config.source`` unless given ``dataset``).
 
@@ -373,8 +385,9 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
     unknown_classes = resolve_unknown_classes(dataset, classes, config.unknown_classes)
     files = list_background_files(config.backgrounds) if config.backgrounds is not None else []
 
-    selection = select_objects(dataset, classes, unknown_classes=unknown_classes, config=config.selection)
     out = Path(config.out)
+    check_inputs_outside(out, dataset, files)
+    selection = select_objects(dataset, classes, unknown_classes=unknown_classes, config=config.selection)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} exists and is not a folder")
     selection_json = {"source": str(source_name), **selection.to_json()}

@@ -123,7 +123,7 @@ def cmd(
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
     from occseg.data.writers import write_kins_json
-    from occseg.io import check_output_file
+    from occseg.io import check_not_input, check_output_file
 
     if method is None:
         if model_dir is None:
@@ -146,6 +146,8 @@ def cmd(
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=dataset.source)
+    model_files = () if model_dir is None else (model_dir / "model.json", model_dir / "model.safetensors")
+    check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
     if method == "compnet":
         try:

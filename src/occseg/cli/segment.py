@@ -80,7 +80,8 @@ def segment(
     from occseg.io import check_output_dir, write_json
     from occseg.viz.overlay import draw_objects, side_by_side
 
-    check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file))
+    model_files = (Path(model_dir) / "model.json", Path(model_dir) / "model.safetensors", backbone_weights)
+    check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file, *model_files))
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
     for w in warnings:

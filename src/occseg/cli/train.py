@@ -32,6 +32,7 @@ from occseg.cli.options import (
 )
 @download_option()
 @click.option("--out", required=True, type=OutputPath(file_okay=False), help="Model folder to write.")
+@click.option("--overwrite", is_flag=True, help="Replace the model already in --out (the folder is replaced whole).")
 @seed_option()
 @click.option(
     "--concepts", "num_concepts", default=512, show_default=True, type=click.IntRange(min=1), help="Visual concepts."
@@ -71,6 +72,7 @@ def train(
     backbone_weights,
     download_weights,
     out,
+    overwrite,
     seed,
     num_concepts,
     num_mixtures,
@@ -82,10 +84,10 @@ def train(
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
     from occseg.compnet.learn import TrainConfig, train_compnet
-    from occseg.compnet.model import save_model
+    from occseg.compnet.model import MODEL_FILES, check_model_folder, save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
-    from occseg.io import check_output_dir
+    from occseg.io import check_not_input, check_output_dir
 
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
@@ -99,9 +101,10 @@ def train(
             err=True,
         )
         cmap = {k: v for k, v in cmap.items() if v in names}
-    check_output_dir(
-        out, what="--out", files=("model.json", "model.safetensors"), inputs=(data, class_map, backbone_weights)
-    )
+    inputs = (data, images, class_map, backbone_weights, backgrounds)
+    check_output_dir(out, what="--out", files=MODEL_FILES, inputs=inputs)
+    check_not_input(out, inputs, what="--out", folder=True)  # the folder is replaced whole
+    check_model_folder(out, overwrite=overwrite, what="--out", flag="--overwrite")
     ds = read_dataset(data, images=images, fmt=fmt)
     echo_warnings(ds.warnings, source=ds.source)
     absent = sorted(k for k in cmap if k not in ds.categories)
@@ -139,7 +142,7 @@ def train(
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
-    save_model(model, out)
+    save_model(model, out, overwrite=overwrite)
     counts = model.settings.training["crops_per_class"]
     click.echo(
         f"trained on {sum(counts.values())} boxes ({', '.join(f'{k}: {v}' for k, v in counts.items())}), "
