@@ -95,6 +95,12 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     default=None,
     help="Only objects whose visible box is this tall.",
 )
+@click.option(
+    "--skip-bad-images",
+    is_flag=True,
+    help="compnet: go on without the image files that are missing, cannot be read or are not their annotated size "
+    "(a warning names each); by default the run is refused before it starts.",
+)
 @progress_option()
 def cmd(
     data_path: Path,
@@ -118,10 +124,12 @@ def cmd(
     class_map: str | None,
     adapt_order: bool,
     min_height: float | None,
+    skip_bad_images: bool,
     progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
+    from occseg.data.stats import usable_images
     from occseg.data.writers import write_kins_json
     from occseg.io import check_not_input, check_output_file
 
@@ -150,6 +158,8 @@ def cmd(
     check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
     if method == "compnet":
+        dataset, skipped = usable_images(dataset, skip=skip_bad_images, option="--skip-bad-images", progress=progress)
+        echo_warnings(skipped)
         try:
             from occseg.inference.predict import predict_dataset
         except ImportError as exc:

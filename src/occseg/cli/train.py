@@ -87,6 +87,7 @@ def train(
     from occseg.compnet.model import MODEL_FILES, check_model_folder, save_model
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
+    from occseg.data.stats import usable_images
     from occseg.io import check_not_input, check_output_dir
 
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
@@ -107,6 +108,7 @@ def train(
     check_model_folder(out, overwrite=overwrite, what="--out", flag="--overwrite")
     ds = read_dataset(data, images=images, fmt=fmt)
     echo_warnings(ds.warnings, source=ds.source)
+    usable_images(ds, progress=progress)  # a bad file is refused now, not after the training's first part
     absent = sorted(k for k in cmap if k not in ds.categories)
     if absent:
         click.echo(
