@@ -140,24 +140,39 @@ def json_error(path: str | Path, exc: json.JSONDecodeError | RecursionError) -> 
     return ValueError(f"{path}: not valid JSON ({text})")
 
 
+#: JSON integers of more digits than this are read as infinite floats (no float holds them; Python reads at
+#: most 4300 digits): every check of a number then names them "not finite" instead of failing with OverflowError
+MAX_INT_DIGITS = 300
+
+
+def json_int(text: str) -> int | float:
+    """A JSON integer literal: an ``int``, or ``±inf`` when it has more than :data:`MAX_INT_DIGITS` digits."""
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        return float("-inf") if text.startswith("-") else float("inf")
+    return int(text)
+
+
 def parse_json(text: str, path: str | Path, **kwargs: Any) -> Any:
-    """``json.loads(text, **kwargs)`` of the text of ``path``, with :func:`json_error`'s errors."""
+    """``json.loads(text, **kwargs)`` of the text of ``path`` (a leading byte-order mark dropped; integers too long
+    for a float read by :func:`json_int`), with :func:`json_error`'s errors."""
+    kwargs.setdefault("parse_int", json_int)
     try:
-        return json.loads(text, **kwargs)
+        return json.loads(text.removeprefix("\ufeff"), **kwargs)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise json_error(path, exc) from None
 
 
 def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
-    """Load JSON with an error that names the file and the position of a syntax error."""
+    """Load JSON (UTF-8, with or without a byte-order mark; integers by :func:`json_int`) with an error that names
+    the file and the position of a syntax error."""
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder, not a JSON file")
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
     try:
-        with open(p, encoding="utf-8") as fh:
-            return json.load(fh)
+        with open(p, encoding="utf-8-sig") as fh:  # a byte-order mark is dropped
+            return json.load(fh, parse_int=json_int)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise json_error(p, exc) from None
     except UnicodeDecodeError as exc:

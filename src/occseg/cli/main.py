@@ -34,6 +34,17 @@ class _ErrorsAsMessages(click.Group):
             sys.exit(2)
 
 
+class MessageFormatter(logging.Formatter):
+    """Log records as the command's own lines: the message, and warnings (and worse) prefixed like every other
+    warning, ``occseg: warning: ...`` (``occseg: error: ...``), unless they are already."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)  # the message (and a traceback logged with it, under --debug)
+        if record.levelno < logging.WARNING or msg.startswith("occseg: "):
+            return msg
+        return f"occseg: {'warning' if record.levelno == logging.WARNING else 'error'}: {msg}"
+
+
 @click.group(cls=_ErrorsAsMessages)
 @click.version_option(__version__, prog_name="occseg")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
@@ -43,7 +54,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     limit_threads()  # before any command imports torch: no more threads than the CPUs this process may use
-    logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(MessageFormatter())
+    logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, handlers=[handler])
 
 
 def _register() -> None:

@@ -32,6 +32,8 @@ def as_box(values: Sequence[float]) -> Box:
         raise BoxError(f"box values must be numbers, got {list(values)!r}")
     try:
         box = tuple(float(v) for v in values)
+    except OverflowError:  # an integer beyond any float
+        raise BoxError("box values must be finite, got an integer beyond any float") from None
     except (TypeError, ValueError) as exc:
         raise BoxError(f"box values must be numbers, got {list(values)!r}") from exc
     if not all(math.isfinite(v) for v in box):
@@ -41,6 +43,8 @@ def as_box(values: Sequence[float]) -> Box:
 
 def xywh_to_xyxy(box: Sequence[float]) -> Box:
     """COCO ``[x, y, w, h]`` to ``(x1, y1, x2, y2)``."""
+    if isinstance(box, Sequence | np.ndarray) and not isinstance(box, (str, bytes)) and len(box) != 4:
+        raise BoxError(f"a box [x, y, w, h] needs 4 numbers, got {len(box)}: {list(box)!r:.200}")
     x, y, w, h = as_box(box)
     return (x, y, x + w, y + h)
 
