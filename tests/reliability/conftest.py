@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.reliability.corpus import Workspace, make_workspace
 
 

@@ -82,11 +82,10 @@ class Workspace:
 
 
 def make_workspace(root: Path) -> Workspace:
-    from tests.challenge.conftest import make_backgrounds, make_source
-    from tests.compnet.conftest import random_model
-
     from occseg.compnet.model import save_model
     from occseg.data.writers import write_kins_json
+    from tests.challenge.conftest import make_backgrounds, make_source
+    from tests.compnet.conftest import random_model
 
     data = coco_dataset(root / "data")
     bg = make_backgrounds(root / "backgrounds", n=2)

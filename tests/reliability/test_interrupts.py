@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.reliability.corpus import Workspace, assert_refused, debris, png_header_only, run, snapshot
 

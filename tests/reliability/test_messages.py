@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from tests.reliability.corpus import Workspace, assert_refused, run, snapshot, square
 
 HUGE = "1" + "0" * 400  # a JSON integer no float holds
