@@ -93,6 +93,22 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def overlapping_pairs(boxes: Sequence[Box] | np.ndarray) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)``, ``i < j``, of boxes that share some area (touching edges do not), in order: the
+    only pairs two objects can compete in. One vectorised test per box against those after it, so the time is
+    ``O(N^2)`` in C but the memory ``O(N)`` (no ``N x N`` array), and Python loops over the overlapping pairs
+    only."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(b) - 1):
+        rest = b[i + 1 :]
+        hit = (np.minimum(rest[:, 2], b[i, 2]) > np.maximum(rest[:, 0], b[i, 0])) & (
+            np.minimum(rest[:, 3], b[i, 3]) > np.maximum(rest[:, 1], b[i, 1])
+        )
+        pairs.extend((i, i + 1 + int(k)) for k in np.flatnonzero(hit))
+    return pairs
+
+
 def clip_box(box: Box, width: int, height: int) -> Box:
     """Clip a box to the image ``[0, width] x [0, height]``."""
     x1, y1, x2, y2 = box

@@ -78,17 +78,18 @@ def scene_layers(order: np.ndarray, confidence: np.ndarray) -> tuple[list[int], 
     layers = [0] * n
     # longest path from a source: an object is one layer behind the deepest object in front of it
     indeg = [0] * n
-    for _, j in edges:
+    behind: list[list[int]] = [[] for _ in range(n)]  # each object's own relations: no pass over all of them
+    for a, j in edges:
         indeg[j] += 1
+        behind[a].append(j)
     ready = [i for i in range(n) if indeg[i] == 0]
     while ready:
         i = ready.pop()
-        for a, b in edges:
-            if a == i:
-                layers[b] = max(layers[b], layers[i] + 1)
-                indeg[b] -= 1
-                if indeg[b] == 0:
-                    ready.append(b)
+        for b in behind[i]:
+            layers[b] = max(layers[b], layers[i] + 1)
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
     return layers, connected_groups(order), {"broken_cycles": broken}
 
 

@@ -33,14 +33,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from occseg.compnet.model import CompNetModel
-from occseg.geometry.boxes import cell_centres_image, mask_to_box, resample_cells_to_image
+from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import ObjectResult, ObjectState, classify, finish_object, occlusion_cells
 from occseg.reasoning.order import scene_layers
 
@@ -62,11 +62,36 @@ def window_overlap(a: ObjectState, b: ObjectState) -> Window:
     return slice(y1, y2), slice(x1, x2)
 
 
+def pair_windows(states: Sequence[ObjectState]) -> dict[tuple[int, int], tuple[slice, slice]]:
+    """:func:`window_overlap` of every pair ``(i, j)``, ``i < j``, whose crop windows meet, and of no other pair
+    (:func:`~occseg.geometry.boxes.overlapping_pairs`): memory and Python loops grow with the pairs that can
+    compete, not with the square of the number of objects."""
+    pairs = overlapping_pairs([st.window.window for st in states])
+    found = {(i, j): window_overlap(states[i], states[j]) for i, j in pairs}
+    return {k: w for k, w in found.items() if w is not None}
+
+
+def _neighbours(
+    n: int, windows: Sequence[Sequence[Window]] | Mapping[tuple[int, int], Window] | None
+) -> list[Iterable[tuple[int, tuple[slice, slice]]]]:
+    """Per object i, ``(j, window)`` of the objects ``j > i`` it may compete with, in increasing ``j``."""
+    if windows is None:
+        full = (slice(None), slice(None))
+        return [((j, full) for j in range(i + 1, n)) for i in range(n)]
+    if isinstance(windows, Mapping):
+        out: list[list[tuple[int, tuple[slice, slice]]]] = [[] for _ in range(n)]
+        for (i, j), win in sorted(windows.items()):
+            if win is not None:
+                out[i].append((j, win))
+        return out
+    return [[(j, windows[i][j]) for j in range(i + 1, n) if windows[i][j] is not None] for i in range(n)]
+
+
 def resolve_conflicts(
     visible: Sequence[np.ndarray],
     strength: Sequence[np.ndarray],
     mode: str,
-    windows: Sequence[Sequence[Window]] | None = None,
+    windows: Sequence[Sequence[Window]] | Mapping[tuple[int, int], Window] | None = None,
     *,
     outlier: Sequence[np.ndarray] | None = None,
     known_order: np.ndarray | None = None,
@@ -80,7 +105,8 @@ def resolve_conflicts(
     :class:`~occseg.reasoning.colour.ColourClaim`). ``outlier[n]`` (optional): the outlier model's score of each
     pixel on the same scale; a conflicted pixel that neither object explains better than the outlier model
     goes to the outlier model, and both objects lose it. ``windows[i][j]``: the region where i and j can
-    overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
+    overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up; or
+    ``{(i, j): window}`` (``i < j``) for the pairs that can meet only (:func:`pair_windows`: no ``N x N`` table).
     ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
     decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere, or the
     part-position vote); ``known_confidence`` (optional ``(N, N)``, symmetric) is then the relation's
@@ -112,16 +138,13 @@ def resolve_conflicts(
         raise ValueError(f"known_confidence has shape {np.shape(known_confidence)}, expected {(n, n)}")
     if not margin >= 0:
         raise ValueError(f"margin must be >= 0, not {margin}")
-    full = (slice(None), slice(None))
+    neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n), dtype=np.float64)
     counts: dict[str, dict[str, int]] = {}
     for i in range(n):
-        for j in range(i + 1, n):
-            win = full if windows is None else windows[i][j]
-            if win is None:
-                continue
+        for j, win in neighbours[i]:
             c = visible[i][win] & visible[j][win]
             nc = int(np.count_nonzero(c))
             if nc == 0:
@@ -288,7 +311,7 @@ def reason(
         cue = "given"
     elif cue == "position":
         known_order, known_conf = state_position_order(model, states)
-    windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
+    windows = pair_windows(states)
     labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
     cache: dict[tuple[int, str, int], tuple[ObjectResult, np.ndarray | None, np.ndarray | None]] = {}
 
