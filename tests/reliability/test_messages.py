@@ -189,3 +189,11 @@ def test_a_refused_command_leaves_its_inputs(ws: Workspace):
     before = snapshot(ws.root)
     run("evaluate", "--gt", ws.data, "--pred", ws.root / "missing.json", "--out", ws.root / "ev")
     assert snapshot(ws.root) == before
+
+
+def test_segment_refuses_more_boxes_than_its_limit_before_any_work(ws: Workspace):
+    ws.boxes.write_text(json.dumps([{"box": [1, 1, 20, 20]}] * 1001))
+    args = ["segment", "--model", ws.model, "--image", ws.image, "--boxes", ws.boxes, "--out", ws.root / "seg"]
+    assert_refused(ws.root, args, r"boxes.json lists 1001 boxes, more than --max-boxes 1000: .* 34 MB for these")
+    out = run(*args, "--max-boxes", "1001", "--no-progress").output  # the limit raised: on to the model's check
+    assert "more than --max-boxes" not in out and "model does not match the backbone" in out

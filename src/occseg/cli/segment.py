@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
+from tqdm import tqdm
 
-from occseg.cli.options import OutputPath, device_option, download_option, scene_options
+from occseg.cli.options import OutputPath, device_option, download_option, progress_option, scene_options
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -39,6 +41,26 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     return boxes, classes, warnings
 
 
+#: The default --max-boxes: segment keeps several image-size masks per box, so its memory grows with the boxes
+#: times the image's pixels (measured 2026-12-07: about 11 bytes per pixel per box, 3.3 MB a box on a 640x480
+#: photo, above some 1.2 GB for the model and the backbone; benchmarks/segment_many_boxes.py)
+MAX_BOXES = 1000
+BYTES_PER_BOX_PIXEL = 11
+
+
+def check_box_count(boxes_file: str | Path, n: int, limit: int, width: int, height: int) -> None:
+    """Refuse (``ValueError``) more than ``limit`` boxes, before any work, saying how much memory they need."""
+    if n <= limit:
+        return
+    mb = n * width * height * BYTES_PER_BOX_PIXEL / 1e6
+    need = f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+    raise ValueError(
+        f"{boxes_file} lists {n} boxes, more than --max-boxes {limit}: segment keeps several image-size masks per "
+        f"box (about {BYTES_PER_BOX_PIXEL} bytes per pixel per box: {need} for these on this {width}x{height} "
+        f"image); give --max-boxes {n} if the memory is there, or split the boxes into several files"
+    )
+
+
 @click.command("segment")
 @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False))
@@ -57,6 +79,15 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     "--backbone-weights", default=None, help="The weight file the model was learned with, when it was learned on one."
 )
 @download_option()
+@click.option(
+    "--max-boxes",
+    type=click.IntRange(min=1),
+    default=MAX_BOXES,
+    show_default=True,
+    help="Refuse more boxes than this before any work: the memory grows with the boxes times the image's pixels "
+    f"(about {BYTES_PER_BOX_PIXEL} bytes per pixel per box).",
+)
+@progress_option()
 def segment(
     model_dir,
     image,
@@ -71,6 +102,8 @@ def segment(
     device,
     backbone_weights,
     download_weights,
+    max_boxes,
+    progress,
 ) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
@@ -84,6 +117,7 @@ def segment(
     check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file, *model_files))
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
+    check_box_count(boxes_file, len(boxes), max_boxes, img.shape[1], img.shape[0])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     model, backbone = load_model_and_backbone(
@@ -121,17 +155,21 @@ def segment(
     if not boxes:
         click.echo(f"warning: {boxes_file} lists no boxes: nothing to segment", err=True)
     # one backbone pass per box, shared by the scene with reasoning and the one without (the overlay's left panel)
-    states = prepare_scene(model, backbone, img, boxes, cfg, device=device)
+    stages = tqdm(total=3, desc="segment", unit="step", disable=not progress or len(boxes) < 2, leave=False)
+    stages.set_postfix_str("box features")
+    states = prepare_scene(model, backbone, img, boxes, cfg, device=device, progress=progress)
+    stages.update()
+    stages.set_postfix_str("reasoning")
     scene = explain_scene(model, states, cfg, labels=labels, image=img)
+    stages.update()
+    stages.set_postfix_str("overlay")
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     objs = scene.objects
     relations = []  # (front, back, confidence) of every relation the reasoning decided
-    for i in range(len(objs)):
-        for j in range(i + 1, len(objs)):
-            if scene.order[i, j] != 0 and scene.order_confidence[i, j] > 0:
-                front, back = (i, j) if scene.order[i, j] > 0 else (j, i)
-                relations.append((front, back, float(scene.order_confidence[i, j])))
+    for i, j in zip(*np.nonzero(np.triu((scene.order != 0) & (scene.order_confidence > 0), 1))):
+        front, back = (int(i), int(j)) if scene.order[i, j] > 0 else (int(j), int(i))
+        relations.append((front, back, float(scene.order_confidence[i, j])))
     panel = draw_objects(
         img,
         [o.visible for o in objs],
@@ -161,6 +199,8 @@ def segment(
             ),
         )
     save_rgb(outdir / "overlay.png", side_by_side(panels))
+    stages.update()
+    stages.close()
     result = {
         "image": str(image),
         "reasoning": reasoning,
