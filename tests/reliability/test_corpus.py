@@ -210,6 +210,9 @@ LINKED_OUTPUTS: dict[str, Callable[[Workspace], list[object]]] = {
     "evaluate report.json is the GT": lambda ws: [
         "evaluate", "--gt", ws.data, "--pred", ws.data, "--bootstrap", "0",
         "--out", _link(ws.root / "ev" / "report.json", ws.data).parent],
+    "evaluate examples.png is a GT image": lambda ws: [
+        "evaluate", "--gt", ws.data, "--pred", ws.data, "--bootstrap", "0", "--examples", "1",
+        "--out", _link(ws.root / "ev" / "examples.png", ws.images / "1.png").parent],
     "segment result.json is the boxes": lambda ws: [
         "segment", "--model", ws.model, "--image", ws.image, "--boxes", ws.boxes,
         "--out", _link(ws.root / "seg" / "result.json", ws.boxes).parent],

@@ -154,11 +154,13 @@ def cmd(
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
     from occseg.evaluation.protocol import EvalConfig, evaluate
     from occseg.evaluation.report import build_report, write_report
-    from occseg.io import check_output_dir
+    from occseg.io import check_not_input, check_output_dir
 
     outputs = ("report.json", "report.md", "objects.csv", "miou_vs_occlusion.png", "examples.png")
     check_output_dir(out_dir, what="--out", files=outputs, inputs=(gt_path, pred_path))
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
+    for name in outputs:  # the GT's images are read too (examples.png)
+        check_not_input(out_dir / name, [im.path for im in gt.images], what="--out")
     pred = read_predictions(pred_path)
     if gt_path.is_file() and same_as_gt(gt_path, pred_path):
         click.echo(
