@@ -113,8 +113,8 @@ def signals_as_exceptions(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGT
 
 def main() -> None:
     """The ``occseg`` program: one signal handler for every command (SIGTERM is handled as SIGINT: whatever the
-    command was writing is removed, ``occseg: interrupted (SIGTERM): nothing was written`` on stderr, exit status
-    ``128 + signal number``, i.e. 130 or 143)."""
+    command was writing is removed, ``occseg: interrupted (SIGTERM): the output being written was removed`` on
+    stderr, exit status ``128 + signal number``, i.e. 130 or 143)."""
     try:
         with signals_as_exceptions():
             cli()

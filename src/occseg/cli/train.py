@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -108,7 +109,6 @@ def train(
     check_model_folder(out, overwrite=overwrite, what="--out", flag="--overwrite")
     ds = read_dataset(data, images=images, fmt=fmt)
     echo_warnings(ds.warnings, source=ds.source)
-    usable_images(ds, progress=progress)  # a bad file is refused now, not after the training's first part
     absent = sorted(k for k in cmap if k not in ds.categories)
     if absent:
         click.echo(
@@ -122,6 +122,8 @@ def train(
             f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
             f"dataset classes: {', '.join(ds.categories[:20])}"
         )
+    used = {s.image_id for s in samples}  # the images training reads: a bad one is refused now, not midway
+    usable_images(replace(ds, images=[im for im in ds.images if im.image_id in used]), progress=progress)
     bg = (
         sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
         if backgrounds
