@@ -264,7 +264,11 @@ def test_check_backbone_names_what_differs():
 
 
 def _one_person_gt(tmp_path: Path) -> Path:
-    """A COCO file of one 64x48 image with one person box (its image need not exist for the errors tested)."""
+    """A COCO file of one 64x48 image with one person box, and the image (compnet's predict reads every image's
+    header before the run)."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (90, 120, 30)).save(tmp_path / "a.png")
     gt = {
         "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
         "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],

@@ -100,14 +100,12 @@ def test_evaluate_warns_when_the_predictions_are_the_ground_truth(ws: Workspace)
     assert "is the ground truth" in res.output
 
 
-@pytest.mark.parametrize("segmentation", [[[]], [[4, 4, 20, 4]], [[4, 4, 20, 4, 20]]])
+@pytest.mark.parametrize("segmentation", [[[]], [[4, 4, 20, 4]]])
 def test_polygons_of_fewer_than_three_points_are_a_warning_and_evaluate_counts_what_it_could_not_score(
     ws: Workspace, segmentation: list
 ):
     obj = _coco(ws)
     obj["annotations"][0]["segmentation"] = segmentation
-    if len(segmentation[0]) % 2:
-        pytest.skip("an odd number of coordinates is an error, tested by the readers")
     gt = _write(ws, obj)
     res = run("stats", gt, "--no-progress")
     assert "warnings (0)" not in res.output
