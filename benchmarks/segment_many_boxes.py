@@ -78,6 +78,8 @@ def main() -> None:
     args = ap.parse_args()
     from PIL import Image
 
+    from occseg.geometry.boxes import overlapping_pairs
+
     image = args.data / "coco128-seg" / "images" / "train2017" / f"{args.image_id:012d}.jpg"
     width, height = Image.open(image).size
     rows = []
@@ -86,11 +88,17 @@ def main() -> None:
         model = tiny_model(args.data, root / "model")
         for n in args.boxes:
             boxes = root / f"boxes_{n}.json"
-            boxes.write_text(json.dumps(random_boxes(n, width, height)))
+            listed = random_boxes(n, width, height)
+            boxes.write_text(json.dumps(listed))
+            pairs = len(overlapping_pairs([b["box"] for b in listed]))  # what the reasoning's cost grows with
             extra = ["--max-boxes", str(n), *args.extra]
             seconds, rss, status = run_segment(model, image, boxes, root / f"seg_{n}", extra)
-            rows.append({"boxes": n, "seconds": round(seconds, 1), "peak_rss_mb": round(rss / 1024), "status": status})
-            print(f"{n:6d} boxes on {width}x{height}: {seconds:7.1f} s, peak RSS {rss / 1024:7.0f} MB, {status}")
+            rows.append({"boxes": n, "overlapping_pairs": pairs, "seconds": round(seconds, 1),
+                         "peak_rss_mb": round(rss / 1024), "status": status})  # fmt: skip
+            print(
+                f"{n:6d} boxes on {width}x{height} ({pairs} overlapping pairs): {seconds:7.1f} s, "
+                f"peak RSS {rss / 1024:7.0f} MB, {status}"
+            )
     print(f"load average {os.getloadavg()[0]:.2f} (a shared machine: timings are indicative)")
     if args.json:
         args.json.write_text(json.dumps({"image": str(image.name), "extra": args.extra, "rows": rows}, indent=1))
