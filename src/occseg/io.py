@@ -92,7 +92,11 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
         return []
     pattern = _debris_pattern(t.name)
     removed = []
-    for entry in sorted(t.parent.iterdir()):
+    try:
+        entries = sorted(t.parent.iterdir())
+    except OSError:  # a folder that cannot be listed: its writability is checked and reported elsewhere
+        return []
+    for entry in entries:
         if not pattern.fullmatch(entry.name):
             continue
         if entry.is_dir() and not entry.is_symlink():
