@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from occseg.io import (
+    atomic_dir,
     atomic_path,
     check_not_input,
     check_output_dir,
     check_output_file,
     read_json,
+    remove_stale_temporaries,
     write_json,
     write_text,
 )
@@ -130,3 +133,82 @@ def test_output_check_refuses_a_read_only_folder(tmp_path):
             check_output_dir(ro / "out")
     finally:
         ro.chmod(0o700)
+
+
+def test_output_check_probes_the_folder_by_writing(tmp_path):
+    """Root passes every permission check, so a virtual or read-only file system is found only by writing."""
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    with pytest.raises(ValueError, match=r"--out /proc/x: cannot write into /proc"):
+        check_output_dir("/proc/x", what="--out")
+    with pytest.raises(ValueError, match=r"--out /proc/x.json: cannot write into /proc"):
+        check_output_file("/proc/x.json", what="--out")
+    check_output_dir(tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+def test_the_debris_of_a_killed_run_is_removed_at_the_next_start(tmp_path):
+    out = tmp_path / "ch"
+    stale = [
+        tmp_path / ".ch.tmp-ab12_x9z",
+        tmp_path / ".pred.json.0123456789ab.tmp",
+        out / ".report.json.a1b2c3d4e5f6.tmp",
+    ]
+    stale[0].mkdir()
+    (stale[0] / "big.png").write_bytes(b"x" * 100)
+    out.mkdir()
+    for f in stale[1:]:
+        f.write_text("half")
+    keep = [
+        tmp_path / ".ch.tmp-mine",
+        tmp_path / ".other.tmp-ab12_x9z",
+        tmp_path / "ch.tmp-ab12_x9z",
+        out / ".report.json.tmp",
+    ]
+    for f in keep:
+        f.write_text("not occseg's")
+    check_output_dir(out, files=("report.json",))
+    check_output_file(tmp_path / "pred.json")
+    assert not any(f.exists() for f in stale)
+    assert all(f.read_text() == "not occseg's" for f in keep)
+    assert remove_stale_temporaries(tmp_path / "nothing" / "here") == []
+
+
+def test_atomic_dir_appears_whole_and_replaces_only_when_told(tmp_path):
+    target = tmp_path / "m"
+    with atomic_dir(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".m.tmp-")
+        (tmp / "a").write_text("1")
+        assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and (target / "a").read_text() == "1"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        with atomic_dir(target) as tmp:
+            (tmp / "b").write_text("2")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and [p.name for p in target.iterdir()] == ["a"]
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target, replace=True) as tmp:
+            (tmp / "b").write_text("2")
+            raise RuntimeError("interrupted")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and [p.name for p in target.iterdir()] == ["a"]
+    with atomic_dir(target, replace=True) as tmp:
+        (tmp / "b").write_text("2")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and [p.name for p in target.iterdir()] == ["b"]
+    (tmp_path / "empty").mkdir()
+    with atomic_dir(tmp_path / "empty") as tmp:
+        (tmp / "c").write_text("3")
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["c"]
+
+
+def test_an_input_inside_an_output_folder_is_refused(tmp_path):
+    (tmp_path / "out" / "images").mkdir(parents=True)
+    src = tmp_path / "out" / "images" / "1.png"
+    src.write_bytes(b"png")
+    with pytest.raises(ValueError, match=r"--out .*out/images holds the input .*1.png: writing into that folder"):
+        check_output_dir(tmp_path / "out", what="--out", folders=("images",), inputs=(src,))
+    with pytest.raises(ValueError, match=r"holds the input"):  # a folder given as an input, through a link
+        (tmp_path / "link").symlink_to(tmp_path / "out" / "images")
+        check_not_input(tmp_path / "out", [tmp_path / "link"], folder=True)
+    check_not_input(tmp_path / "elsewhere", [src], folder=True)

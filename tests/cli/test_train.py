@@ -122,3 +122,17 @@ def test_train_takes_a_class_named_twice_once(train_json: Path, shared_data: Pat
     res = train_cli(train_json, shared_data, tmp_path / "m", "--classes", "person,person")
     assert res.exit_code == 0, res.output
     assert load_model(tmp_path / "m").settings.classes == ["person"]
+
+
+def test_train_replaces_a_model_only_with_overwrite(train_json: Path, shared_data: Path, tmp_path: Path):
+    out = tmp_path / "m"
+    assert train_cli(train_json, shared_data, out, "--classes", "person").exit_code == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = train_cli(train_json, shared_data, out, "--classes", "person", "--seed", "1")
+    assert res.exit_code == 2 and f"occseg: error: --out {out} holds a model already: give --overwrite" in res.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    res = train_cli(train_json, shared_data, out, "--classes", "person", "--seed", "1", "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # replaced whole, no temporary folder left
+    assert (out / "model.safetensors").read_bytes() != first["model.safetensors"]
+    assert load_model(out).settings.training["seed"] == 1

@@ -264,7 +264,11 @@ def test_check_backbone_names_what_differs():
 
 
 def _one_person_gt(tmp_path: Path) -> Path:
-    """A COCO file of one 64x48 image with one person box (its image need not exist for the errors tested)."""
+    """A COCO file of one 64x48 image with one person box, and the image (compnet's predict reads every image's
+    header before the run)."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (90, 120, 30)).save(tmp_path / "a.png")
     gt = {
         "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
         "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 30], "iscrowd": 0}],
@@ -670,3 +674,36 @@ def test_a_bad_model_json_is_a_one_line_cli_error(saved: Path, tmp_path: Path):
         "not 'x'"
     ], res.output
     assert "Traceback" not in res.output
+
+
+def test_tensors_of_another_shape_beside_the_settings_say_the_files_do_not_belong_together(saved: Path, tmp_path):
+    """A save killed between its two files used to leave new tensors beside old settings; the error then spoke of
+    shapes only. It says that the two files were not saved together, and why that happens."""
+    save_model(random_model(seed=3, k=8), tmp_path / "bigger")
+    (saved / "model.safetensors").write_bytes((tmp_path / "bigger" / "model.safetensors").read_bytes())
+    with pytest.raises(ModelError) as err:
+        load_model(saved)
+    msg = str(err.value)
+    assert "model.json and" in msg and "model.safetensors do not belong together" in msg
+    assert "a save was probably interrupted" in msg
+    assert "concepts have shape (8, 5), expected (6, 5)" in msg
+
+
+def test_save_writes_the_folder_as_a_unit(tmp_path: Path):
+    folder = tmp_path / "m"
+    save_model(random_model(), folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ValueError, match=r"model folder .*m holds a model already: give overwrite=True to replace it"):
+        save_model(random_model(seed=4), folder, overwrite=False)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    bad = random_model(seed=4)
+    bad.classes["person"] = None  # fails while the tensors are gathered: nothing is installed
+    with pytest.raises(AttributeError):
+        save_model(bad, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds files that are not a model's \(notes.txt\)"):
+        save_model(random_model(seed=4), folder)
+    assert (folder / "notes.txt").read_text() == "mine"

@@ -348,4 +348,4 @@ def test_evaluate_and_its_configs_name_wrong_arguments(tmp_path):
     for kwargs in ({"resamples": 1.5}, {"resamples": "5"}, {"seed": 1.5}, {"seed": None}):
         with pytest.raises(ValueError, match=r"bootstrap (resamples|seed) must be an integer >= 0"):
             BootstrapConfig(**kwargs)
-    assert BootstrapConfig(resamples=np.int64(10)).resamples == 10
+    assert BootstrapConfig(resamples=np.int64(300)).resamples == 300

@@ -303,3 +303,27 @@ def test_crop_window_refuses_what_has_no_window(box, kwargs, error, message):
 def test_validate_box_names_a_bad_image_size(size):
     with pytest.raises(ValueError, match=r"box 3: the image width must be a number > 0"):
         validate_box((1, 1, 5, 5), size, 10, what="box 3")
+
+
+def _brute_pairs(boxes):
+    return [
+        (i, j)
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if min(boxes[i][2], boxes[j][2]) > max(boxes[i][0], boxes[j][0])
+        and min(boxes[i][3], boxes[j][3]) > max(boxes[i][1], boxes[j][1])
+    ]
+
+
+def test_overlapping_pairs_are_the_pairs_whose_boxes_share_area():
+    from occseg.geometry.boxes import overlapping_pairs
+
+    boxes = [(0, 0, 10, 10), (5, 5, 15, 15), (10, 0, 20, 10), (30, 30, 40, 40), (0, 0, 40, 40), (9, 9, 9, 12)]
+    # touching edges (0 and 2) and a zero-width box (5) share no area
+    assert overlapping_pairs(boxes) == [(0, 1), (0, 4), (1, 2), (1, 4), (2, 4), (3, 4)]
+    assert overlapping_pairs([]) == [] and overlapping_pairs([(0, 0, 1, 1)]) == []
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, size=(300, 2))
+    wh = rng.uniform(1, 80, size=(300, 2))
+    many = [tuple(map(float, (*p, *(p + s)))) for p, s in zip(xy, wh)]
+    assert overlapping_pairs(many) == _brute_pairs(many)

@@ -295,3 +295,74 @@ def test_layers_do_not_depend_on_the_numbering_when_cycles_are_broken():
             (a, b) for a, b, _ in rep["broken_cycles"]
         )
     assert tested > 50  # many of the random graphs had cycles
+
+
+def test_scene_layers_of_a_long_chain_in_any_numbering():
+    """One object in front of the next, 300 deep: layers 0..299 whatever the numbering (the layering walks each
+    object's own relations, not every relation for every object)."""
+    from occseg.reasoning.order import scene_layers
+
+    n = 300
+    perm = np.random.default_rng(1).permutation(n)
+    order = np.zeros((n, n), dtype=np.int8)
+    for depth in range(n - 1):
+        a, b = perm[depth], perm[depth + 1]
+        order[a, b], order[b, a] = 1, -1
+    layers, groups, rep = scene_layers(order, np.abs(order).astype(float))
+    assert [layers[p] for p in perm] == list(range(n)) and set(groups) == {0} and rep["broken_cycles"] == []
+
+
+def test_resolve_conflicts_takes_the_windows_of_the_overlapping_pairs_only():
+    """``windows`` as ``{(i, j): window}`` for the pairs that can meet (what ``reason`` passes: no N x N table)
+    decides exactly as the full table does."""
+    rng = np.random.default_rng(3)
+    vis = [np.zeros((40, 60), bool) for _ in range(4)]
+    for k, (y, x) in enumerate([(2, 2), (10, 12), (25, 40), (5, 20)]):
+        vis[k][y : y + 14, x : x + 18] = True
+    strength = [rng.normal(size=(40, 60)).astype(np.float32) for _ in range(4)]
+    full = (slice(None), slice(None))
+    table = [[full if i != j else None for j in range(4)] for i in range(4)]
+    sparse = {(0, 1): full, (0, 3): full, (1, 3): full, (1, 2): full}
+    for mode in ("nod", "od"):
+        a, b = resolve_conflicts(vis, strength, mode, table), resolve_conflicts(vis, strength, mode, sparse)
+        assert all(np.array_equal(x, y) for x, y in zip(a[0], b[0]))
+        assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2]) and a[3] == b[3]
+
+
+def _layers_reference(order: np.ndarray, confidence: np.ndarray):
+    """The cycle breaking as first written (one strongly-connected-components pass over a dict per break)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = order.shape[0]
+    edges = {(int(i), int(j)): float(confidence[i, j]) for i, j in zip(*np.nonzero(order > 0))}
+    broken = []
+    while edges:
+        rows, cols = zip(*edges)
+        graph = csr_matrix((np.ones(len(edges)), (rows, cols)), shape=(n, n))
+        _, comp = connected_components(graph, directed=True, connection="strong")
+        cyclic = [(a, b) for a, b in edges if comp[a] == comp[b]]
+        if not cyclic:
+            break
+        weakest = min(cyclic, key=lambda e: (edges[e], e))
+        broken.append([weakest[0], weakest[1], edges.pop(weakest)])
+    return edges, broken
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scene_layers_break_the_same_cycles_as_the_reference(seed: int):
+    from occseg.reasoning.order import scene_layers
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    upper = np.triu(rng.random((n, n)) < 0.3, 1)
+    sign = np.where(rng.random((n, n)) < 0.5, 1, -1)
+    order = (upper * sign).astype(np.int8)
+    order = order - order.T
+    conf = np.round(rng.random((n, n)), 1)  # rounded: ties between relations are broken by their indices
+    conf = np.triu(conf, 1) + np.triu(conf, 1).T
+    remaining, broken = _layers_reference(order, conf)
+    layers, _, rep = scene_layers(order, conf)
+    assert rep["broken_cycles"] == broken and broken
+    for a, b in remaining:
+        assert layers[b] > layers[a]

@@ -27,6 +27,7 @@ explain the error).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -56,9 +57,11 @@ from occseg.data.annotation import AnnotatedImage, Dataset, Instance, occlusion_
 from occseg.data.images import save_rgb
 from occseg.data.masks import LazyMask
 from occseg.geometry.boxes import mask_to_box
-from occseg.io import write_json
+from occseg.io import check_not_input, write_json
 
 SPLITS: tuple[str, ...] = ("train", "test")
+#: The largest output image side (--size): each composed image and its masks are held in memory whole
+MAX_SIDE = 4096
 SYNTHETIC_CATEGORY = "unknown_occluder"
 _IMAGE_NAME = re.compile(r"^(train|test)_\d{6}\.png$")
 _FILES: tuple[str, ...] = ("selection.json", "split.json", "summary.json", "contact_sheet.png")  # besides these:
@@ -107,6 +110,15 @@ class ChallengeConfig:
         w, h = self.size
         if w < 32 or h < 32:
             raise ValueError(f"output size {w}x{h} is too small (at least 32x32)")
+        if w > MAX_SIDE or h > MAX_SIDE:
+            raise ValueError(f"output size {w}x{h} is too large (at most {MAX_SIDE} px a side)")
+        n_test = int(round(self.images * self.test_fraction))
+        empty = "test" if n_test == 0 else "train" if n_test == self.images else None
+        if empty and 0.0 < self.test_fraction < 1.0:  # a fraction of 0 or 1 asks for one split on purpose
+            raise ValueError(
+                f"--images {self.images} with --test-fraction {self.test_fraction:g} leaves the {empty} split empty; "
+                f"give at least {smallest_split_images(self.test_fraction)} images"
+            )
         if not self.scenarios:
             raise ValueError(f"give at least one scenario (--scenarios), from {', '.join(SCENARIOS)}")
         bad = [s for s in self.scenarios if s not in SCENARIOS]
@@ -114,6 +126,12 @@ class ChallengeConfig:
             raise ValueError(f"unknown scenario(s) {bad}; choose from {', '.join(SCENARIOS)}")
         if self.backgrounds is None and self.source_backgrounds is False:
             raise ValueError("no backgrounds: give a backgrounds folder or allow object-free source regions")
+
+
+def smallest_split_images(test_fraction: float) -> int:
+    """The fewest images that give both splits at least one at ``test_fraction`` (in (0, 1))."""
+    bound = max(2, math.ceil(1 / min(test_fraction, 1 - test_fraction)))  # enough for both: n * fraction >= 1
+    return next(n for n in range(2, bound + 1) if 0 < int(round(n * test_fraction)) < n)
 
 
 @dataclass
@@ -355,6 +373,18 @@ def _install(staging: Path, out: Path, images: set[str]) -> None:
     _remove_stale_images(out / "images", images)
 
 
+def check_inputs_outside(out: Path, dataset: Dataset, backgrounds: list[Path]) -> None:
+    """Refuse (``ValueError``) a run whose output would overwrite or remove what it reads: the source annotations,
+    its images or the background photos at an output file or inside ``images/`` / ``annotations/``."""
+    inputs = [dataset.source, *(im.path for im in dataset.images), *backgrounds]
+    for name in _FILES:
+        check_not_input(out / name, inputs, what="--out")
+    for name in _ANNOTATIONS:
+        check_not_input(out / "annotations" / name, inputs, what="--out")
+    for sub in ("images", "annotations"):
+        check_not_input(out / sub, inputs, what="--out", folder=True)
+
+
 def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) -> ChallengeResult:
     """Build the Occlusion Challenge described by ``config`` (reading ``config.source`` unless given ``dataset``).
 
@@ -373,8 +403,9 @@ def generate_challenge(config: ChallengeConfig, dataset: Dataset | None = None) 
     unknown_classes = resolve_unknown_classes(dataset, classes, config.unknown_classes)
     files = list_background_files(config.backgrounds) if config.backgrounds is not None else []
 
-    selection = select_objects(dataset, classes, unknown_classes=unknown_classes, config=config.selection)
     out = Path(config.out)
+    check_inputs_outside(out, dataset, files)
+    selection = select_objects(dataset, classes, unknown_classes=unknown_classes, config=config.selection)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} exists and is not a folder")
     selection_json = {"source": str(source_name), **selection.to_json()}

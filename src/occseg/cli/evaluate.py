@@ -49,6 +49,40 @@ def _interval_text(interval: list[float] | None) -> str:
     return "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def _resamples(ctx: click.Context | None, param: click.Parameter | None, value: int) -> int:
+    """``--bootstrap``: 0 or at least :data:`~occseg.evaluation.metrics.MIN_RESAMPLES`, checked before any work."""
+    from occseg.evaluation.metrics import MIN_RESAMPLES
+
+    if 0 < value < MIN_RESAMPLES:
+        raise click.BadParameter(
+            f"give 0 (no intervals) or at least {MIN_RESAMPLES} resamples, not {value}: fewer give a 95 % interval "
+            "that is mostly noise, and may not even hold the estimate"
+        )
+    return value
+
+
+def not_scored_warning(skipped: dict[str, int], n_gt: int) -> str | None:
+    """The warning on the GT objects that could not be scored for a fault of the data (no visible mask, an empty
+    one); those left out by the protocol (crowd, unknown occluders) or by the options (filtered) are not counted."""
+    faults = {k: n for k, n in sorted(skipped.items()) if k in ("no visible mask", "empty visible mask")}
+    if not faults:
+        return None
+    shown = ", ".join(f"{k}: {n}" for k, n in faults.items())
+    return (
+        f"{sum(faults.values())} of {n_gt} GT object(s) could not be scored ({shown}) and are left out of every score"
+    )
+
+
+def same_as_gt(gt_path: Path, pred_path: Path) -> bool:
+    """Whether the predictions file is the ground truth's file, or a copy of it byte for byte."""
+    try:
+        return gt_path.samefile(pred_path) or (
+            gt_path.stat().st_size == pred_path.stat().st_size and gt_path.read_bytes() == pred_path.read_bytes()
+        )
+    except OSError:
+        return False
+
+
 @click.command("evaluate")
 @click.option(
     "--gt", "gt_path", required=True, type=click.Path(path_type=Path), help="Ground-truth dataset (any format)."
@@ -93,8 +127,9 @@ def _interval_text(interval: list[float] | None) -> str:
     type=click.IntRange(min=0),
     default=2000,
     show_default=True,
+    callback=_resamples,
     help="Resamples of the images for the 95 % intervals of every mean and of the order accuracy "
-    "(percentile bootstrap over images); 0: no intervals.",
+    "(percentile bootstrap over images); 0: no intervals; else at least 200.",
 )
 @seed_option(help="Seed of the bootstrap's resampling.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -119,12 +154,20 @@ def cmd(
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
     from occseg.evaluation.protocol import EvalConfig
     from occseg.evaluation.report import scored_report, write_report
-    from occseg.io import check_output_dir
+    from occseg.io import check_not_input, check_output_dir
 
     outputs = ("report.json", "report.md", "objects.csv", "miou_vs_occlusion.png", "examples.png")
     check_output_dir(out_dir, what="--out", files=outputs, inputs=(gt_path, pred_path))
     gt = read_dataset(gt_path, images=gt_images, fmt=gt_format)
+    for name in outputs:  # the GT's images are read too (examples.png)
+        check_not_input(out_dir / name, [im.path for im in gt.images], what="--out")
     pred = read_predictions(pred_path)
+    if gt_path.is_file() and same_as_gt(gt_path, pred_path):
+        click.echo(
+            f"occseg: warning: --pred {pred_path} is the ground truth {gt_path} itself: every score is 1.000 by "
+            "construction",
+            err=True,
+        )
     cls = parse_classes(classes, gt.categories, what=f"the ground truth {gt.source}")
     boot = BootstrapConfig(resamples=resamples, seed=seed)
     config = EvalConfig(
@@ -141,7 +184,8 @@ def cmd(
         if ex_warn:  # keep report.json in step with what happened
             report["settings"]["warnings"] = list(evaluation.warnings)
             write_report(out_dir, report, evaluation)
-    echo_warnings(evaluation.warnings)
+    not_scored = not_scored_warning(evaluation.skipped, evaluation.n_gt_objects)
+    echo_warnings(([not_scored] if not_scored else []) + evaluation.warnings)
     if gt.warnings:
         click.echo(f"occseg: warning: the GT reader reported {len(gt.warnings)} problem(s); see report.json", err=True)
     a = report["all"]

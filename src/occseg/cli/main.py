@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -31,6 +34,17 @@ class _ErrorsAsMessages(click.Group):
             sys.exit(2)
 
 
+class MessageFormatter(logging.Formatter):
+    """Log records as the command's own lines: the message, and warnings (and worse) prefixed like every other
+    warning, ``occseg: warning: ...`` (``occseg: error: ...``), unless they are already."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)  # the message (and a traceback logged with it, under --debug)
+        if record.levelno < logging.WARNING or msg.startswith("occseg: "):
+            return msg
+        return f"occseg: {'warning' if record.levelno == logging.WARNING else 'error'}: {msg}"
+
+
 @click.group(cls=_ErrorsAsMessages)
 @click.version_option(__version__, prog_name="occseg")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
@@ -40,7 +54,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     limit_threads()  # before any command imports torch: no more threads than the CPUs this process may use
-    logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(MessageFormatter())
+    logging.basicConfig(level=logging.INFO if not debug else logging.DEBUG, handlers=[handler])
 
 
 def _register() -> None:
@@ -70,8 +86,45 @@ def _register() -> None:
 _register()
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised where the program is when it arrives, so that every ``finally`` and context
+    manager on the way out runs (temporary files and folders removed) before the process ends with
+    ``128 + signal number``. Not a :class:`KeyboardInterrupt`, which click would turn into exit status 1."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def signals_as_exceptions(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Within the block, each of ``signums`` raises :class:`Interrupted`; a second signal during the cleanup
+    that follows is ignored, so the cleanup completes. The previous handlers are restored on leaving."""
+
+    def handle(signum: int, frame: object) -> None:
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handle) for s in signums}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def main() -> None:
-    cli()
+    """The ``occseg`` program: one signal handler for every command (SIGTERM is handled as SIGINT: whatever the
+    command was writing is removed, ``occseg: interrupted (SIGTERM): the output being written was removed`` on
+    stderr, exit status ``128 + signal number``, i.e. 130 or 143)."""
+    try:
+        with signals_as_exceptions():
+            cli()
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"occseg: interrupted ({name}): the output being written was removed", file=sys.stderr)
+        sys.exit(128 + exc.signum)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def cmd(
         what="--out",
         files=("selection.json", "split.json", "summary.json", "contact_sheet.png"),
         folders=("images", "annotations"),
+        inputs=(source, source_images, backgrounds),
     )
     config = ChallengeConfig(
         out=out_dir,

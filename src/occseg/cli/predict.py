@@ -114,6 +114,12 @@ METHODS: tuple[str, ...] = ("box-fill", "ellipse", "compnet")
     help="Save each finished shard beside --out, and reuse those a run with the same settings saved before it was "
     "interrupted (give it to the first run too).",
 )
+@click.option(
+    "--skip-bad-images",
+    is_flag=True,
+    help="compnet: go on without the image files that are missing, cannot be read or are not their annotated size "
+    "(a warning names each); by default the run is refused before it starts.",
+)
 @progress_option()
 def cmd(
     data_path: Path,
@@ -139,13 +145,15 @@ def cmd(
     min_height: float | None,
     shards: int | None,
     resume: bool,
+    skip_bad_images: bool,
     progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
     from occseg.data.readers import read_dataset
+    from occseg.data.stats import usable_images
     from occseg.data.writers import write_kins_json
     from occseg.distributed.context import rank_device, session
-    from occseg.io import check_output_file
+    from occseg.io import check_not_input, check_output_file
 
     method = method or "compnet"
     _check_method_options(method, model_dir, classes, all_objects, adapt_order)
@@ -158,7 +166,12 @@ def cmd(
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
     echo_warnings(dataset.warnings, source=dataset.source)
+    model_files = () if model_dir is None else (model_dir / "model.json", model_dir / "model.safetensors")
+    check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
+    if method == "compnet":
+        dataset, skipped = usable_images(dataset, skip=skip_bad_images, option="--skip-bad-images", progress=progress)
+        echo_warnings(skipped)
 
     def predict(ds):
         if method != "compnet":

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from occseg.choices import BoxKind, choices
-from occseg.cli.options import OutputPath, device_option, download_option, scene_options, shipped_model_unless
+from occseg.cli.options import (
+    OutputPath,
+    device_option,
+    download_option,
+    progress_option,
+    scene_options,
+    shipped_model_unless,
+)
 
 
 def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, list, list[str]]:
@@ -40,6 +47,26 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     return boxes, classes, warnings
 
 
+#: The default --max-boxes: segment keeps several image-size masks per box, so its memory grows with the boxes
+#: times the image's pixels (measured 2026-12-07: about 11 bytes per pixel per box, 3.3 MB a box on a 640x480
+#: photo, above some 1.2 GB for the model and the backbone; benchmarks/segment_many_boxes.py)
+MAX_BOXES = 1000
+BYTES_PER_BOX_PIXEL = 11
+
+
+def check_box_count(boxes_file: str | Path, n: int, limit: int, width: int, height: int) -> None:
+    """Refuse (``ValueError``) more than ``limit`` boxes, before any work, saying how much memory they need."""
+    if n <= limit:
+        return
+    mb = n * width * height * BYTES_PER_BOX_PIXEL / 1e6
+    need = f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+    raise ValueError(
+        f"{boxes_file} lists {n} boxes, more than --max-boxes {limit}: segment keeps several image-size masks per "
+        f"box (about {BYTES_PER_BOX_PIXEL} bytes per pixel per box: {need} for these on this {width}x{height} "
+        f"image); give --max-boxes {n} if the memory is there, or split the boxes into several files"
+    )
+
+
 @click.command("segment")
 @click.option(
     "--model",
@@ -64,6 +91,15 @@ def read_boxes_file(path: str | Path, width: int, height: int) -> tuple[list, li
     "--backbone-weights", default=None, help="The weight file the model was learned with, when it was learned on one."
 )
 @download_option()
+@click.option(
+    "--max-boxes",
+    type=click.IntRange(min=1),
+    default=MAX_BOXES,
+    show_default=True,
+    help="Refuse more boxes than this before any work: the memory grows with the boxes times the image's pixels "
+    f"(about {BYTES_PER_BOX_PIXEL} bytes per pixel per box).",
+)
+@progress_option()
 def segment(
     model_dir,
     image,
@@ -78,6 +114,8 @@ def segment(
     device,
     backbone_weights,
     download_weights,
+    max_boxes,
+    progress,
 ) -> None:
     """Segment the boxed objects of one image; writes result.json and overlay.png into OUT."""
     from occseg.data.images import load_rgb, save_rgb
@@ -86,10 +124,12 @@ def segment(
     from occseg.io import check_output_dir, write_json
     from occseg.refine import RefineConfig
 
-    check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file))
     model_dir = shipped_model_unless(model_dir)
+    model_files = (Path(model_dir) / "model.json", Path(model_dir) / "model.safetensors", backbone_weights)
+    check_output_dir(out, what="--out", files=("result.json", "overlay.png"), inputs=(image, boxes_file, *model_files))
     img = load_rgb(image)
     boxes, classes, warnings = read_boxes_file(boxes_file, img.shape[1], img.shape[0])
+    check_box_count(boxes_file, len(boxes), max_boxes, img.shape[1], img.shape[0])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     model, backbone = load_model_and_backbone(
@@ -114,7 +154,7 @@ def segment(
     configs = {"scene": cfg}
     if reasoning != "off" and len(boxes) > 1:
         configs["plain"] = SceneConfig(reasoning="off", boxes=box_type, refine=rcfg)
-    scenes = explain_image(model, backbone, img, boxes, configs, labels=labels, device=device)
+    scenes = explain_image(model, backbone, img, boxes, configs, labels=labels, device=device, progress=progress)
     scene = scenes["scene"]
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)

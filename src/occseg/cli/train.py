@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -32,6 +33,7 @@ from occseg.cli.options import (
 )
 @download_option()
 @click.option("--out", required=True, type=OutputPath(file_okay=False), help="Model folder to write.")
+@click.option("--overwrite", is_flag=True, help="Replace the model already in --out (the folder is replaced whole).")
 @seed_option()
 @click.option(
     "--concepts", "num_concepts", default=512, show_default=True, type=click.IntRange(min=1), help="Visual concepts."
@@ -77,6 +79,7 @@ def train(
     backbone_weights,
     download_weights,
     out,
+    overwrite,
     seed,
     num_concepts,
     num_mixtures,
@@ -89,34 +92,15 @@ def train(
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
     from occseg.compnet.learn import TrainConfig, train_compnet
-    from occseg.compnet.samples import box_samples
-    from occseg.data.readers import read_dataset
     from occseg.distributed.checkpoints import Checkpoints, finish
     from occseg.distributed.context import rank_device, session
-    from occseg.io import check_output_dir
 
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
         raise click.BadParameter("give at least one class", param_hint="--classes")
     cmap = _model_class_map(class_map, names)
-    check_output_dir(
-        out, what="--out", files=("model.json", "model.safetensors"), inputs=(data, class_map, backbone_weights)
-    )
-    ds = read_dataset(data, images=images, fmt=fmt)
-    echo_warnings(ds.warnings, source=ds.source)
-    absent = sorted(k for k in cmap if k not in ds.categories)
-    if absent:
-        click.echo(
-            f"occseg: warning: {class_map}: the data has no class {', '.join(map(repr, absent))}; "
-            "those lines map nothing",
-            err=True,
-        )
-    samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
-    if not samples:
-        raise ValueError(
-            f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
-            f"dataset classes: {', '.join(ds.categories[:20])}"
-        )
+    _check_out(out, (data, images, class_map, backbone_weights, backgrounds), overwrite)
+    samples = _training_samples(data, images, fmt, names, cmap, class_map, min_height, progress)
     bg = _background_photos(backgrounds)
     with session(device) as ctx:  # under torchrun: the ranks share the work, rank 0 saves the model
         cfg = TrainConfig(
@@ -135,17 +119,53 @@ def train(
             samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx, checkpoints=ckpt
         )
         if ctx.is_main:
-            _save(model, cmap, data, out, t0)
+            _save(model, cmap, data, out, t0, overwrite)
         finish(ctx, ckpt)
 
 
-def _save(model, cmap: dict, data, out, t0: float) -> None:
+def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:
+    """``--out``: writable, none of the inputs, and no model in it unless ``--overwrite`` (checked before any work)."""
+    from occseg.compnet.model import MODEL_FILES, check_model_folder
+    from occseg.io import check_not_input, check_output_dir
+
+    check_output_dir(out, what="--out", files=MODEL_FILES, inputs=inputs)
+    check_not_input(out, inputs, what="--out", folder=True)  # the folder is replaced whole
+    check_model_folder(out, overwrite=overwrite, what="--out", flag="--overwrite")
+
+
+def _training_samples(data, images, fmt, names: list[str], cmap: dict, class_map, min_height: float, progress: bool):
+    """The box samples of the classes asked for, with the image files training reads checked now, not midway."""
+    from occseg.compnet.samples import box_samples
+    from occseg.data.readers import read_dataset
+    from occseg.data.stats import usable_images
+
+    ds = read_dataset(data, images=images, fmt=fmt)
+    echo_warnings(ds.warnings, source=ds.source)
+    absent = sorted(k for k in cmap if k not in ds.categories)
+    if absent:
+        click.echo(
+            f"occseg: warning: {class_map}: the data has no class {', '.join(map(repr, absent))}; "
+            "those lines map nothing",
+            err=True,
+        )
+    samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
+    if not samples:
+        raise ValueError(
+            f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
+            f"dataset classes: {', '.join(ds.categories[:20])}"
+        )
+    used = {s.image_id for s in samples}
+    usable_images(replace(ds, images=[im for im in ds.images if im.image_id in used]), progress=progress)
+    return samples
+
+
+def _save(model, cmap: dict, data, out, t0: float, overwrite: bool) -> None:
     from occseg.compnet.model import save_model
 
     model.settings.training["class_map"] = cmap
     model.settings.training["data"] = str(data)
     model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
-    save_model(model, out)
+    save_model(model, out, overwrite=overwrite)
     counts = model.settings.training["crops_per_class"]
     click.echo(
         f"trained on {sum(counts.values())} boxes ({', '.join(f'{k}: {v}' for k, v in counts.items())}), "
@@ -183,7 +203,7 @@ def _run_key(params: dict) -> str:
     """The checkpoints' key: every setting of the run and the input files' versions."""
     from occseg.distributed.checkpoints import file_stamp, run_key
 
-    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out")}
+    settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out", "overwrite")}
     bg = params.get("backgrounds")
     photos = sorted(Path(bg).iterdir()) if bg else []
     stamps = [file_stamp(params.get(k)) for k in ("data", "class_map", "backbone_weights")]

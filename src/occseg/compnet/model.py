@@ -24,7 +24,7 @@ from safetensors.torch import save
 
 from occseg import __version__
 from occseg.compnet.position import PositionModel
-from occseg.io import atomic_path, parse_json, write_json
+from occseg.io import atomic_dir, atomic_path, parse_json, write_json
 
 MODEL_FORMAT = "occseg-compnet"
 MODEL_FORMAT_VERSION = 1
@@ -188,12 +188,43 @@ def canonical_safetensors(data: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + data[8 + n :]
 
 
-def save_model(model: CompNetModel, folder: str | Path) -> None:
-    """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically). Settings that
-    :func:`load_model` would refuse are refused here, before anything is written."""
+#: the files of a model folder
+MODEL_FILES: tuple[str, ...] = ("model.json", "model.safetensors")
+
+
+def check_model_folder(
+    folder: str | Path, *, overwrite: bool, what: str = "model folder", flag: str = "overwrite=True"
+) -> None:
+    """Refuse (``ValueError``) to save a model into ``folder`` when it holds anything but a model's files (saving
+    replaces the folder whole), or a model already and not ``overwrite`` (``flag`` names the switch)."""
+    p = Path(folder)
+    if not p.is_dir():
+        return
+    names = sorted(e.name for e in p.iterdir())
+    other = [n for n in names if n not in MODEL_FILES]
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise ValueError(
+            f"{what} {p} holds files that are not a model's ({shown}): saving replaces the folder whole; "
+            "name a new or empty folder"
+        )
+    if names and not overwrite:
+        raise ValueError(f"{what} {p} holds a model already: give {flag} to replace it")
+
+
+def save_model(model: CompNetModel, folder: str | Path, *, overwrite: bool = True) -> None:
+    """Write ``model.safetensors`` and ``model.json`` into ``folder`` as a unit: both go into a temporary folder
+    beside it, which is renamed into place (an earlier model there is replaced whole, only with ``overwrite``; a
+    folder holding other files is refused: :func:`check_model_folder`). Settings that :func:`load_model` would
+    refuse are refused here, before anything is written."""
     out = Path(folder)
     _check_settings(model.settings, f"cannot save {out / 'model.json'}")
-    out.mkdir(parents=True, exist_ok=True)
+    check_model_folder(out, overwrite=overwrite)
+    with atomic_dir(out, replace=overwrite) as tmp:
+        _write_model_files(model, tmp)
+
+
+def _write_model_files(model: CompNetModel, out: Path) -> None:
     tensors: dict[str, torch.Tensor] = {
         "concepts": model.concepts.detach().cpu().contiguous(),
         "clutter": model.clutter.detach().cpu().contiguous(),
@@ -219,8 +250,7 @@ def save_model(model: CompNetModel, folder: str | Path) -> None:
     blob = canonical_safetensors(save(tensors, metadata=meta))
     with atomic_path(out / "model.safetensors") as tmp:
         tmp.write_bytes(blob)
-    # each file is replaced atomically, but not the two together: the settings name the tensor file they belong
-    # to, so a save interrupted between the two (new tensors, old settings) is caught on loading
+    # the settings name the tensor file they belong to, so two files that were not saved together are caught
     write_json(
         out / "model.json", {**asdict(model.settings), TENSORS_DIGEST: hashlib.sha256(blob).hexdigest()}, indent=2
     )
@@ -366,7 +396,32 @@ def _recorded_settings(settings: CompNetSettings) -> str:
 
 
 def load_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
-    """Read a model folder written by :func:`save_model`; errors say which file and what is wrong."""
+    """Read a model folder written by :func:`save_model`; errors say which file and what is wrong, and that the
+    two files do not belong together when the tensor file is not the one the settings were saved with."""
+    try:
+        return _read_model(folder, device=device)
+    except ModelError as exc:
+        raise _unpaired(Path(folder), exc) from None
+
+
+def _unpaired(root: Path, exc: ModelError) -> ModelError:
+    """``exc``, or when ``model.json`` names (by SHA-256) another tensor file than the one beside it, the error
+    that says so, with ``exc`` as the detail: a shape error alone would hide that the files were mixed up."""
+    jpath, tpath = root / "model.json", root / "model.safetensors"
+    try:
+        expected = json.loads(jpath.read_text(encoding="utf-8")).get(TENSORS_DIGEST)
+        got = hashlib.sha256(tpath.read_bytes()).hexdigest()
+    except (OSError, ValueError, AttributeError):
+        return exc
+    if not isinstance(expected, str) or got == expected.lower() or "do not belong together" in str(exc):
+        return exc
+    return ModelError(
+        f"{jpath} and {tpath} do not belong together: the tensor file is not the one the settings were saved with "
+        f"(a save was probably interrupted, or one file was replaced); save or train the model again ({exc})"
+    )
+
+
+def _read_model(folder: str | Path, *, device: torch.device | str = "cpu") -> CompNetModel:
     root = Path(folder)
     jpath, tpath = root / "model.json", root / "model.safetensors"
     for p in (jpath, tpath):

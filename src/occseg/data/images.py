@@ -69,7 +69,12 @@ def load_rgb(path: str | Path, *, size: tuple[int, int] | None = None) -> np.nda
     if not p.is_file():
         raise ImageError(f"image not found: {p}")
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:  # OpenCV checks the size its header declares against its limit before decoding
+        raise ImageError(
+            f"{p}: the image is too large to decode (OpenCV reads at most 2**30 pixels, CV_IO_MAX_IMAGE_PIXELS)"
+        ) from None
     if img is None:
         raise ImageError(f"cannot decode image file {p} (not an image, or corrupt)")
     if img.ndim == 3 and img.shape[2] in (3, 4):  # OpenCV's BGR(A) order, for any pixel type (cvtColor takes few)

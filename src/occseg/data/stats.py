@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
@@ -54,6 +54,36 @@ def check_image_files(dataset: Dataset, *, progress: bool = False) -> tuple[int,
         if (w, h) != (im.width, im.height):
             problems.append(f"{im.path}: image is {w}x{h} but the annotation says {im.width}x{im.height}")
     return checked, missing, problems
+
+
+def usable_images(
+    dataset: Dataset, *, skip: bool = False, option: str | None = None, progress: bool = False
+) -> tuple[Dataset, list[str]]:
+    """The header check of :func:`check_image_files` made before a run that reads the pixels: an image file that
+    is missing, cannot be read or is not its annotated size is a ``ValueError`` naming it (``option`` names the
+    switch that skips such files), or with ``skip`` a warning ``"...; image skipped"``; returns the dataset without
+    those images, and the warnings."""
+    from occseg.data.images import ImageError, image_size
+
+    bad: dict[int, str] = {}
+    for k, im in enumerate(tqdm(dataset.images, desc="image files", unit="img", disable=not progress)):
+        try:
+            w, h = image_size(im.path)
+        except ImageError as exc:
+            bad[k] = str(exc)
+            continue
+        if (w, h) != (im.width, im.height):
+            bad[k] = f"{im.path}: image is {w}x{h} but the annotation says {im.width}x{im.height}"
+    if not bad:
+        return dataset, []
+    if not skip:
+        first = next(iter(bad.values()))
+        raise ValueError(
+            f"{first} ({len(bad)} image file{'s' if len(bad) > 1 else ''} of {dataset.source} cannot be used, found "
+            f"before the run; `occseg stats` lists them{f'; {option} goes on without them' if option else ''})"
+        )
+    kept = [im for k, im in enumerate(dataset.images) if k not in bad]
+    return replace(dataset, images=kept), [f"{why}; image skipped" for why in bad.values()]
 
 
 def dataset_stats(dataset: Dataset, *, progress: bool = False, check_images: bool = False) -> DatasetStats:

@@ -157,6 +157,11 @@ def order_counts(gt: np.ndarray, pred: np.ndarray) -> OrderCounts:
     )
 
 
+#: The fewest bootstrap resamples that give an interval (with fewer, its 2.5 % and 97.5 % percentiles are a few
+#: draws each and may not even hold the estimate)
+MIN_RESAMPLES = 200
+
+
 @dataclass(frozen=True)
 class BootstrapConfig:
     """A percentile bootstrap over whole units (images): ``resamples`` draws of the units with replacement,
@@ -173,8 +178,11 @@ class BootstrapConfig:
                 raise ValueError(f"bootstrap {name} must be an integer >= 0, got {value!r}")
         if not is_number(self.level):
             raise ValueError(f"bootstrap level must be a number between 0 and 1, got {self.level!r}")
-        if self.resamples < 0:
-            raise ValueError(f"bootstrap resamples must be >= 0 (0: no intervals), got {self.resamples}")
+        if 0 < self.resamples < MIN_RESAMPLES:
+            raise ValueError(
+                f"bootstrap resamples must be 0 (no intervals) or at least {MIN_RESAMPLES} (fewer give a 95 % interval "
+                f"that is mostly noise, and may not even hold the estimate), got {self.resamples}"
+            )
         if not 0.0 < self.level < 1.0:
             raise ValueError(f"bootstrap level must lie strictly between 0 and 1, got {self.level}")
 

@@ -334,6 +334,14 @@ def _image_order(
     return gt_order, pairwise_order_matrix(vis, amo), [_scenario(o) for o in objs], [o.id for o in objs]
 
 
+#: The warning when no evaluated GT object has a prediction: the order accuracy is then null (report.json) /
+#: "null" (the command's summary), not the share of pairs where "no order" happens to be right
+NO_PREDICTION_ORDER = (
+    "no GT object has a prediction: the order accuracy is not defined and is reported as null (with no prediction "
+    "the order is unknown)"
+)
+
+
 def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Evaluation:
     """Score ``pred`` against ``gt`` under the protocol (see the module docstring).
 
@@ -389,6 +397,9 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
             order[s] += order_counts(g[sub], p[sub])
     if not records:
         warnings.append(f"no GT object is evaluated ({n_gt} in the GT; skipped: {skipped or 'none'})")
+    elif not any(r.has_prediction for r in records):
+        order, pairs = {ALL: OrderCounts()}, []  # every pair "agreed" on no order: not a measure of anything
+        warnings.append(NO_PREDICTION_ORDER)
     return Evaluation(
         records=records,
         order=order,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from occseg.backbones.registry import Backbone
 from occseg.data.images import as_rgb_array
@@ -174,8 +175,10 @@ def extract_box_features(
     cfg: CropConfig | None = None,
     *,
     device: str | torch.device | None = None,
+    progress: bool = False,
 ) -> list[BoxFeatures]:
-    """Backbone features of each box's padded, rescaled crop, in the order of ``boxes``.
+    """Backbone features of each box's padded, rescaled crop, in the order of ``boxes`` (``progress``: a bar of
+    the boxes done, on stderr).
 
     ``image``: ``(H, W, 3)`` uint8 RGB (grayscale, RGBA, 16-bit and float images are converted).
     ``device``: where to compute and return the features (default: the backbone's device; the backbone is
@@ -194,8 +197,10 @@ def extract_box_features(
     feats: list[torch.Tensor | None] = [None] * len(geo)
     with torch.inference_mode():
         img = backbone.normalize(rgb)[0]  # (3, H, W) on the device, normalised once
+        bar = tqdm(total=len(order), desc="box features", unit="box", disable=not progress, leave=False)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
+            bar.update(len(idx))
             crops = [render_crop(img, geo[i][1]) for i in idx]
             bh = max(c.shape[1] for c in crops)
             bw = max(c.shape[2] for c in crops)
@@ -206,6 +211,7 @@ def extract_box_features(
             for k, i in enumerate(idx):
                 ch, cw = geo[i][1].size
                 feats[i] = out[k, :, : ch // stride, : cw // stride]
+        bar.close()
     # clone outside inference mode: ordinary tensors, each owning only its own cells
     return [
         BoxFeatures(box=box, window=win, features=f.clone().float(), stride=stride, warning=warning)

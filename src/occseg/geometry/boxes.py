@@ -32,6 +32,8 @@ def as_box(values: Sequence[float]) -> Box:
         raise BoxError(f"box values must be numbers, got {list(values)!r}")
     try:
         box = tuple(float(v) for v in values)
+    except OverflowError:  # an integer beyond any float
+        raise BoxError("box values must be finite, got an integer beyond any float") from None
     except (TypeError, ValueError) as exc:
         raise BoxError(f"box values must be numbers, got {list(values)!r}") from exc
     if not all(math.isfinite(v) for v in box):
@@ -41,6 +43,8 @@ def as_box(values: Sequence[float]) -> Box:
 
 def xywh_to_xyxy(box: Sequence[float]) -> Box:
     """COCO ``[x, y, w, h]`` to ``(x1, y1, x2, y2)``."""
+    if isinstance(box, Sequence | np.ndarray) and not isinstance(box, (str, bytes)) and len(box) != 4:
+        raise BoxError(f"a box [x, y, w, h] needs 4 numbers, got {len(box)}: {list(box)!r:.200}")
     x, y, w, h = as_box(box)
     return (x, y, x + w, y + h)
 
@@ -87,6 +91,22 @@ def box_iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def overlapping_pairs(boxes: Sequence[Box] | np.ndarray) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)``, ``i < j``, of boxes that share some area (touching edges do not), in order: the
+    only pairs two objects can compete in. One vectorised test per box against those after it, so the time is
+    ``O(N^2)`` in C but the memory ``O(N)`` (no ``N x N`` array), and Python loops over the overlapping pairs
+    only."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(b) - 1):
+        rest = b[i + 1 :]
+        hit = (np.minimum(rest[:, 2], b[i, 2]) > np.maximum(rest[:, 0], b[i, 0])) & (
+            np.minimum(rest[:, 3], b[i, 3]) > np.maximum(rest[:, 1], b[i, 1])
+        )
+        pairs.extend((i, i + 1 + int(k)) for k in np.flatnonzero(hit))
+    return pairs
 
 
 def clip_box(box: Box, width: int, height: int) -> Box:

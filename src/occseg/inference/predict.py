@@ -124,16 +124,17 @@ def explain_image(
     device: str | None = None,
     images: Mapping[str, np.ndarray | None] | None = None,
     batch_size: int | None = None,
+    progress: bool = False,
 ) -> dict[str, SceneResult]:
     """One image explained under several scene configs (``{name: config}``) from ONE backbone pass per box:
     ``{name: scene}``. ``batch_size``: crops per backbone batch (default: the first config's). ``images``: per
     config, the image the explanation sees (default: ``image``; ``None`` for a config explains without it: no
-    refinement, the cell competition)."""
+    refinement, the cell competition). ``progress``: a bar over the boxes' backbone pass."""
     configs = list(scenes.values())
     if not configs:
         return {}
     crops = configs[0] if batch_size is None else replace(configs[0], batch_size=batch_size)
-    states = prepare_scene(model, backbone, image, boxes, crops, device=device)
+    states = prepare_scene(model, backbone, image, boxes, crops, device=device, progress=progress)
     seen = images or {}
     return {
         name: explain_scene(model, states, cfg, labels=labels, image=seen.get(name, image))

@@ -44,15 +44,16 @@ def prepare_scene(
     cfg: SceneConfig,
     *,
     device=None,
+    progress: bool = False,
 ) -> list[ObjectState]:
-    """One backbone pass per box (batched), turned into every class's likelihood terms."""
+    """One backbone pass per box (batched), turned into every class's likelihood terms (``progress``: a bar)."""
     from occseg.features.crops import extract_box_features
 
     if len(boxes) == 0:  # a list, or an (N, 4) array
         return []
     image = as_rgb_array(image)  # a PIL image or a tensor too: the size below is read from it
     ccfg = model_crop_config(model, cfg.batch_size, device or backbone.device)
-    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device)
+    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device, progress=progress)
     size = (image.shape[0], image.shape[1])
     return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
 

@@ -1,4 +1,4 @@
-"""The Occlusion Reasoning Module (docs/method.md §B): the objects of one image explained together.
+"""The Occlusion Reasoning Module (method.md §B): the objects of one image explained together.
 
 1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
    (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
@@ -10,7 +10,7 @@
      colour model (from the pixels only it claims) gives the pixel's colour the higher density; in ``nod`` the
      object behind must beat the front one by ``SceneConfig.colour_margin`` nats (:mod:`occseg.reasoning.colour`);
    - ``foreground`` (the paper, on the model's 16-px cells): the object whose chosen mixture gives the
-     cell's features the higher log-likelihood at that position (docs/method.md §B.2), or the outlier model when
+     cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
    - ``margin``: the labelling margins, as the released code compares them (§B.3);
 
@@ -33,14 +33,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from occseg.choices import Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
-from occseg.geometry.boxes import cell_centres_image, mask_to_box, resample_cells_to_image
+from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import classify, finish_object, occlusion_cells
 from occseg.inference.types import ObjectResult, ObjectState, SceneConfig, SceneResult
 from occseg.reasoning.order import scene_layers
@@ -60,11 +60,36 @@ def window_overlap(a: ObjectState, b: ObjectState) -> Window:
     return slice(y1, y2), slice(x1, x2)
 
 
+def pair_windows(states: Sequence[ObjectState]) -> dict[tuple[int, int], tuple[slice, slice]]:
+    """:func:`window_overlap` of every pair ``(i, j)``, ``i < j``, whose crop windows meet, and of no other pair
+    (:func:`~occseg.geometry.boxes.overlapping_pairs`): memory and Python loops grow with the pairs that can
+    compete, not with the square of the number of objects."""
+    pairs = overlapping_pairs([st.window.window for st in states])
+    found = {(i, j): window_overlap(states[i], states[j]) for i, j in pairs}
+    return {k: w for k, w in found.items() if w is not None}
+
+
+def _neighbours(
+    n: int, windows: Sequence[Sequence[Window]] | Mapping[tuple[int, int], Window] | None
+) -> list[Iterable[tuple[int, tuple[slice, slice]]]]:
+    """Per object i, ``(j, window)`` of the objects ``j > i`` it may compete with, in increasing ``j``."""
+    if windows is None:
+        full = (slice(None), slice(None))
+        return [((j, full) for j in range(i + 1, n)) for i in range(n)]
+    if isinstance(windows, Mapping):
+        out: list[list[tuple[int, tuple[slice, slice]]]] = [[] for _ in range(n)]
+        for (i, j), win in sorted(windows.items()):
+            if win is not None:
+                out[i].append((j, win))
+        return out
+    return [[(j, windows[i][j]) for j in range(i + 1, n) if windows[i][j] is not None] for i in range(n)]
+
+
 def resolve_conflicts(
     visible: Sequence[np.ndarray],
     strength: Sequence[np.ndarray],
     mode: str,
-    windows: Sequence[Sequence[Window]] | None = None,
+    windows: Sequence[Sequence[Window]] | Mapping[tuple[int, int], Window] | None = None,
     *,
     outlier: Sequence[np.ndarray] | None = None,
     known_order: np.ndarray | None = None,
@@ -78,7 +103,8 @@ def resolve_conflicts(
     :class:`~occseg.reasoning.colour.ColourClaim`). ``outlier[n]`` (optional): the outlier model's score of each
     pixel on the same scale; a conflicted pixel that neither object explains better than the outlier model
     goes to the outlier model, and both objects lose it. ``windows[i][j]``: the region where i and j can
-    overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up.
+    overlap (``None``: they cannot; ``windows`` itself ``None``: the whole image for every pair), a speed-up; or
+    ``{(i, j): window}`` (``i < j``) for the pairs that can meet only (:func:`pair_windows`: no ``N x N`` table).
     ``known_order`` (optional ``(N, N)``, same convention as the returned order): where it is non-zero it
     decides who is in front instead of the pixel counts (e.g. a depth order known from elsewhere, or the
     part-position vote); ``known_confidence`` (optional ``(N, N)``, symmetric) is then the relation's
@@ -99,16 +125,13 @@ def resolve_conflicts(
     """
     n = len(visible)
     _check_conflict_inputs(n, strength, mode, outlier, known_order, known_confidence, margin)
-    full = (slice(None), slice(None))
+    neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n), dtype=np.float64)
     counts: dict[str, dict[str, int]] = {}
     for i in range(n):
-        for j in range(i + 1, n):
-            win = full if windows is None else windows[i][j]
-            if win is None:
-                continue
+        for j, win in neighbours[i]:
             c = visible[i][win] & visible[j][win]
             nc = int(np.count_nonzero(c))
             if nc == 0:
@@ -202,7 +225,7 @@ def claim_maps(
     """How well an object explains each image pixel, and the outlier model's score there (image-size maps,
     resampled bilinearly from the object's crop cells, as its masks are).
 
-    ``foreground`` (default; "the object whose foreground explains it best", docs/method.md §B.2): the log-likelihood
+    ``foreground`` (default; "the object whose foreground explains it best", method.md §B.2): the log-likelihood
     of the cell's features under the object's chosen mixture at that position, ``log sum_k alpha_ik L_ik``
     (no shape prior, no bias), against the weighted outlier model ``log(w sum_k beta_k L_ik)``.
     ``margin`` (the released code, §B.3): the signed labelling margin (+ where the cell is labelled object, -
@@ -260,7 +283,7 @@ def state_position_order(model: CompNetModel, states: Sequence[ObjectState]) -> 
     Visible boxes are used as they are, not the amodal boxes completed from them: the classifier learned its bins
     from annotated boxes, which outline what is seen, and on the Occlusion Challenge with visible boxes given the
     vote in the given boxes ordered more of the occluded pairs than in the completed ones on every split tried
-    (docs/results.md, "Visible boxes given")."""
+    (README, "With visible (modal) boxes given")."""
     from occseg.reasoning.position_order import position_order
 
     boxes = [st.box for st in states]
@@ -340,10 +363,9 @@ class _Reasoning:
 
             self.rcfg = cfg.refine or RefineConfig()
         self.index = colour_index(image, DEFAULT_BINS) if self.colour else None  # one colour lookup for every round
-        n = len(states)
         self.known_order: np.ndarray | None = None
         self.known_conf: np.ndarray | None = None
-        self.windows = [[window_overlap(states[i], states[j]) if i != j else None for j in range(n)] for i in range(n)]
+        self.windows = pair_windows(states)
         self.labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
         self.cache: dict[tuple[int, str, int], Unreasoned] = {}
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from occseg.compnet.position import position_bins
-from occseg.geometry.boxes import Box
+from occseg.geometry.boxes import Box, overlapping_pairs
 
 
 def _relative(points: torch.Tensor, box: Box) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,13 +83,12 @@ def position_order(
         raise ValueError(f"{n} boxes but {len(cells)} crops of position log-probabilities")
     order = np.zeros((n, n), dtype=np.int8)
     conf = np.zeros((n, n), dtype=np.float64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            vote, count = pair_position_vote((boxes[i], boxes[j]), (cells[i], cells[j]), bins)
-            if count == 0 or vote == 0:
-                continue
-            order[i, j] = 1 if vote > 0 else -1
-            order[j, i] = -order[i, j]
-            m = abs(vote) / count
-            conf[i, j] = conf[j, i] = m / (1 + m)
+    for i, j in overlapping_pairs(boxes):  # only cells inside both boxes vote: no other pair has a vote
+        vote, count = pair_position_vote((boxes[i], boxes[j]), (cells[i], cells[j]), bins)
+        if count == 0 or vote == 0:
+            continue
+        order[i, j] = 1 if vote > 0 else -1
+        order[j, i] = -order[i, j]
+        m = abs(vote) / count
+        conf[i, j] = conf[j, i] = m / (1 + m)
     return order, conf

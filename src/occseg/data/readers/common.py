@@ -123,6 +123,8 @@ def xywh_box(value: Any, what: str) -> Box:
     """A COCO ``[x, y, w, h]`` as an xyxy box; raises :class:`BoxError` naming ``what``."""
     if not isinstance(value, (list, tuple)):
         raise BoxError(f"{what}: a box must be a list [x, y, w, h], got {value!r}")
+    if len(value) != 4:
+        raise BoxError(f"{what}: a COCO bbox needs 4 numbers (x, y, width, height), got {len(value)}: {value!r:.200}")
     try:
         return xywh_to_xyxy(value)
     except BoxError as exc:
@@ -199,6 +201,19 @@ def make_mask(segm: Any, height: int, width: int, what: str, rles: RleBatch | No
     raise DatasetFormatError(f"{what}: unknown segmentation type {type(segm).__name__}")
 
 
+def short_polygons_warning(polys: Sequence[Sequence[float]], what: str) -> str | None:
+    """The warning for polygons of fewer than 3 points (``[[]]``, ``[[x1, y1, x2, y2]]``), which cover no area and
+    are left out of the mask: ``"{what}: polygon K has N point(s), fewer than 3: left out"``, or ``...: no mask``
+    when no polygon is left. ``None`` when every polygon has 3 points or more."""
+    short = [(k, len(p) // 2) for k, p in enumerate(polys) if len(p) < 6]
+    if not short:
+        return None
+    k, n = short[0]
+    more = f" (and {len(short) - 1} more such polygon(s))" if len(short) > 1 else ""
+    fate = "no mask" if len(short) == len(polys) else "left out"
+    return f"{what}: polygon {k} has {n} point(s), fewer than 3{more}: {fate}"
+
+
 def checked_polygons(segm: Any, height: int, width: int, what: str, warnings: list[str]) -> bool:
     """:func:`~occseg.data.masks.polygon_problem` of a segmentation's polygons, recorded in ``warnings``.
 
@@ -208,10 +223,14 @@ def checked_polygons(segm: Any, height: int, width: int, what: str, warnings: li
     annotation, as it does one with a non-finite or outside box (:func:`checked_box`). Such polygons are
     refused rather than clipped, since clipping a vertex changes the shape inside the image. ``True`` for
     usable polygons, RLE and no segmentation. Call it after :func:`make_mask` (which checks the structure).
+    Polygons of fewer than 3 points are a warning too (:func:`short_polygons_warning`), not a skip.
     """
     polys = polygon_list(segm)
     if polys is None:
         return True
+    short = short_polygons_warning(polys, what)
+    if short:
+        warnings.append(short)
     problem = polygon_problem(polys, height, width)
     if problem is None:
         return True
