@@ -5,7 +5,7 @@ A tiny model (persons of 4 coco128-seg images, 16 concepts) is learned once; the
 a fresh process whose peak RSS is read from ``getrusage``. Prints one line per count and, with ``--json``, writes the
 figures.
 
-    python benchmarks/segment_many_boxes.py [--data ../shared/data] [--boxes 400 2000] [--json out.json]
+    python benchmarks/segment_many_boxes.py [--data DIR] [--boxes 400 2000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -68,17 +68,22 @@ def run_segment(model: Path, image: Path, boxes: Path, out: Path, extra: list[st
     return seconds, rss, status
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    ap.add_argument(
+        "--data", type=Path, default=None, help="the data folder (default: $OCCSEG_DATA, else ../shared/data)"
+    )
     ap.add_argument("--boxes", type=int, nargs="+", default=[400, 2000])
     ap.add_argument("--image-id", type=int, default=192)
     ap.add_argument("--extra", nargs="*", default=[], help="more segment options, e.g. --reasoning off")
     ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from PIL import Image
 
+    from occseg.benchmarking import data_dir
     from occseg.geometry.boxes import overlapping_pairs
+
+    args.data = args.data or data_dir()
 
     image = args.data / "coco128-seg" / "images" / "train2017" / f"{args.image_id:012d}.jpg"
     width, height = Image.open(image).size
@@ -102,7 +107,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} (a shared machine: timings are indicative)")
     if args.json:
         args.json.write_text(json.dumps({"image": str(image.name), "extra": args.extra, "rows": rows}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -48,6 +48,7 @@ def _tiny_args(name: str, model: Path, tmp: Path) -> list[str]:
         "position_fit": ["--max-images", "6", "--repeats", "1", "--concepts", "8"],
         "cuda_first_calls": ["--trainings", "0"],
         "challenge_boxfill": ["--images", "6"],
+        "segment_many_boxes": ["--boxes", "3"],
     }[name]
 
 
@@ -58,7 +59,7 @@ def test_every_script_is_run_here():
     assert SCRIPTS == sorted(
         ["challenge_boxfill", "classify_coco", "compnet_coco", "cuda_first_calls", "distributed_scaling",
          "order_limits", "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge",
-         "reasoning_cocoa", "reasoning_validation", "refine_coco", "ship_model"]
+         "reasoning_cocoa", "reasoning_validation", "refine_coco", "segment_many_boxes", "ship_model"]
     )  # fmt: skip
 
 
