@@ -12,6 +12,7 @@ from occseg.checks import is_integer, is_number
 from occseg.compnet.model import CompNetModel
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
+from occseg.head.predict import attach_head_inputs, model_fine_layer
 from occseg.inference.single import (
     ObjectResult,
     ObjectState,
@@ -147,9 +148,12 @@ def prepare_scene(
         return []
     image = as_rgb_array(image)  # a PIL image or a tensor too: the size below is read from it
     ccfg = model_crop_config(model, cfg.batch_size, device or backbone.device)
-    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device)
+    layer = model_fine_layer(model)  # the mask head's finer block, read in the same pass (None: no head)
+    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device, fine_layer=layer)
     size = (image.shape[0], image.shape[1])
-    return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
+    states = [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
+    attach_head_inputs(model, image, feats, states)
+    return states
 
 
 def explain_scene(

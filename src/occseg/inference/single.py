@@ -8,6 +8,7 @@ occlusion reasoning all reuse those terms: the backbone never runs twice for one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from occseg.compnet.scoring import (
 )
 from occseg.compnet.vmf import concept_distribution, log_activations
 from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask, mask_to_box, resample_cells_to_image
+from occseg.head.predict import head_visible, object_head_logits
 
 OCCLUDER, OBJECT, CONTEXT = 0, 1, 2
 
@@ -59,6 +61,7 @@ class ObjectState:
     # (B, h, w) log-probabilities of the part-position bins of every crop cell (CompNetModel.position), None
     # when the model has no position classifier
     position: torch.Tensor | None = None
+    head: Any = None  # the mask head's inputs (occseg.head.inputs.HeadCrop) when the model has a head
 
 
 @dataclass
@@ -275,6 +278,11 @@ def finish_object(
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
     sm = model.settings.smooth_cells
     visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels, smooth=sm) & inside
+    extra = {}
+    if state.head is not None:  # the head's mask replaces the cells' visible mask (occseg.head)
+        extra["head_logits"] = object_head_logits(model, state, category, mixture).numpy()
+        extra["head_use"] = model.mask_head.settings.use
+        visible = head_visible(model.mask_head, extra["head_logits"], state.head, occluded_pixels) & inside
     amodal = (masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside) | visible
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(
@@ -289,6 +297,7 @@ def finish_object(
         fg_score=fg_score.float().cpu().numpy(),
         box=state.box,
         amodal_box=abox,
+        extra=extra,
     )
 
 
