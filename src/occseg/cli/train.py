@@ -130,7 +130,7 @@ def train(
     sources = [read_dataset(d, images=im, fmt=fmt) for d, im in zip(data, images or [None] * len(data))]
     for ds in sources:
         echo_warnings(ds.warnings, source=ds.source)
-    categories = sorted({c for ds in sources for c in ds.categories})
+    categories = list(dict.fromkeys(c for ds in sources for c in ds.categories))
     absent = sorted(k for k in cmap if k not in categories)
     if absent:
         click.echo(
