@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from occseg.head.config import HeadTrainConfig  # noqa: E402
 from occseg.head.inputs import compnet_channels, head_crop, image_tensor  # noqa: E402
 from occseg.head.learn import head_settings, image_boxes, train_head, training_crops  # noqa: E402
 from occseg.head.predict import head_logits, image_logits  # noqa: E402
-from occseg.inference.scene import SceneConfig, explain_scene  # noqa: E402
+from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene  # noqa: E402
 from occseg.inference.single import prepare_object  # noqa: E402
 from occseg.refine import RefineConfig, refine_object  # noqa: E402
 from occseg.refine.object import refine_mask  # noqa: E402
@@ -103,6 +103,31 @@ def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject
     return out
 
 
+def scene_rows(model, backbone, dataset, *, progress: bool) -> dict[str, float]:
+    """Visible mIoU through the library's scene path (prepare_scene + explain_scene with the image, the default
+    refinement): reasoning off, and the default reasoning (NOD, 2 rounds, colour competition, part-position
+    order) over all test persons of an image together."""
+    configs = {
+        "scene, reasoning off": SceneConfig(reasoning="off", boxes="visible"),
+        "scene, default reasoning (NOD)": SceneConfig(boxes="visible"),
+    }
+    if model.mask_head is not None:
+        configs["scene, NOD with the head competition"] = SceneConfig(boxes="visible", competition="head")
+    ious: dict[str, list[float]] = defaultdict(list)
+    for im in tqdm(dataset.images, desc="scenes", disable=not progress, leave=False):
+        picked = targets(im)
+        if not picked or not Path(im.path).exists():
+            continue
+        rgb = load_rgb(im.path)
+        h, w = rgb.shape[:2]
+        boxes = [validate_box(i.box, w, h)[0] for i in picked]
+        for name, cfg in configs.items():
+            states = prepare_scene(model, backbone, rgb, boxes, cfg)
+            scene = explain_scene(model, states, cfg, labels=[CLASS] * len(boxes), image=rgb)
+            ious[name] += [iou(o.visible, i.mask.decode()) for i, o in zip(picked, scene.objects)]
+    return {k: float(np.mean(v)) for k, v in ious.items()}
+
+
 def score_head(head, objs: list[EvalObject], thresholds: list[float], refine_cfgs: dict) -> tuple[dict, dict]:
     """Mean IoUs of the head alone (per threshold) and of the head-prior refinements, and ms per object."""
     ious: dict[str, list[float]] = defaultdict(list)
@@ -146,6 +171,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=None, help="HeadTrainConfig.epochs for every variant")
     ap.add_argument("--thresholds", default="0", help="comma-separated logit thresholds of the head alone")
     ap.add_argument("--refine-weights", default="1", help="comma-separated score weights of head + refinement")
+    ap.add_argument("--scene", action="store_true", help="also score the scene path with and without reasoning")
     ap.add_argument("--torch-threads", type=int, default=None)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json", default=None)
@@ -174,9 +200,10 @@ def main() -> int:
     images = [ib for d in train_sets for ib in image_boxes(d, [CLASS])]
     scales = sorted({s for v in variants.values() for s in v.get("scales", [224])})
     t0 = time.perf_counter()
-    self_train = max(float(v.get("self_train", 0.0)) for v in variants.values())
+    self_train = max(float(v.get("self_train", HeadTrainConfig().self_train)) for v in variants.values())
     crops_all = training_crops(
-        backbone, images, HeadTrainConfig(scales=tuple(scales), self_train=self_train), pad=model.settings.pad,
+        backbone, images, HeadTrainConfig(scales=tuple(scales), self_train=self_train, compnet_inputs=True),
+        pad=model.settings.pad,
         model=model, progress=args.progress,
     )  # fmt: skip
     t_crops = time.perf_counter() - t0
@@ -188,11 +215,18 @@ def main() -> int:
     results: dict = {"settings": vars(args), "n": {k: len(v) for k, v in objs.items()}, "rows": {}, "ms": {}}
     for method in next(iter(objs.values()))[0].fixed:
         results["rows"][method] = {k: float(np.mean([o.fixed[method] for o in v])) for k, v in objs.items()}
+    if args.scene:  # today's scene path (no head)
+        for setname, d in test_sets.items():
+            for k, v in scene_rows(model, backbone, d, progress=args.progress).items():
+                results["rows"].setdefault(f"{k} (no head)", {})[setname] = v
     for vname, change in variants.items():
         cfg = HeadTrainConfig(**{**({"epochs": args.epochs} if args.epochs else {}), **change})
         crops = [c for c in crops_all if crop_height(c) in set(cfg.scales)]
         t0 = time.perf_counter()
         head = train_head(crops, head_settings(backbone, cfg), cfg, progress=args.progress)
+        for _ in range(cfg.rounds - 1):  # self-training on the previous head's refined masks
+            crops = training_crops(backbone, images, cfg, pad=model.settings.pad, model=model, teacher=head)
+            head = train_head(crops, head_settings(backbone, cfg), cfg, progress=args.progress)
         t_head = time.perf_counter() - t0
         nparams = sum(p.numel() for p in head.parameters())
         print(f"- {vname}: {len(crops)} crops, {nparams} parameters, {t_head:.0f} s; {head.settings.training}")
@@ -201,6 +235,10 @@ def main() -> int:
             for k, v in miou.items():
                 results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
             results["ms"][f"{vname} / {setname}"] = ms
+            if args.scene:
+                with_head = replace(model, mask_head=head)
+                for k, v in scene_rows(with_head, backbone, test_sets[setname], progress=args.progress).items():
+                    results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
     names = list(objs)
     print("\n| method | " + " | ".join(f"{n} ({len(objs[n])}) mIoU" for n in names) + " |")
     print("|---|" + "---|" * len(names))

@@ -59,6 +59,7 @@ class HeadTrainConfig:
     pairwise_dilation: int = 2
     outside_weight: float = 1.0  # weight of a loss pushing the cells outside the box to background
     self_train: float = 1.0  # weight of a loss towards the refined CompNet masks (noisy targets); 0: off
+    rounds: int = 1  # self-training rounds: each later one learns from the previous head's refined masks
     warmup: float = 0.3  # share of the epochs over which the pairwise weight ramps up from 0
     flip: bool = True
     scales: tuple[int, ...] = (224,)  # crop heights the training boxes are rendered at (scale jitter: several)
@@ -66,10 +67,10 @@ class HeadTrainConfig:
     use: str = "refine"
 
     def __post_init__(self) -> None:
-        if not (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0 and self.width >= 1):
+        if not (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0 and self.width >= 1 and self.rounds >= 1):
             raise ValueError(
-                f"HeadTrainConfig needs epochs, batch_size, width >= 1 and lr > 0; got {self.epochs}, "
-                f"{self.batch_size}, {self.width}, {self.lr}"
+                f"HeadTrainConfig needs epochs, batch_size, width, rounds >= 1 and lr > 0; got {self.epochs}, "
+                f"{self.batch_size}, {self.width}, {self.rounds}, {self.lr}"
             )
         if not (0.0 <= self.pairwise_tau <= 1.0 and self.pairwise_weight >= 0 and 0.0 <= self.warmup <= 1.0):
             raise ValueError("HeadTrainConfig: pairwise_tau and warmup must lie in [0, 1], pairwise_weight >= 0")

@@ -4,7 +4,7 @@ flips, and the loop (BoxInst's projection + colour-affinity pairwise losses, Ada
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,11 @@ from occseg.backbones.registry import Backbone
 from occseg.backbones.taps import fine_layer
 from occseg.data.annotation import Dataset
 from occseg.geometry.boxes import Box, box_height
-from occseg.head.config import HeadSettings, HeadTrainConfig
+from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
 from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
 from occseg.head.losses import colour_similarity, outside_loss, pairwise_loss, projection_loss
 from occseg.head.network import MaskHead
+from occseg.head.predict import head_logits
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,16 @@ def crops_of_image(
     model=None,
     compnet_inputs: bool = True,
     self_train: bool = False,
+    teacher: MaskHead | None = None,
 ) -> list[HeadCrop]:
     """The head crops of the ``targets`` boxes of one image at one crop height (one backbone pass per box).
     With a CompNet ``model`` and ``compnet_inputs``, each crop carries the model's cells for its class (the
-    mixture that explains the crop best); with ``self_train`` also the model's refined visible mask as a target."""
+    mixture that explains the crop best); with ``self_train`` also the model's refined visible mask as a target, or,
+    with a ``teacher`` head, the teacher's mask refined with its logits as the prior (a further self-training round)."""
     from occseg.features.crops import CropConfig, extract_box_features
     from occseg.inference.single import classify, finish_object, prepare_object
     from occseg.refine import RefineConfig, refine_object
+    from occseg.refine.object import refine_mask
 
     layer = fine_layer(backbone.spec.name)
     cfg = CropConfig(target_height=target_height, pad=pad, batch_size=1 if backbone.device.type == "cpu" else 8)
@@ -83,10 +87,13 @@ def crops_of_image(
             state = prepare_object(model, f.features, f.box, f.window, rgb.shape[:2], classes=[categories[k]])
             cls, mix, conf, scores = classify(model, state, given_label=categories[k])
             cells = compnet_channels(model, state, categories[k], mix)
-            if self_train:
+            if self_train and teacher is None:
                 obj = finish_object(model, state, cls, mix, conf, scores)
                 target = refine_object(rgb, obj, state, RefineConfig())[0]
         crop = head_crop(image, f.box, others, f.window, f.features.cpu(), f.fine.cpu(), layer.stride, cells)
+        if self_train and teacher is not None:
+            logits = head_logits(teacher, crop).numpy()
+            target = refine_mask(rgb, f.box, logits, f.window, layer.stride, replace(RefineConfig(), **HEAD_REFINE))
         if target is not None:
             crop.target = mask_to_cells(target, f.window, layer.stride, tuple(crop.fine.shape[-2:]))
         out.append(crop)
@@ -100,9 +107,11 @@ def training_crops(
     *,
     pad: int,
     model=None,
+    teacher: MaskHead | None = None,
     progress: bool = False,
 ) -> list[HeadCrop]:
-    """Every target box of every image at every crop height of ``cfg.scales`` (the pad scales with the height)."""
+    """Every target box of every image at every crop height of ``cfg.scales`` (the pad scales with the height);
+    ``teacher``: the head of the previous self-training round (see :func:`crops_of_image`)."""
     from occseg.data.images import load_rgb
 
     crops: list[HeadCrop] = []
@@ -120,6 +129,7 @@ def training_crops(
                 model=model,
                 compnet_inputs=cfg.compnet_inputs,
                 self_train=cfg.self_train > 0,
+                teacher=teacher,
             )
     return crops
 
@@ -247,6 +257,12 @@ def learn_mask_head(
     cfg = cfg or HeadTrainConfig()
     if not images:
         raise ValueError("no boxes to learn the mask head from")
-    crops = training_crops(backbone, images, cfg, pad=model.settings.pad, model=model, progress=progress)
     dev = torch.device(device) if device is not None else backbone.device
-    return train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress)
+    head = None
+    for _ in range(cfg.rounds if cfg.self_train > 0 else 1):
+        teacher = None if head is None else head.cpu()
+        crops = training_crops(
+            backbone, images, cfg, pad=model.settings.pad, model=model, teacher=teacher, progress=progress
+        )
+        head = train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress)
+    return head

@@ -46,7 +46,8 @@ class SceneConfig:
     refine: RefineConfig | None = field(default_factory=RefineConfig)
     # the reasoning's per-pixel competition (occseg.reasoning.orm): "colour" (refined masks, colour models at
     # image resolution), "foreground" (the paper: the model's likelihoods on 16-px cells), "margin" (the
-    # released code); "auto": colour when the image is given and refine is on, else foreground
+    # released code), "head" (refined masks, the mask head's logits; a model with a head); "auto": colour when the
+    # image is given and refine is on, else foreground
     competition: str = "auto"
     # colour competition, nod: the object behind a pair takes a pixel both claim only when its colour is more
     # than this many nats likelier under its model; closer calls go to the object in front. Chosen with the
@@ -89,8 +90,8 @@ class SceneConfig:
             raise ValueError(f"complete_boxes must be True or False, not {self.complete_boxes!r}")
         if not self.colour_margin >= 0:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
-        if self.competition not in ("auto", "colour", "foreground", "margin"):
-            raise ValueError(f"competition must be auto, colour, foreground or margin, not {self.competition!r}")
+        if self.competition not in ("auto", "colour", "foreground", "margin", "head"):
+            raise ValueError(f"competition must be auto, colour, foreground, margin or head, not {self.competition!r}")
         if self.order not in ORDER_CUES:
             raise ValueError(f"order must be {', '.join(ORDER_CUES)}, not {self.order!r}")
 
@@ -182,7 +183,7 @@ def explain_scene(
         image = as_rgb_array(image)  # grayscale, RGBA, 16-bit, float, PIL, tensors: as the features saw it
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
-        if res.report.get("competition") != "colour":
+        if res.report.get("competition") not in ("colour", "head"):
             refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning_run != "off" and len(states) > 1)
             _apply_visible_boxes(model, states, res.objects, cfg)  # the completed amodal boxes again
     return res

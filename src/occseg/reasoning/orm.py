@@ -195,7 +195,7 @@ def claim_maps(
     return to_img[0], to_img[1]
 
 
-COMPETITIONS = ("foreground", "margin", "colour")
+COMPETITIONS = ("foreground", "margin", "colour", "head")
 
 
 def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
@@ -265,6 +265,7 @@ def reason(
     (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
     :mod:`occseg.reasoning.position_order`).
     """
+    from occseg.head.predict import image_logits
     from occseg.inference.scene import SceneResult
     from occseg.reasoning.colour import DEFAULT_BINS, colour_claims
     from occseg.refine.colour import colour_index
@@ -272,9 +273,11 @@ def reason(
     competition = competition or resolve_competition(cfg, image)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
-    colour = competition == "colour"
+    colour = competition in ("colour", "head")  # "head": refined masks as for colour, the mask head's logits decide
     if colour and image is None:
-        raise ValueError("the colour competition needs the image")
+        raise ValueError(f"the {competition} competition needs the image")
+    if competition == "head" and any(st.head is None for st in states):
+        raise ValueError("the head competition needs a model with a mask head (occseg train learns one)")
     rcfg = None
     if colour:
         from occseg.refine import RefineConfig
@@ -316,7 +319,9 @@ def reason(
     def compete() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
         raw = [unreasoned(k) for k in range(n)]
         vis = [r.visible for r, _, _ in raw]
-        if colour:
+        if competition == "head":
+            strength, outl = [image_logits(r.extra["head_logits"], st.head) for (r, _, _), st in zip(raw, states)], None
+        elif colour:
             strength, outl = colour_claims(image, vis, index=index), None
         else:
             strength = [s for _, s, _ in raw]
