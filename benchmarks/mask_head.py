@@ -41,6 +41,7 @@ from occseg.compnet.learn import TrainConfig, train_compnet  # noqa: E402
 from occseg.compnet.samples import box_samples  # noqa: E402
 from occseg.data.images import load_rgb  # noqa: E402
 from occseg.data.readers import read_dataset  # noqa: E402
+from occseg.evaluation.metrics import BootstrapConfig, bootstrap_interval  # noqa: E402
 from occseg.features.crops import CropConfig, extract_box_features  # noqa: E402
 from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box  # noqa: E402
 from occseg.head.config import HeadTrainConfig  # noqa: E402
@@ -53,6 +54,7 @@ from occseg.refine import RefineConfig, refine_object  # noqa: E402
 from occseg.refine.object import refine_mask  # noqa: E402
 
 CLASS = "person"
+DEFAULT_ROW = "today's default (CompNet cells + colour refinement)"
 #: the refinement with the head's logits as its prior: the head's logits replace the CompNet's margins and the
 #: ellipse (chosen on validation among the score weights 0.5 / 1 / 2)
 HEAD_REFINE = {"score_weight": 1.0, "shape_weight": 0.0, "score_clip": 6.0}
@@ -60,6 +62,7 @@ HEAD_REFINE = {"score_weight": 1.0, "shape_weight": 0.0, "score_clip": 6.0}
 
 @dataclass
 class EvalObject:
+    image_id: int
     gt: np.ndarray
     rgb: np.ndarray
     crop: object  # HeadCrop
@@ -97,9 +100,9 @@ def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject
                 "box-fill": iou(box_to_pixel_mask(inst.box, h, w), gt),
                 "ellipse": iou(ellipse_mask(inst.box, h, w), gt),
                 "CompNet cells": iou(obj.visible, gt),
-                "today's default (CompNet cells + colour refinement)": iou(default, gt),
+                DEFAULT_ROW: iou(default, gt),
             }
-            out.append(EvalObject(gt, rgb, crop, fixed))
+            out.append(EvalObject(im.image_id, gt, rgb, crop, fixed))
     return out
 
 
@@ -128,8 +131,22 @@ def scene_rows(model, backbone, dataset, *, progress: bool) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in ious.items()}
 
 
-def score_head(head, objs: list[EvalObject], thresholds: list[float], refine_cfgs: dict) -> tuple[dict, dict]:
-    """Mean IoUs of the head alone (per threshold) and of the head-prior refinements, and ms per object."""
+def interval(objs: list[EvalObject], values: list[float]) -> tuple[float, float] | None:
+    """95 % bootstrap interval of the mean of per-object ``values``, whole images resampled (2000 draws, seed 0)."""
+    ids = sorted({o.image_id for o in objs})
+    row = {i: k for k, i in enumerate(ids)}
+    sums, counts = np.zeros((len(ids), 1)), np.zeros((len(ids), 1))
+    for o, v in zip(objs, values):
+        sums[row[o.image_id], 0] += v
+        counts[row[o.image_id], 0] += 1
+    return bootstrap_interval(sums, counts, BootstrapConfig())
+
+
+def score_head(
+    head, objs: list[EvalObject], thresholds: list[float], refine_cfgs: dict
+) -> tuple[dict, dict, dict[str, list[float]]]:
+    """Mean IoUs of the head alone (per threshold) and of the head-prior refinements, ms per object, and the
+    per-object IoUs."""
     ious: dict[str, list[float]] = defaultdict(list)
     times: dict[str, float] = defaultdict(float)
     for o in objs:
@@ -146,7 +163,7 @@ def score_head(head, objs: list[EvalObject], thresholds: list[float], refine_cfg
             times[name] += time.perf_counter() - t0
             ious[name].append(iou(m, o.gt))
     n = max(1, len(objs))
-    return {k: float(np.mean(v)) for k, v in ious.items()}, {k: 1000 * v / n for k, v in times.items()}
+    return {k: float(np.mean(v)) for k, v in ious.items()}, {k: 1000 * v / n for k, v in times.items()}, ious
 
 
 def datasets(data: Path, validation: bool) -> tuple[list, dict]:
@@ -213,6 +230,10 @@ def main() -> int:
         f"{t_crops:.0f} s; test objects: " + ", ".join(f"{k} {len(v)}" for k, v in objs.items())
     )
     results: dict = {"settings": vars(args), "n": {k: len(v) for k, v in objs.items()}, "rows": {}, "ms": {}}
+    results["intervals"] = {}
+    for setname, ol in objs.items():
+        iv = interval(ol, [o.fixed[DEFAULT_ROW] for o in ol])
+        results["intervals"][f"{DEFAULT_ROW} / {setname}"] = {"mean": results_mean(ol), "interval": iv}
     for method in next(iter(objs.values()))[0].fixed:
         results["rows"][method] = {k: float(np.mean([o.fixed[method] for o in v])) for k, v in objs.items()}
     if args.scene:  # today's scene path (no head)
@@ -231,9 +252,16 @@ def main() -> int:
         nparams = sum(p.numel() for p in head.parameters())
         print(f"- {vname}: {len(crops)} crops, {nparams} parameters, {t_head:.0f} s; {head.settings.training}")
         for setname, ol in objs.items():
-            miou, ms = score_head(head, ol, thresholds, refine_cfgs)
+            miou, ms, per = score_head(head, ol, thresholds, refine_cfgs)
             for k, v in miou.items():
                 results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
+            base = [o.fixed[DEFAULT_ROW] for o in ol]
+            for k, v in per.items():
+                diff = [a - b for a, b in zip(v, base)]
+                results["intervals"][f"{vname}, {k} / {setname}"] = {
+                    "mean": float(np.mean(v)), "interval": interval(ol, v),
+                    "minus default": float(np.mean(diff)), "minus default interval": interval(ol, diff),
+                }  # fmt: skip
             results["ms"][f"{vname} / {setname}"] = ms
             if args.scene:
                 with_head = replace(model, mask_head=head)
@@ -244,12 +272,26 @@ def main() -> int:
     print("|---|" + "---|" * len(names))
     for method, vals in results["rows"].items():
         print(f"| {method} | " + " | ".join(f"{vals[n]:.3f}" for n in names) + " |")
+    print("\n95 % bootstrap intervals over images (mean, interval; minus today's default, interval):")
+    for k, v in results["intervals"].items():
+        extra = ""
+        if "minus default" in v:
+            extra = f"; minus default {v['minus default']:+.3f} {_fmt(v['minus default interval'])}"
+        print(f"- {k}: {v['mean']:.3f} {_fmt(v['interval'])}{extra}")
     print("\nms per object:", json.dumps({k: {a: round(b, 1) for a, b in v.items()} for k, v in results["ms"].items()}))
     if args.json:
         from occseg.io import write_json
 
         write_json(args.json, results)
     return 0
+
+
+def results_mean(objs: list[EvalObject]) -> float:
+    return float(np.mean([o.fixed[DEFAULT_ROW] for o in objs]))
+
+
+def _fmt(iv) -> str:
+    return "(-)" if iv is None else f"({iv[0]:.3f} .. {iv[1]:.3f})"
 
 
 def crop_height(crop) -> int:
