@@ -188,6 +188,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=None, help="HeadTrainConfig.epochs for every variant")
     ap.add_argument("--thresholds", default="0", help="comma-separated logit thresholds of the head alone")
     ap.add_argument("--refine-weights", default="1", help="comma-separated score weights of head + refinement")
+    ap.add_argument("--head-refine", default=None, help='JSON {"name": {RefineConfig changes}} of head + refinement')
     ap.add_argument("--scene", action="store_true", help="also score the scene path with and without reasoning")
     ap.add_argument("--torch-threads", type=int, default=None)
     ap.add_argument("--progress", action="store_true")
@@ -208,6 +209,8 @@ def main() -> int:
         f"+ refinement (score weight {float(w):g})": RefineConfig(**{**HEAD_REFINE, "score_weight": float(w)})
         for w in args.refine_weights.split(",")
     }
+    for name, change in json.loads(args.head_refine or "{}").items():
+        refine_cfgs[f"+ refinement ({name})"] = RefineConfig(**{**HEAD_REFINE, **change})
     train_sets, test_sets = datasets(data, args.validation)
     backbone = get_backbone(TrainConfig().backbone)
     samples = [s for d in train_sets for s in box_samples(d, [CLASS])]
