@@ -230,6 +230,7 @@ def time_scene(
 ) -> dict[str, float]:
     """One scene: backbone time, rest time (terms + classification + masks [+ reasoning]), median of repeats."""
     from occseg.features.crops import CropConfig, extract_box_features
+    from occseg.head.predict import attach_head_inputs, model_fine_layer
     from occseg.inference.scene import SceneConfig, explain_scene
     from occseg.inference.single import prepare_object
 
@@ -244,10 +245,13 @@ def time_scene(
         _sync(args.device)
         c0 = time.process_time()
         t0 = time.perf_counter()
-        feats = extract_box_features(backbone, image, boxes, ccfg, device=args.device)
+        feats = extract_box_features(
+            backbone, image, boxes, ccfg, device=args.device, fine_layer=model_fine_layer(model)
+        )
         _sync(args.device)
         t1 = time.perf_counter()
         states = [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
+        attach_head_inputs(model, image, feats, states)  # the mask head's inputs (a model with a head)
         explain_scene(model, states, cfg, labels=[CLASS] * len(states), image=None if args.no_refine else image)
         _sync(args.device)
         t2 = time.perf_counter()
@@ -258,6 +262,23 @@ def time_scene(
     # CPU seconds of all threads: less inflated by other jobs than wall time; on an idle machine the wall time
     # lies between cpu_s / threads (perfect parallelism) and cpu_s
     return {"backbone_s": b, "rest_s": r, "total_s": b + r, "cpu_s": statistics.median(cpu)}
+
+
+def train_mask_head(model: Any, backbone: Any, samples: list, args: argparse.Namespace) -> Any:
+    """A mask head (occseg.head) on the training boxes, 5 epochs: its inference cost does not depend on how well
+    it was trained."""
+    from collections import defaultdict
+
+    from occseg.head.config import HeadTrainConfig
+    from occseg.head.learn import ImageBoxes, learn_mask_head
+
+    by_image: dict = defaultdict(list)
+    for s in samples:
+        by_image[s.image].append(s.box)
+    images = [ImageBoxes(Path(p), tuple(b), (CLASS,) * len(b), tuple(range(len(b)))) for p, b in by_image.items()]
+    return learn_mask_head(
+        model, images, HeadTrainConfig(epochs=5, seed=args.seed), backbone=backbone, device=args.device
+    )
 
 
 def bench_backbone(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -278,6 +299,8 @@ def bench_backbone(name: str, args: argparse.Namespace) -> dict[str, Any]:
         samples, backgrounds = training_boxes(Path(tmp), args.train_images, args.seed)
         samples = samples[: args.train_objects]
         model, training = time_training(backbone, samples, backgrounds, args)
+        if args.mask_head:
+            model.mask_head = train_mask_head(model, backbone, samples, args)
     model = model.to(args.device)
     image, image_src = street_image(args.data)
     # warm-up (first-call allocations, lazy inits)
@@ -418,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(the reasoning then competes on the model's 16-px cells, the paper's ORM)",
     )
     p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image; $OCCSEG_DATA)")
+    p.add_argument("--mask-head", action="store_true", help="also learn a mask head (occseg.head) and time it")
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = p.parse_args(argv)
     args.counts = [int(c) for c in str(args.counts).split(",") if c.strip()]

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 #: whole conflict goes to the object in front)
 Reasoning = Literal["off", "nod", "od"]
 #: the reasoning's per-pixel competition; ``auto``: colour when the image is given and refinement is on
-Competition = Literal["auto", "colour", "foreground", "margin"]
+Competition = Literal["auto", "colour", "foreground", "margin", "head"]
 #: what decides who is in front of an overlapping pair; ``auto``: position when the model has the classifier
 OrderCue = Literal["auto", "counts", "position"]
 #: what the given boxes of a scene are

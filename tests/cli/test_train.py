@@ -11,7 +11,7 @@ import pytest
 
 from occseg.compnet.model import load_model
 from tests.cli.invoke import run, train_cli
-from tests.compnet.conftest import COCO128_IMAGES
+from tests.compnet.conftest import COCO128_IMAGES, write_coco_subset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -136,3 +136,25 @@ def test_train_replaces_a_model_only_with_overwrite(train_json: Path, shared_dat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # replaced whole, no temporary folder left
     assert (out / "model.safetensors").read_bytes() != first["model.safetensors"]
     assert load_model(out).settings.training["seed"] == 1
+
+
+def test_train_takes_several_data_sources_and_learns_the_mask_head(train_json: Path, shared_data: Path, tmp_path: Path):
+    second = write_coco_subset(shared_data, tmp_path / "second.json", [192])  # 4 persons
+    images = shared_data / COCO128_IMAGES
+    res = run(
+        "train", "--data", train_json, "--images", images, "--data", second, "--images", images, "--out",
+        tmp_path / "m", "--concepts", "16", "--mixtures", "2", "--classes", "person",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "trained on 6 boxes (person: 6)" in res.output and "mask head: 6 boxes" in res.output
+    model = load_model(tmp_path / "m")
+    assert model.mask_head is not None and model.settings.training["data"] == f"{train_json}, {second}"
+    raw = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert raw["mask_head"]["fine_layer"] == "_blocks.4" and raw["mask_head"]["use"] == "refine"
+    # without the head; and --images must match --data one to one
+    res = train_cli(train_json, shared_data, tmp_path / "n", "--classes", "person", "--no-mask-head")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "n").mask_head is None and "mask head" not in res.output
+    res = run("train", "--data", train_json, "--data", second, "--images", images, "--out", tmp_path / "o",
+              "--classes", "person")  # fmt: skip
+    assert res.exit_code == 2 and "give one --images per --data (2), or none; got 1" in res.output

@@ -22,8 +22,20 @@ from occseg.cli.options import (
 
 
 @click.command("train")
-@click.option("--data", "data", required=True, type=click.Path(exists=True), help="Annotations (any supported format).")
-@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None, help="Image folder.")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Annotations (any supported format); repeat for several sources.",
+)
+@click.option(
+    "--images",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Image folder; one per --data in the same order, or none (found from the annotations).",
+)
 @click.option("--format", "fmt", default=None, help="Annotation format (detected when omitted).")
 @click.option("--classes", required=True, help="Comma-separated model classes, e.g. person,vehicle.")
 @class_map_option("Map dataset classes to model classes (JSON object or 'truck vehicle' lines).")
@@ -61,6 +73,12 @@ from occseg.cli.options import (
     default=None,
     help="Folder of object-free photos for the outlier model.",
 )
+@click.option(
+    "--mask-head/--no-mask-head",
+    default=True,
+    show_default=True,
+    help="Also learn the box-supervised mask head (occseg.head) that decides the visible masks.",
+)
 @device_option()
 @click.option(
     "--resume",
@@ -86,11 +104,13 @@ def train(
     context,
     min_height,
     backgrounds,
+    mask_head,
     device,
     resume,
     progress,
 ) -> None:
     """Learn a CompositionalNet from boxes and classes (no mask of the training data is read)."""
+    from occseg.backbones import get_backbone
     from occseg.compnet.learn import TrainConfig, train_compnet
     from occseg.distributed.checkpoints import Checkpoints, finish
     from occseg.distributed.context import rank_device, session
@@ -98,9 +118,13 @@ def train(
     names = list(dict.fromkeys(c.strip() for c in classes.split(",") if c.strip()))
     if not names:
         raise click.BadParameter("give at least one class", param_hint="--classes")
+    if images and len(images) != len(data):
+        raise click.BadParameter(
+            f"give one --images per --data ({len(data)}), or none; got {len(images)}", param_hint="--images"
+        )
     cmap = _model_class_map(class_map, names)
-    _check_out(out, (data, images, class_map, backbone_weights, backgrounds), overwrite)
-    samples = _training_samples(data, images, fmt, names, cmap, class_map, min_height, progress)
+    _check_out(out, (*data, *images, class_map, backbone_weights, backgrounds), overwrite)
+    sources, samples = _training_samples(data, images, fmt, names, cmap, class_map, min_height, progress)
     bg = _background_photos(backgrounds)
     with session(device) as ctx:  # under torchrun: the ranks share the work, rank 0 saves the model
         cfg = TrainConfig(
@@ -115,12 +139,34 @@ def train(
         )
         ckpt = Checkpoints.beside(out, _run_key(click.get_current_context().params), reuse=True) if resume else None
         t0 = time.perf_counter()
+        net = get_backbone(backbone, weights=backbone_weights, device=cfg.device, allow_download=download_weights)
         model = train_compnet(
-            samples, names, cfg, background_images=bg, progress=progress and ctx.is_main, dist=ctx, checkpoints=ckpt
+            samples,
+            names,
+            cfg,
+            background_images=bg,
+            progress=progress and ctx.is_main,
+            backbone=net,
+            dist=ctx,
+            checkpoints=ckpt,
         )
         if ctx.is_main:
-            _save(model, cmap, data, out, t0, overwrite)
+            model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
+            if mask_head:  # learned by rank 0 alone, from the model's own refined masks
+                _learn_head(model, sources, names, cmap, min_height, net, cfg.device, progress)
+            _save(model, cmap, data, out, overwrite)
         finish(ctx, ckpt)
+
+
+def _learn_head(model, sources, names, cmap, min_height, net, device, progress: bool) -> None:
+    """The box-supervised mask head (:mod:`occseg.head`), learned from every box of the classes and kept in
+    ``model.mask_head``."""
+    from occseg.head.learn import image_boxes, learn_mask_head
+
+    t0 = time.perf_counter()
+    boxes = [ib for ds in sources for ib in image_boxes(ds, names, class_map=cmap, min_height=min_height)]
+    model.mask_head = learn_mask_head(model, boxes, backbone=net, device=device, progress=progress)
+    click.echo(f"mask head: {model.mask_head.settings.training['crops']} boxes, {time.perf_counter() - t0:.1f} s")
 
 
 def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:
@@ -134,37 +180,40 @@ def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:
 
 
 def _training_samples(data, images, fmt, names: list[str], cmap: dict, class_map, min_height: float, progress: bool):
-    """The box samples of the classes asked for, with the image files training reads checked now, not midway."""
+    """The data sources and the box samples of the classes asked for in all of them, with the image files
+    training reads checked now, not midway."""
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
     from occseg.data.stats import usable_images
 
-    ds = read_dataset(data, images=images, fmt=fmt)
-    echo_warnings(ds.warnings, source=ds.source)
-    absent = sorted(k for k in cmap if k not in ds.categories)
+    sources = [read_dataset(d, images=im, fmt=fmt) for d, im in zip(data, images or [None] * len(data))]
+    for ds in sources:
+        echo_warnings(ds.warnings, source=ds.source)
+    categories = list(dict.fromkeys(c for ds in sources for c in ds.categories))
+    absent = sorted(k for k in cmap if k not in categories)
     if absent:
         click.echo(
             f"occseg: warning: {class_map}: the data has no class {', '.join(map(repr, absent))}; "
             "those lines map nothing",
             err=True,
         )
-    samples = box_samples(ds, names, class_map=cmap, min_height=min_height)
-    if not samples:
+    per_source = [box_samples(ds, names, class_map=cmap, min_height=min_height) for ds in sources]
+    if not any(per_source):
         raise ValueError(
-            f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {data}; "
-            f"dataset classes: {', '.join(ds.categories[:20])}"
+            f"no training objects of class(es) {names} (boxes >= {min_height:g} px) in {', '.join(map(str, data))}; "
+            f"dataset classes: {', '.join(categories[:20])}"
         )
-    used = {s.image_id for s in samples}
-    usable_images(replace(ds, images=[im for im in ds.images if im.image_id in used]), progress=progress)
-    return samples
+    for ds, group in zip(sources, per_source):
+        used = {s.image_id for s in group}
+        usable_images(replace(ds, images=[im for im in ds.images if im.image_id in used]), progress=progress)
+    return sources, distinct_image_ids(per_source)
 
 
-def _save(model, cmap: dict, data, out, t0: float, overwrite: bool) -> None:
+def _save(model, cmap: dict, data, out, overwrite: bool) -> None:
     from occseg.compnet.model import save_model
 
     model.settings.training["class_map"] = cmap
-    model.settings.training["data"] = str(data)
-    model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
+    model.settings.training["data"] = ", ".join(map(str, data))
     save_model(model, out, overwrite=overwrite)
     counts = model.settings.training["crops_per_class"]
     click.echo(
@@ -206,5 +255,17 @@ def _run_key(params: dict) -> str:
     settings = {k: v for k, v in params.items() if k not in ("resume", "progress", "out", "overwrite")}
     bg = params.get("backgrounds")
     photos = sorted(Path(bg).iterdir()) if bg else []
-    stamps = [file_stamp(params.get(k)) for k in ("data", "class_map", "backbone_weights")]
+    stamps = [file_stamp(d) for d in params.get("data") or ()]
+    stamps += [file_stamp(params.get(k)) for k in ("class_map", "backbone_weights")]
     return run_key({"settings": settings, "inputs": stamps + [file_stamp(p) for p in photos]})
+
+
+def distinct_image_ids(groups: list[list]) -> list:
+    """The samples of several data sources in one list, the image ids of each source after the first shifted past
+    those before it where they would collide (training groups boxes by image id)."""
+    out: list = []
+    for group in groups:
+        taken = {s.image_id for s in out}
+        shift = max(taken) + 1 if taken & {s.image_id for s in group} else 0
+        out += [replace(s, image_id=s.image_id + shift) for s in group] if shift else group
+    return out

@@ -24,6 +24,8 @@ from safetensors.torch import save
 
 from occseg import __version__
 from occseg.compnet.position import PositionModel
+from occseg.head.io import head_metadata, head_record, head_tensors, load_head
+from occseg.head.network import MaskHead
 from occseg.io import atomic_dir, atomic_path, parse_json, write_json
 
 MODEL_FORMAT = "occseg-compnet"
@@ -115,6 +117,7 @@ class CompNetModel:
     clutter: torch.Tensor  # (N, K) outlier concept distributions
     classes: dict[str, ClassModel]
     position: PositionModel | None = None  # where in its box a cell lies (the reasoning's order); None: none learned
+    mask_head: MaskHead | None = None  # the box-supervised mask head (occseg.head); None: none learned
 
     @property
     def device(self) -> torch.device:
@@ -127,6 +130,7 @@ class CompNetModel:
             clutter=self.clutter.to(device),
             classes={k: v.to(device) for k, v in self.classes.items()},
             position=None if self.position is None else self.position.to(device),
+            mask_head=None if self.mask_head is None else self.mask_head.to(device),
         )
 
     def check_backbone(
@@ -242,17 +246,21 @@ def _write_model_files(model: CompNetModel, out: Path) -> None:
         tensors["position.bias"] = model.position.bias.detach().cpu().contiguous()
     elif model.settings.position_bins:
         raise ValueError(f"the settings give position bins {model.settings.position_bins} but the model has none")
+    tensors.update(head_tensors(model.mask_head))
     meta = {
         "format": MODEL_FORMAT,
         "classes": json.dumps(model.settings.classes),
         SETTINGS_METADATA: _recorded_settings(model.settings),
+        **head_metadata(model.mask_head),
     }
     blob = canonical_safetensors(save(tensors, metadata=meta))
     with atomic_path(out / "model.safetensors") as tmp:
         tmp.write_bytes(blob)
     # the settings name the tensor file they belong to, so two files that were not saved together are caught
     write_json(
-        out / "model.json", {**asdict(model.settings), TENSORS_DIGEST: hashlib.sha256(blob).hexdigest()}, indent=2
+        out / "model.json",
+        {**asdict(model.settings), **head_record(model.mask_head), TENSORS_DIGEST: hashlib.sha256(blob).hexdigest()},
+        indent=2,
     )
 
 
@@ -459,7 +467,11 @@ def _read_model(folder: str | Path, *, device: torch.device | str = "cpu") -> Co
     position = _position_model(raw, tensors, settings, jpath, tpath)
     _check_digest(raw.get(TENSORS_DIGEST), jpath, tpath, blob)
     _check_recorded_settings(meta.get(SETTINGS_METADATA), raw, jpath, tpath)
-    return CompNetModel(settings=settings, concepts=concepts, clutter=clutter, classes=classes, position=position)
+    try:
+        head = load_head(raw, tensors, meta, jpath, tpath, folder=root)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    return CompNetModel(settings, concepts, clutter, classes, position=position, mask_head=head)
 
 
 def _read_settings(jpath: Path) -> tuple[dict[str, Any], CompNetSettings]:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from occseg.backbones.registry import Backbone
+from occseg.backbones.taps import FineLayer, tap
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, CropWindow, cell_centres_image, crop_window, validate_box
 
@@ -70,6 +71,8 @@ class BoxFeatures:
     features: torch.Tensor
     stride: int
     warning: str | None = None
+    # the finer block's features ``(C', h * stride / fine_stride, ...)`` when asked for (``fine_layer``), else None
+    fine: torch.Tensor | None = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -176,9 +179,12 @@ def extract_box_features(
     *,
     device: str | torch.device | None = None,
     progress: bool = False,
+    fine_layer: FineLayer | None = None,
 ) -> list[BoxFeatures]:
     """Backbone features of each box's padded, rescaled crop, in the order of ``boxes`` (``progress``: a bar of
     the boxes done, on stderr).
+
+    ``fine_layer``: also keep that finer block's output (same pass) in ``BoxFeatures.fine``.
 
     ``image``: ``(H, W, 3)`` uint8 RGB (grayscale, RGBA, 16-bit and float images are converted).
     ``device``: where to compute and return the features (default: the backbone's device; the backbone is
@@ -195,7 +201,8 @@ def extract_box_features(
     _device(backbone, device)
     order = sorted(range(len(geo)), key=lambda i: (geo[i][1].size, i))  # similar sizes share a batch
     feats: list[torch.Tensor | None] = [None] * len(geo)
-    with torch.inference_mode():
+    fine: list[torch.Tensor | None] = [None] * len(geo)
+    with torch.inference_mode(), tap(backbone, fine_layer.module if fine_layer else None) as tapped:
         img = backbone.normalize(rgb)[0]  # (3, H, W) on the device, normalised once
         bar = tqdm(total=len(order), desc="box features", unit="box", disable=not progress, leave=False)
         for start in range(0, len(order), cfg.batch_size):
@@ -208,14 +215,24 @@ def extract_box_features(
             for k, c in enumerate(crops):
                 batch[k, :, : c.shape[1], : c.shape[2]] = c
             out = backbone.forward_padded(batch, [c.shape[1:] for c in crops])
+            fine_out = tapped.pop() if fine_layer is not None else None
             for k, i in enumerate(idx):
                 ch, cw = geo[i][1].size
                 feats[i] = out[k, :, : ch // stride, : cw // stride]
+                if fine_out is not None:
+                    fine[i] = fine_out[k, :, : ch // fine_layer.stride, : cw // fine_layer.stride]
         bar.close()
     # clone outside inference mode: ordinary tensors, each owning only its own cells
     return [
-        BoxFeatures(box=box, window=win, features=f.clone().float(), stride=stride, warning=warning)
-        for (box, win, warning), f in zip(geo, feats)
+        BoxFeatures(
+            box=box,
+            window=win,
+            features=f.clone().float(),
+            stride=stride,
+            warning=warning,
+            fine=None if g is None else g.clone().float(),
+        )
+        for (box, win, warning), f, g in zip(geo, feats, fine)
     ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from occseg.compnet.model import CompNetModel
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
+from occseg.head.predict import attach_head_inputs, model_fine_layer
 from occseg.inference.single import classify, complete_amodal_box, finish_object, prepare_object
 from occseg.inference.types import ORDER_CUES, ObjectResult, ObjectState, SceneConfig, SceneResult
 
@@ -53,9 +54,14 @@ def prepare_scene(
         return []
     image = as_rgb_array(image)  # a PIL image or a tensor too: the size below is read from it
     ccfg = model_crop_config(model, cfg.batch_size, device or backbone.device)
-    feats = extract_box_features(backbone, image, [tuple(b) for b in boxes], ccfg, device=device, progress=progress)
+    layer = model_fine_layer(model)  # the mask head's finer block, read in the same pass (None: no head)
+    feats = extract_box_features(
+        backbone, image, [tuple(b) for b in boxes], ccfg, device=device, progress=progress, fine_layer=layer
+    )
     size = (image.shape[0], image.shape[1])
-    return [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
+    states = [prepare_object(model, f.features, f.box, f.window, size) for f in feats]
+    attach_head_inputs(model, image, feats, states)
+    return states
 
 
 def explain_scene(
@@ -84,7 +90,7 @@ def explain_scene(
         image = as_rgb_array(image)  # grayscale, RGBA, 16-bit, float, PIL, tensors: as the features saw it
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
-        if res.report.get("competition") != "colour":
+        if res.report.get("competition") not in ("colour", "head"):
             refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning_run != "off" and len(states) > 1)
             _apply_visible_boxes(model, states, res.objects, cfg)  # the completed amodal boxes again
     return res

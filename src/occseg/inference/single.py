@@ -26,6 +26,7 @@ from occseg.compnet.scoring import (
 )
 from occseg.compnet.vmf import concept_distribution, log_activations
 from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask, mask_to_box, resample_cells_to_image
+from occseg.head.predict import head_visible, object_head_logits
 from occseg.inference.types import ClassTerms, ObjectResult, ObjectState
 
 OCCLUDER, OBJECT, CONTEXT = 0, 1, 2
@@ -236,6 +237,11 @@ def finish_object(
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
     sm = model.settings.smooth_cells
     visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels, smooth=sm) & inside
+    extra = {}
+    if state.head is not None:  # the head's mask replaces the cells' visible mask (occseg.head)
+        extra["head_logits"] = object_head_logits(model, state, category, mixture).numpy()
+        extra["head_use"] = model.mask_head.settings.use
+        visible = head_visible(model.mask_head, extra["head_logits"], state.head, occluded_pixels) & inside
     amodal = (masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside) | visible
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(
@@ -250,6 +256,7 @@ def finish_object(
         fg_score=fg_score.float().cpu().numpy(),
         box=state.box,
         amodal_box=abox,
+        extra=extra,
     )
 
 

@@ -7,6 +7,7 @@ result (:class:`SceneResult`). Per-object inference (:mod:`occseg.inference.sing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ class ObjectState:
     # (B, h, w) log-probabilities of the part-position bins of every crop cell (CompNetModel.position), None
     # when the model has no position classifier
     position: torch.Tensor | None = None
+    head: Any = None  # the mask head's inputs (occseg.head.inputs.HeadCrop) when the model has a head
 
 
 @dataclass
@@ -92,7 +94,8 @@ class SceneConfig:
     refine: RefineConfig | None = field(default_factory=RefineConfig)
     # the reasoning's per-pixel competition (occseg.reasoning.orm): "colour" (refined masks, colour models at
     # image resolution), "foreground" (the paper: the model's likelihoods on 16-px cells), "margin" (the
-    # released code); "auto": colour when the image is given and refine is on, else foreground
+    # released code), "head" (refined masks, the mask head's logits; a model with a head); "auto": colour when
+    # the image is given and refine is on, else foreground
     competition: Competition = "auto"
     # colour competition, nod: the object behind a pair takes a pixel both claim only when its colour is more
     # than this many nats likelier under its model; closer calls go to the object in front. Chosen with the

@@ -320,8 +320,10 @@ def reason(
     competition = competition or resolve_competition(cfg, image)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
-    if competition == "colour" and image is None:
-        raise ValueError("the colour competition needs the image")
+    if competition in ("colour", "head") and image is None:
+        raise ValueError(f"the {competition} competition needs the image")
+    if competition == "head" and any(st.head is None for st in states):
+        raise ValueError("the head competition needs a model with a mask head (occseg train learns one)")
     run = _Reasoning(model, states, cfg, list(given), competition, image, use_outlier)
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
@@ -356,7 +358,7 @@ class _Reasoning:
 
         self.model, self.states, self.cfg, self.given, self.image = model, states, cfg, given, image
         self.competition, self.use_outlier = competition, use_outlier
-        self.colour = competition == "colour"
+        self.colour = competition in ("colour", "head")  # "head": refined masks as for colour, its logits decide
         self.rcfg = None
         if self.colour:
             from occseg.refine import RefineConfig
@@ -401,7 +403,12 @@ class _Reasoning:
 
         raw = [self.unreasoned(k) for k in range(len(self.states))]
         vis = [r.visible for r, _, _ in raw]
-        if self.colour:
+        if self.competition == "head":
+            from occseg.head.predict import image_logits
+
+            strength = [image_logits(r.extra["head_logits"], st.head) for (r, _, _), st in zip(raw, self.states)]
+            outl = None
+        elif self.colour:
             strength, outl = colour_claims(self.image, vis, index=self.index), None
         else:
             strength = [s for _, s, _ in raw]

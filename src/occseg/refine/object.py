@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from occseg.geometry.boxes import Box, CropWindow, box_to_pixel_mask, resample_cells_at
+from occseg.head.predict import refine_prior
 from occseg.refine.colour import (
     colour_index,
     gmm_llr,
@@ -260,11 +261,11 @@ def refine_object(
     orig_vis = np.asarray(result.visible, dtype=bool)
     orig_amodal = np.asarray(result.amodal, dtype=bool)
     hidden = orig_amodal & ~orig_vis
+    signed, stride, cfg = refine_prior(result, state, cfg)  # the mask head's logits when the model has one
     if not cfg.enabled:
         vis = orig_vis & ~exclude if exclude is not None else orig_vis.copy()
         return vis, vis | orig_amodal
-    signed = np.where(np.asarray(result.labels) == OBJECT, result.margin, -np.asarray(result.margin))
-    vis = refine_mask(image, state.box, signed, state.window, state.stride, cfg, exclude=exclude)
+    vis = refine_mask(image, state.box, signed, state.window, stride, cfg, exclude=exclude)
     if not vis.any():
         vis = orig_vis & ~exclude if exclude is not None else orig_vis.copy()
     amodal = vis | hidden

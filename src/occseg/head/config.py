@@ -1,0 +1,81 @@
+"""Settings of the mask head: what it is (saved with the model) and how it is trained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: how a head's mask is used when an object's visible mask is decided
+HeadUse = Literal["head", "refine"]
+HEAD_USES: tuple[str, ...] = ("head", "refine")
+
+#: the CompNet's per-cell inputs: log-posteriors of object / context / occluder, the part-position classifier's
+#: probability of lying inside the box and its expected box-relative position (u, v)
+COMPNET_CHANNELS = 6
+#: the refinement's unary when the head's logits are its prior (occseg.refine.RefineConfig changes): the head's
+#: logits alone (no ellipse); chosen on validation among score weights 0.5 / 1 / 2
+HEAD_REFINE = {"score_weight": 1.0, "shape_weight": 0.0, "score_clip": 6.0}
+#: per head cell: Lab colour (3), box-relative position (2), inside the box (1), inside another given box (1)
+EXTRA_CHANNELS = 7
+
+
+@dataclass
+class HeadSettings:
+    """What a learned head is; stored in ``model.json`` under ``mask_head`` and checked on load."""
+
+    fine_layer: str  # module path of the finer block in the backbone's trunk
+    fine_channels: int
+    fine_stride: int  # the head's output stride in crop pixels
+    coarse_channels: int
+    width: int = 32  # channels of the head's hidden layers
+    compnet_inputs: bool = True  # the CompNet's per-cell terms are inputs
+    threshold: float = 0.0  # logit above which a pixel is object
+    use: str = "head"  # HeadUse: the head's mask alone, or as the prior of the image-resolution refinement
+    training: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.use not in HEAD_USES:
+            raise ValueError(f"mask_head use must be {' or '.join(HEAD_USES)}, not {self.use!r}")
+
+
+@dataclass
+class HeadTrainConfig:
+    """How the head is trained (box-supervised: BoxInst's projection + colour-affinity pairwise losses, a loss
+    pushing the cells outside the box to background, and self-training towards the CompNet's refined masks).
+
+    The defaults were chosen on the validation persons (coco128-seg ``train_ids[1::5]`` and coco-mini, the model
+    trained on the rest of coco128-seg's training images; ``benchmarks/mask_head.py --validation``): self-training
+    (weight 1) raised the head from box-fill level (0.51 / 0.54) to 0.62 / 0.65; 80 epochs, weight 3, scale jitter
+    and the CompNet's cells as inputs did not help."""
+
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    width: int = 32
+    compnet_inputs: bool = False
+    pairwise_weight: float = 1.0
+    pairwise_tau: float = 0.3  # colour similarity above which two neighbouring cells are pushed to one label
+    pairwise_dilation: int = 2
+    outside_weight: float = 1.0  # weight of a loss pushing the cells outside the box to background
+    self_train: float = 1.0  # weight of a loss towards the refined CompNet masks (noisy targets); 0: off
+    rounds: int = 1  # self-training rounds: each later one learns from the previous head's refined masks
+    warmup: float = 0.3  # share of the epochs over which the pairwise weight ramps up from 0
+    flip: bool = True
+    scales: tuple[int, ...] = (224,)  # crop heights the training boxes are rendered at (scale jitter: several)
+    seed: int = 0
+    use: str = "refine"
+
+    def __post_init__(self) -> None:
+        if not (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0 and self.width >= 1 and self.rounds >= 1):
+            raise ValueError(
+                f"HeadTrainConfig needs epochs, batch_size, width, rounds >= 1 and lr > 0; got {self.epochs}, "
+                f"{self.batch_size}, {self.width}, {self.rounds}, {self.lr}"
+            )
+        if not (0.0 <= self.pairwise_tau <= 1.0 and self.pairwise_weight >= 0 and 0.0 <= self.warmup <= 1.0):
+            raise ValueError("HeadTrainConfig: pairwise_tau and warmup must lie in [0, 1], pairwise_weight >= 0")
+        if self.use not in HEAD_USES:
+            raise ValueError(f"HeadTrainConfig use must be {' or '.join(HEAD_USES)}, not {self.use!r}")
+        self.scales = tuple(int(s) for s in self.scales)
+        if not self.scales or min(self.scales) < 16:
+            raise ValueError(f"HeadTrainConfig scales must be crop heights >= 16, not {self.scales!r}")

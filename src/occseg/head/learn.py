@@ -1,0 +1,268 @@
+"""Training the mask head from boxes only: the training crops (one backbone pass per box and scale), batches with
+flips, and the loop (BoxInst's projection + colour-affinity pairwise losses, Adam, seeded)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from occseg.backbones.registry import Backbone
+from occseg.backbones.taps import fine_layer
+from occseg.data.annotation import Dataset
+from occseg.geometry.boxes import Box, box_height
+from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
+from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
+from occseg.head.losses import colour_similarity, outside_loss, pairwise_loss, projection_loss
+from occseg.head.network import MaskHead
+from occseg.head.predict import head_logits
+
+
+@dataclass(frozen=True)
+class ImageBoxes:
+    """One training image: its file, the boxes of the classes asked for (all are given boxes of the scene) and
+    which of them are trained on (``targets``: indices, those at least ``min_height`` px high)."""
+
+    path: Path
+    boxes: tuple[Box, ...]
+    categories: tuple[str, ...]
+    targets: tuple[int, ...]
+
+
+def image_boxes(
+    dataset: Dataset, classes: Sequence[str], *, class_map: Mapping[str, str] | None = None, min_height: float = 30.0
+) -> list[ImageBoxes]:
+    """Every image of ``dataset`` with at least one box of ``classes`` to train on (crowd boxes skipped). Only
+    boxes and class names are read, never masks."""
+    wanted = set(classes)
+    cmap = dict(class_map or {})
+    out = []
+    for im in dataset.images:
+        picked = [(i.box, cmap.get(i.category, i.category)) for i in im.instances if not i.iscrowd]
+        picked = [(b, c) for b, c in picked if c in wanted]
+        targets = tuple(k for k, (b, _) in enumerate(picked) if box_height(b) >= min_height)
+        if targets:
+            boxes = tuple(tuple(float(v) for v in b) for b, _ in picked)
+            out.append(ImageBoxes(Path(im.path), boxes, tuple(c for _, c in picked), targets))
+    return out
+
+
+def crops_of_image(
+    backbone: Backbone,
+    rgb: np.ndarray,
+    boxes: Sequence[Box],
+    targets: Sequence[int],
+    categories: Sequence[str],
+    *,
+    target_height: int,
+    pad: int,
+    model=None,
+    compnet_inputs: bool = True,
+    self_train: bool = False,
+    teacher: MaskHead | None = None,
+) -> list[HeadCrop]:
+    """The head crops of the ``targets`` boxes of one image at one crop height (one backbone pass per box).
+    With a CompNet ``model`` and ``compnet_inputs``, each crop carries the model's cells for its class (the
+    mixture that explains the crop best); with ``self_train`` also the model's refined visible mask as a target, or,
+    with a ``teacher`` head, the teacher's mask refined with its logits as the prior (a further self-training round)."""
+    from occseg.features.crops import CropConfig, extract_box_features
+    from occseg.inference.single import classify, finish_object, prepare_object
+    from occseg.refine import RefineConfig, refine_object
+    from occseg.refine.object import refine_mask
+
+    layer = fine_layer(backbone.spec.name)
+    cfg = CropConfig(target_height=target_height, pad=pad, batch_size=1 if backbone.device.type == "cpu" else 8)
+    feats = extract_box_features(backbone, rgb, [boxes[k] for k in targets], cfg, fine_layer=layer)
+    image = image_tensor(rgb)
+    out = []
+    for k, f in zip(targets, feats):
+        others = [b for j, b in enumerate(boxes) if j != k]
+        cells = target = None
+        if model is not None and (compnet_inputs or self_train):
+            state = prepare_object(model, f.features, f.box, f.window, rgb.shape[:2], classes=[categories[k]])
+            cls, mix, conf, scores = classify(model, state, given_label=categories[k])
+            cells = compnet_channels(model, state, categories[k], mix)
+            if self_train and teacher is None:
+                obj = finish_object(model, state, cls, mix, conf, scores)
+                target = refine_object(rgb, obj, state, RefineConfig())[0]
+        crop = head_crop(image, f.box, others, f.window, f.features.cpu(), f.fine.cpu(), layer.stride, cells)
+        if self_train and teacher is not None:
+            logits = head_logits(teacher, crop).numpy()
+            target = refine_mask(rgb, f.box, logits, f.window, layer.stride, replace(RefineConfig(), **HEAD_REFINE))
+        if target is not None:
+            crop.target = mask_to_cells(target, f.window, layer.stride, tuple(crop.fine.shape[-2:]))
+        out.append(crop)
+    return out
+
+
+def training_crops(
+    backbone: Backbone,
+    images: Sequence[ImageBoxes],
+    cfg: HeadTrainConfig,
+    *,
+    pad: int,
+    model=None,
+    teacher: MaskHead | None = None,
+    progress: bool = False,
+) -> list[HeadCrop]:
+    """Every target box of every image at every crop height of ``cfg.scales`` (the pad scales with the height);
+    ``teacher``: the head of the previous self-training round (see :func:`crops_of_image`)."""
+    from occseg.data.images import load_rgb
+
+    crops: list[HeadCrop] = []
+    for ib in tqdm(images, desc="mask head crops", disable=not progress, leave=False, dynamic_ncols=True):
+        rgb = load_rgb(ib.path)
+        for th in cfg.scales:
+            crops += crops_of_image(
+                backbone,
+                rgb,
+                ib.boxes,
+                ib.targets,
+                ib.categories,
+                target_height=th,
+                pad=round(pad * th / 224),
+                model=model,
+                compnet_inputs=cfg.compnet_inputs,
+                self_train=cfg.self_train > 0,
+                teacher=teacher,
+            )
+    return crops
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
+
+
+def collate(crops: Sequence[HeadCrop], flips: Sequence[bool], device) -> dict[str, torch.Tensor | None]:
+    """A padded batch (bottom / right) of crops, each flipped left-right where ``flips`` says so (the position
+    channel ``u`` then changes sign, as it would for the flipped image)."""
+    h = max(c.fine.shape[-2] for c in crops)
+    w = max(c.fine.shape[-1] for c in crops)
+    h2, w2 = max(c.coarse.shape[-2] for c in crops), max(c.coarse.shape[-1] for c in crops)
+    h, w = max(h, 2 * h2), max(w, 2 * w2)
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    names = ("coarse", "fine", "extra", "lab", "box", "valid", "cn", "target")
+    keys: dict[str, list[torch.Tensor]] = {k: [] for k in names}
+    for c, flip in zip(crops, flips):
+        extra = c.extra()
+        valid = torch.ones_like(c.fine[:1])
+        maps = {"coarse": c.coarse, "fine": c.fine, "extra": extra, "lab": c.lab, "box": c.geo[2:3], "valid": valid}
+        if c.compnet is not None:
+            maps["cn"] = c.compnet
+        if c.target is not None:
+            maps["target"] = c.target
+        if flip:
+            maps = {k: v.flip(-1) for k, v in maps.items()}
+            maps["extra"] = maps["extra"].clone()
+            maps["extra"][3] = -maps["extra"][3]
+            if "cn" in maps:
+                maps["cn"] = maps["cn"].clone()
+                maps["cn"][4] = -maps["cn"][4]
+        for k, v in maps.items():
+            small = k in ("coarse", "cn")
+            keys[k].append(_pad_to(v.float(), h2 if small else h, w2 if small else w))
+    batch = {k: torch.stack(v).to(device) if len(v) == len(crops) else None for k, v in keys.items()}
+    return batch
+
+
+def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
+    """The settings of a head learned on ``backbone`` with ``cfg``."""
+    layer = fine_layer(backbone.spec.name)
+    return HeadSettings(
+        fine_layer=layer.module,
+        fine_channels=layer.channels,
+        fine_stride=layer.stride,
+        coarse_channels=backbone.spec.channels,
+        width=cfg.width,
+        compnet_inputs=cfg.compnet_inputs,
+        use=cfg.use,
+        training={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+    )
+
+
+def batch_loss(head: MaskHead, batch: dict, cfg: HeadTrainConfig, pair_weight: float) -> tuple[torch.Tensor, dict]:
+    """The projection loss plus ``pair_weight`` times the pairwise loss on one batch."""
+    logits = head(batch["coarse"], batch["fine"], batch["extra"], batch["cn"])
+    proj = projection_loss(logits, batch["box"], batch["valid"])
+    sim = colour_similarity(batch["lab"], cfg.pairwise_dilation)
+    pair = pairwise_loss(
+        logits, sim, batch["box"] * batch["valid"], batch["valid"], dilation=cfg.pairwise_dilation, tau=cfg.pairwise_tau
+    )
+    out = outside_loss(logits, batch["box"], batch["valid"])
+    loss = proj + pair_weight * pair + cfg.outside_weight * out
+    log = {"projection": float(proj.detach()), "pairwise": float(pair.detach()), "outside": float(out.detach())}
+    if cfg.self_train > 0 and batch["target"] is not None:
+        bce = F.binary_cross_entropy_with_logits(logits, batch["target"], reduction="none")
+        st = (bce * batch["valid"]).sum() / batch["valid"].sum().clamp_min(1.0)
+        loss = loss + cfg.self_train * st
+        log["self_train"] = float(st.detach())
+    return loss, log
+
+
+def train_head(
+    crops: Sequence[HeadCrop],
+    settings: HeadSettings,
+    cfg: HeadTrainConfig,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> MaskHead:
+    """Learn a :class:`MaskHead` on ``crops`` (seeded: the same crops and config give the same weights)."""
+    if not crops:
+        raise ValueError("no training crops for the mask head")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        head = MaskHead(settings)
+    head.to(device).train()
+    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * ((len(crops) + cfg.batch_size - 1) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    step = 0
+    log: dict = {}
+    for _ in tqdm(range(cfg.epochs), desc="mask head", disable=not progress, leave=False, dynamic_ncols=True):
+        order = torch.randperm(len(crops), generator=gen).tolist()
+        flips = (torch.rand(len(crops), generator=gen) < 0.5).tolist() if cfg.flip else [False] * len(crops)
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            batch = collate([crops[i] for i in idx], [flips[i] for i in idx], device)
+            ramp = min(1.0, step / max(1.0, cfg.warmup * steps)) if cfg.warmup > 0 else 1.0
+            loss, log = batch_loss(head, batch, cfg, cfg.pairwise_weight * ramp)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+    head.eval()
+    settings.training = {**settings.training, "crops": len(crops), "final_losses": log}
+    return head
+
+
+def learn_mask_head(
+    model,
+    images: Sequence[ImageBoxes],
+    cfg: HeadTrainConfig | None = None,
+    *,
+    backbone: Backbone,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> MaskHead:
+    """Learn a mask head for a trained CompNet ``model`` from the boxes of ``images`` (:func:`image_boxes`), on
+    ``backbone`` (the one the model was learned on), on ``device`` (default: the backbone's)."""
+    cfg = cfg or HeadTrainConfig()
+    if not images:
+        raise ValueError("no boxes to learn the mask head from")
+    dev = torch.device(device) if device is not None else backbone.device
+    head = None
+    for _ in range(cfg.rounds if cfg.self_train > 0 else 1):
+        teacher = None if head is None else head.cpu()
+        crops = training_crops(
+            backbone, images, cfg, pad=model.settings.pad, model=model, teacher=teacher, progress=progress
+        )
+        head = train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress)
+    return head

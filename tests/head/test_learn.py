@@ -1,0 +1,67 @@
+"""Training the mask head on a few real boxes (src/occseg/head/learn.py) and using it through the scene path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occseg.data.images import load_rgb
+from occseg.data.readers import read_dataset
+from occseg.geometry.boxes import box_height, box_to_pixel_mask
+from occseg.head.config import HeadTrainConfig
+from occseg.head.learn import image_boxes, learn_mask_head
+from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from tests.compnet.conftest import COCO128_IMAGES, TINY_IMAGE_IDS, write_coco_subset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_a_head_from_a_few_boxes_beats_box_fill(tiny_compnet, lite0_backbone, shared_data, tmp_path):
+    model = tiny_compnet.model
+    data = write_coco_subset(shared_data, tmp_path / "gt.json", TINY_IMAGE_IDS, keep_masks=True)
+    ds = read_dataset(data, images=shared_data / COCO128_IMAGES)
+    cfg = HeadTrainConfig(epochs=25, batch_size=4, scales=(model.settings.target_height,))
+    head = learn_mask_head(model, image_boxes(ds, ["person"]), cfg, backbone=lite0_backbone)
+    assert head.settings.training["crops"] == 8 and head.settings.use == "refine"
+    with_head = type(model)(**{**model.__dict__, "mask_head": head})
+    scfg = SceneConfig(reasoning="off", boxes="visible", refine=None)
+    ious: dict[str, list[float]] = {"head": [], "box": [], "refined": []}
+    for im in ds.images:
+        persons = [i for i in im.instances if i.category == "person" and box_height(i.box) >= 30]
+        if not persons:
+            continue
+        rgb = load_rgb(im.path)
+        boxes = [i.box for i in persons]
+        states = prepare_scene(with_head, lite0_backbone, rgb, boxes, scfg)
+        assert all(st.head is not None for st in states)
+        scene = explain_scene(with_head, states, scfg, labels=["person"] * len(boxes), image=rgb)
+        # the default scene path: the head's logits are the refinement's prior
+        refined = explain_scene(with_head, states, SceneConfig(boxes="visible", reasoning="off"), image=rgb)
+        for inst, obj, ref in zip(persons, scene.objects, refined.objects):
+            gt = inst.mask.decode()
+            assert "head_logits" in obj.extra and not (obj.visible & ~obj.amodal).any()
+            ious["head"].append(_iou(obj.visible, gt))
+            ious["refined"].append(_iou(ref.visible, gt))
+            ious["box"].append(_iou(box_to_pixel_mask(inst.box, *gt.shape), gt))
+        if len(persons) > 1:  # the reasoning's competition decided by the head's logits
+            cfg = SceneConfig(boxes="visible", competition="head")
+            res = explain_scene(with_head, states, cfg, labels=["person"] * len(boxes), image=rgb)
+            assert res.report["competition"] == "head"
+            total = sum(o.visible.astype(int) for o in res.objects)
+            assert total.max() == 1 and all(not (o.visible & ~o.amodal).any() for o in res.objects)
+    assert len(ious["head"]) == 8
+    assert np.mean(ious["head"]) > np.mean(ious["box"]) + 0.03, ious
+    assert np.mean(ious["refined"]) > np.mean(ious["box"]) + 0.03, ious
+
+
+def test_the_head_competition_needs_a_head(tiny_compnet, lite0_backbone, shared_data):
+    rgb = load_rgb(shared_data / COCO128_IMAGES / "000000000192.jpg")
+    boxes = [(100.0, 100.0, 300.0, 400.0), (200.0, 120.0, 400.0, 420.0)]
+    cfg = SceneConfig(boxes="visible", competition="head")
+    states = prepare_scene(tiny_compnet.model, lite0_backbone, rgb, boxes, cfg)
+    with pytest.raises(ValueError, match="the head competition needs a model with a mask head"):
+        explain_scene(tiny_compnet.model, states, cfg, labels=["person", "person"], image=rgb)
