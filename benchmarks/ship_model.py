@@ -20,11 +20,13 @@ from pathlib import Path
 
 import torch
 
+from occseg.backbones import get_backbone
 from occseg.benchmarking import PERSON, add_data_argument, coco_split, missing, subset
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import save_model
 from occseg.compnet.samples import box_samples
 from occseg.data.readers import read_dataset
+from occseg.head.learn import image_boxes, learn_mask_head
 
 #: the shipped model's settings: fewer concepts and mixtures than training's defaults (512, 8) keep the tensor
 #: file small; chosen on the validation split (see the README's figures)
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--validation", action="store_true", help="also hold out the validation split")
     ap.add_argument("--no-coco-mini", action="store_true", help="coco128-seg's training split only")
     ap.add_argument("--max-images", type=int, default=None, help="at most this many images per set (smoke tests)")
+    ap.add_argument("--no-mask-head", action="store_true", help="leave the mask head out (occseg.head)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument(
         "--threads",
@@ -65,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = [s for part in sets for s in box_samples(part, [PERSON])]
     cfg = TrainConfig(num_concepts=args.concepts, num_mixtures=args.mixtures, seed=args.seed)
     t0 = time.perf_counter()
-    model = train_compnet(samples, [PERSON], cfg, progress=args.progress)
+    backbone = get_backbone(cfg.backbone, weights=cfg.backbone_weights)
+    model = train_compnet(samples, [PERSON], cfg, progress=args.progress, backbone=backbone)
+    if not args.no_mask_head:  # from the same boxes
+        boxes = [ib for part in sets for ib in image_boxes(part, [PERSON])]
+        model.mask_head = learn_mask_head(model, boxes, backbone=backbone, progress=args.progress)
     model.settings.training["data"] = (
         "coco128-seg person boxes of the training split (ids[3::4] held out"
         + (", and the validation split train_ids[1::5]" if args.validation else "")
@@ -80,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     blob = (args.out / "model.safetensors").read_bytes()
     print(
         f"trained on {len(samples)} person boxes ({model.settings.training['seconds']} s): "
-        f"{args.concepts} concepts, mixtures {model.settings.mixtures} -> {args.out}"
+        f"{args.concepts} concepts, mixtures {model.settings.mixtures}"
+        + ("" if model.mask_head is None else ", with the mask head")
+        + f" -> {args.out}"
     )
     digest = hashlib.sha256(blob).hexdigest()
     print(f"model.safetensors: {len(blob)} bytes ({len(blob) / 2**20:.2f} MiB), sha256 {digest}")
