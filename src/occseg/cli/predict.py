@@ -149,11 +149,9 @@ def cmd(
     progress: bool,
 ) -> None:
     """Predict visible and amodal masks for the objects of a dataset (given their boxes)."""
-    from occseg.data.readers import read_dataset
-    from occseg.data.stats import usable_images
     from occseg.data.writers import write_kins_json
     from occseg.distributed.context import rank_device, session
-    from occseg.io import check_not_input, check_output_file
+    from occseg.io import check_output_file
 
     method = method or "compnet"
     _check_method_options(method, model_dir, classes, all_objects, adapt_order)
@@ -164,14 +162,9 @@ def cmd(
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
     cmap = parse_class_map(class_map)
 
-    dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
-    echo_warnings(dataset.warnings, source=dataset.source)
-    model_files = () if model_dir is None else (model_dir / "model.json", model_dir / "model.safetensors")
-    check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
-    cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
-    if method == "compnet":
-        dataset, skipped = usable_images(dataset, skip=skip_bad_images, option="--skip-bad-images", progress=progress)
-        echo_warnings(skipped)
+    dataset, cls = _read_data(
+        data_path, images_dir, fmt, classes, out_path, method, model_dir, backbone_weights, skip_bad_images, progress
+    )
 
     def predict(ds):
         if method != "compnet":
@@ -212,6 +205,26 @@ def cmd(
             err=True,
         )
     click.echo(f"{method}: {pred.num_instances()} object(s) in {len(pred)} image(s); wrote {out_path}")
+
+
+def _read_data(
+    data_path, images_dir, fmt, classes, out_path, method: str, model_dir, backbone_weights, skip_bad_images, progress
+):
+    """The dataset (its image files checked for compnet, ``--skip-bad-images`` leaving the bad ones out) and the
+    classes asked for; ``--out`` checked against every file the run reads."""
+    from occseg.data.readers import read_dataset
+    from occseg.data.stats import usable_images
+    from occseg.io import check_not_input
+
+    dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
+    echo_warnings(dataset.warnings, source=dataset.source)
+    model_files = () if model_dir is None else (model_dir / "model.json", model_dir / "model.safetensors")
+    check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
+    cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
+    if method == "compnet":
+        dataset, skipped = usable_images(dataset, skip=skip_bad_images, option="--skip-bad-images", progress=progress)
+        echo_warnings(skipped)
+    return dataset, cls
 
 
 def _check_method_options(
