@@ -14,7 +14,7 @@ Rows: box-fill, ellipse, the CompNet's cells, today's default (the CompNet's cel
 the CompNet's margins replaced by the head's logits). ``--variants`` takes a JSON object of named changes to
 HeadTrainConfig (default: the head without and with the CompNet inputs).
 
-    python benchmarks/mask_head.py [--data ../shared/data] [--validation] [--variants JSON] [--epochs N]
+    python benchmarks/mask_head.py [--data DIR] [--validation] [--variants JSON] [--epochs N]
                                    [--thresholds -1,0,1] [--torch-threads 1] [--json out.json]
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -33,28 +32,28 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compnet_coco import iou, subset  # noqa: E402
-from occseg.backbones import get_backbone  # noqa: E402
-from occseg.backbones.taps import fine_layer  # noqa: E402
-from occseg.compnet.learn import TrainConfig, train_compnet  # noqa: E402
-from occseg.compnet.samples import box_samples  # noqa: E402
-from occseg.data.images import load_rgb  # noqa: E402
-from occseg.data.readers import read_dataset  # noqa: E402
-from occseg.evaluation.metrics import BootstrapConfig, bootstrap_interval  # noqa: E402
-from occseg.features.crops import CropConfig, extract_box_features  # noqa: E402
-from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box  # noqa: E402
-from occseg.head.config import HeadTrainConfig  # noqa: E402
-from occseg.head.inputs import compnet_channels, head_crop, image_tensor  # noqa: E402
-from occseg.head.learn import head_settings, image_boxes, train_head, training_crops  # noqa: E402
-from occseg.head.predict import head_logits, image_logits  # noqa: E402
-from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene  # noqa: E402
-from occseg.inference.single import prepare_object  # noqa: E402
-from occseg.refine import RefineConfig, refine_object  # noqa: E402
-from occseg.refine.object import refine_mask  # noqa: E402
+from occseg.backbones import get_backbone
+from occseg.backbones.taps import fine_layer
+from occseg.benchmarking import add_data_argument, coco_split, subset
+from occseg.benchmarking import object_iou as iou
+from occseg.compnet.learn import TrainConfig, train_compnet
+from occseg.compnet.samples import box_samples
+from occseg.data.images import load_rgb
+from occseg.data.readers import read_dataset
+from occseg.evaluation.metrics import BootstrapConfig, bootstrap_interval
+from occseg.features.crops import CropConfig, extract_box_features
+from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box
+from occseg.head.config import HeadTrainConfig
+from occseg.head.inputs import compnet_channels, head_crop, image_tensor
+from occseg.head.learn import head_settings, image_boxes, train_head, training_crops
+from occseg.head.predict import head_logits, image_logits
+from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from occseg.inference.single import prepare_object
+from occseg.refine import RefineConfig, refine_object
+from occseg.refine.object import refine_mask
 
 CLASS = "person"
-DEFAULT_ROW = "today's default (CompNet cells + colour refinement)"
+DEFAULT_ROW = "default without the head (CompNet cells + colour refinement)"
 #: the refinement with the head's logits as its prior: the head's logits replace the CompNet's margins and the
 #: ellipse (chosen on validation among the score weights 0.5 / 1 / 2)
 HEAD_REFINE = {"score_weight": 1.0, "shape_weight": 0.0, "score_clip": 6.0}
@@ -166,23 +165,28 @@ def score_head(
     return {k: float(np.mean(v)) for k, v in ious.items()}, {k: 1000 * v / n for k, v in times.items()}, ious
 
 
-def datasets(data: Path, validation: bool) -> tuple[list, dict]:
-    """(training datasets, named test sets)."""
+def datasets(data: Path, validation: bool, max_images: int | None = None) -> tuple[list, dict]:
+    """(training datasets, named test sets); ``max_images``: at most that many images of each (smoke tests)."""
     ds = read_dataset(data / "coco128-seg/annotations/instances_train2017.json")
-    ids = sorted(im.image_id for im in ds.images)
-    test_ids, train_ids = set(ids[3::4]), [i for i in ids if i not in set(ids[3::4])]
+    train_ids, test_ids = coco_split(ds, validation=validation)
     mini = read_dataset(data / "coco-mini/annotations/instances_train2017.json")
+    mini = subset(mini, sorted(im.image_id for im in mini.images)[:max_images])
+    train_ids, test_ids = train_ids[:max_images], test_ids[:max_images]
     if validation:
-        val_ids = set(train_ids[1::5])
-        train = [subset(ds, {i for i in train_ids if i not in val_ids})]
-        return train, {"coco128-seg validation train_ids[1::5]": subset(ds, val_ids), "coco-mini persons": mini}
+        return [subset(ds, train_ids)], {
+            "coco128-seg validation train_ids[1::5]": subset(ds, test_ids),
+            "coco-mini persons": mini,
+        }
     tiny = read_dataset(data / "coco-tiny/annotations/instances_train2017.json")
-    return [subset(ds, set(train_ids)), mini], {"coco128-seg test ids[3::4]": subset(ds, test_ids), "coco-tiny": tiny}
+    tiny = subset(tiny, sorted(im.image_id for im in tiny.images)[:max_images])
+    return [subset(ds, train_ids), mini], {"coco128-seg test ids[3::4]": subset(ds, test_ids), "coco-tiny": tiny}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.environ.get("OCCSEG_DATA", "../shared/data"))
+    add_data_argument(ap)
+    ap.add_argument("--concepts", type=int, default=None, help="TrainConfig.num_concepts (default: training's)")
+    ap.add_argument("--max-images", type=int, default=None, help="at most this many images per set (smoke tests)")
     ap.add_argument("--validation", action="store_true")
     ap.add_argument("--variants", default=None, help='JSON {"name": {HeadTrainConfig changes}}')
     ap.add_argument("--epochs", type=int, default=None, help="HeadTrainConfig.epochs for every variant")
@@ -193,7 +197,7 @@ def main() -> int:
     ap.add_argument("--torch-threads", type=int, default=None)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     data = Path(args.data)
     if not (data / "coco128-seg").is_dir():
         print(f"no coco128-seg under {data}: set --data or OCCSEG_DATA", file=sys.stderr)
@@ -211,11 +215,12 @@ def main() -> int:
     }
     for name, change in json.loads(args.head_refine or "{}").items():
         refine_cfgs[f"+ refinement ({name})"] = RefineConfig(**{**HEAD_REFINE, **change})
-    train_sets, test_sets = datasets(data, args.validation)
+    train_sets, test_sets = datasets(data, args.validation, args.max_images)
     backbone = get_backbone(TrainConfig().backbone)
     samples = [s for d in train_sets for s in box_samples(d, [CLASS])]
     t0 = time.perf_counter()
-    model = train_compnet(samples, [CLASS], TrainConfig(), progress=args.progress, backbone=backbone)
+    tcfg = TrainConfig() if args.concepts is None else TrainConfig(num_concepts=args.concepts)
+    model = train_compnet(samples, [CLASS], tcfg, progress=args.progress, backbone=backbone)
     t_compnet = time.perf_counter() - t0
     images = [ib for d in train_sets for ib in image_boxes(d, [CLASS])]
     scales = sorted({s for v in variants.values() for s in v.get("scales", [224])})
@@ -270,23 +275,28 @@ def main() -> int:
                 with_head = replace(model, mask_head=head)
                 for k, v in scene_rows(with_head, backbone, test_sets[setname], progress=args.progress).items():
                     results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
+    print_results(objs, results)
+    if args.json:
+        from occseg.io import write_json
+
+        write_json(args.json, results)
+    return 0
+
+
+def print_results(objs: dict, results: dict) -> None:
+    """The table of visible mIoU per method and set, the intervals and the timings."""
     names = list(objs)
     print("\n| method | " + " | ".join(f"{n} ({len(objs[n])}) mIoU" for n in names) + " |")
     print("|---|" + "---|" * len(names))
     for method, vals in results["rows"].items():
         print(f"| {method} | " + " | ".join(f"{vals[n]:.3f}" for n in names) + " |")
-    print("\n95 % bootstrap intervals over images (mean, interval; minus today's default, interval):")
+    print("\n95 % bootstrap intervals over images (mean, interval; minus the default without the head, interval):")
     for k, v in results["intervals"].items():
         extra = ""
         if "minus default" in v:
             extra = f"; minus default {v['minus default']:+.3f} {_fmt(v['minus default interval'])}"
         print(f"- {k}: {v['mean']:.3f} {_fmt(v['interval'])}{extra}")
     print("\nms per object:", json.dumps({k: {a: round(b, 1) for a, b in v.items()} for k, v in results["ms"].items()}))
-    if args.json:
-        from occseg.io import write_json
-
-        write_json(args.json, results)
-    return 0
 
 
 def results_mean(objs: list[EvalObject]) -> float:

@@ -33,7 +33,7 @@ def test_the_command_line_offers_the_choices_the_configs_take():
     [
         ("reasoning", "full", "reasoning must be off, nod or od, not 'full'"),
         ("order", "depth", "order must be auto, counts or position, not 'depth'"),
-        ("competition", "votes", "competition must be auto, colour, foreground or margin, not 'votes'"),
+        ("competition", "votes", "competition must be auto, colour, foreground, margin or head, not 'votes'"),
         ("boxes", "tight", "boxes must be amodal or visible, not 'tight'"),
     ],
 )
