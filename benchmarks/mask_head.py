@@ -47,7 +47,8 @@ from occseg.head.config import HeadTrainConfig
 from occseg.head.inputs import compnet_channels, head_crop, image_tensor
 from occseg.head.learn import head_settings, image_boxes, train_head, training_crops
 from occseg.head.predict import head_logits, image_logits
-from occseg.inference.scene import SceneConfig, explain_scene, prepare_scene
+from occseg.inference.predict import explain_image
+from occseg.inference.scene import SceneConfig, explain_scene
 from occseg.inference.single import prepare_object
 from occseg.refine import RefineConfig, refine_object
 from occseg.refine.object import refine_mask
@@ -78,13 +79,8 @@ def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject
     s = model.settings
     ccfg = CropConfig(target_height=s.target_height, pad=s.pad, batch_size=1)
     out = []
-    for im in tqdm(dataset.images, desc="test objects", disable=not progress, leave=False):
-        picked = targets(im)
-        if not picked or not Path(im.path).exists():
-            continue
-        rgb = load_rgb(im.path)
+    for im, picked, rgb, boxes in test_images(dataset, "test objects", progress):
         h, w = rgb.shape[:2]
-        boxes = [validate_box(i.box, w, h)[0] for i in picked]
         feats = extract_box_features(backbone, rgb, boxes, ccfg, fine_layer=layer)
         states = [prepare_object(model, f.features, f.box, f.window, (h, w)) for f in feats]
         scene = explain_scene(model, states, SceneConfig(reasoning="off", boxes="visible"), labels=[CLASS] * len(boxes))
@@ -105,6 +101,17 @@ def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject
     return out
 
 
+def test_images(dataset, desc: str, progress: bool):
+    """``(image, its test persons, the RGB image, their boxes)`` of every image that holds test persons."""
+    for im in tqdm(dataset.images, desc=desc, disable=not progress, leave=False):
+        picked = targets(im)
+        if not picked or not Path(im.path).exists():
+            continue
+        rgb = load_rgb(im.path)
+        h, w = rgb.shape[:2]
+        yield im, picked, rgb, [validate_box(i.box, w, h)[0] for i in picked]
+
+
 def scene_rows(model, backbone, dataset, *, progress: bool) -> dict[str, float]:
     """Visible mIoU through the library's scene path (prepare_scene + explain_scene with the image, the default
     refinement): reasoning off, and the default reasoning (NOD, 2 rounds, colour competition, part-position
@@ -116,16 +123,9 @@ def scene_rows(model, backbone, dataset, *, progress: bool) -> dict[str, float]:
     if model.mask_head is not None:
         configs["scene, NOD with the head competition"] = SceneConfig(boxes="visible", competition="head")
     ious: dict[str, list[float]] = defaultdict(list)
-    for im in tqdm(dataset.images, desc="scenes", disable=not progress, leave=False):
-        picked = targets(im)
-        if not picked or not Path(im.path).exists():
-            continue
-        rgb = load_rgb(im.path)
-        h, w = rgb.shape[:2]
-        boxes = [validate_box(i.box, w, h)[0] for i in picked]
-        for name, cfg in configs.items():
-            states = prepare_scene(model, backbone, rgb, boxes, cfg)
-            scene = explain_scene(model, states, cfg, labels=[CLASS] * len(boxes), image=rgb)
+    for _im, picked, rgb, boxes in test_images(dataset, "scenes", progress):
+        scenes = explain_image(model, backbone, rgb, boxes, configs, labels=[CLASS] * len(boxes))  # one pass
+        for name, scene in scenes.items():
             ious[name] += [iou(o.visible, i.mask.decode()) for i, o in zip(picked, scene.objects)]
     return {k: float(np.mean(v)) for k, v in ious.items()}
 
