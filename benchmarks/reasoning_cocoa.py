@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="refit the part-position classifier to the sample's boxes first (occseg predict --adapt-order)",
     )
     ap.add_argument("--concepts", type=int, default=512, help="the model's visual concepts")
+    ap.add_argument("--mask-head", action="store_true", help="also learn the mask head (occseg train's default)")
     ap.add_argument("--max-images", type=int, default=None, help="train on at most this many coco128-seg images")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -88,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = TrainConfig(seed=args.seed, device=args.device, num_concepts=args.concepts)
     backbone = get_backbone(cfg.backbone, device=args.device)
     model = train_compnet(samples, [CLASS], cfg, progress=False, backbone=backbone)
+    if args.mask_head:
+        from occseg.head.learn import image_boxes, learn_mask_head
+
+        boxes = image_boxes(coco, [CLASS], class_map={c: CLASS for c in coco.categories})
+        model.mask_head = learn_mask_head(model, boxes, backbone=backbone, device=args.device)
     gt = targets_only(read_dataset(cocoa))
     if args.adapt_order:
         from occseg.inference.adapt import adapt_order_classifier
@@ -129,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nclass-agnostic CompNet from {len(samples)} coco128-seg boxes "
         f"({model.settings.mixtures[CLASS]} mixtures)"
         f"{'; part-position classifier refitted to the sample' if args.adapt_order else ''}"
+        f"{'; with the mask head' if args.mask_head else ''}"
         "; amodal boxes given; mIoU and order accuracy in %\n"
     )
     head = [f"vis {lv}" for lv in (*LEVELS, "mean")] + [f"amo {lv}" for lv in (*LEVELS, "mean")] + ["order occl"]
