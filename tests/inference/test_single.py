@@ -150,6 +150,27 @@ def test_finish_object_smoothed_masks_keep_their_invariants(labelled):
     assert not res.visible[8:32].any()  # the context ring above the box
 
 
+def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, monkeypatch):
+    """The head's visible mask replaces the cells' visible mask, but the hidden part stays the cells labelled
+    occluder (not the cells' object area the head's tighter outline leaves out: that is not hidden)."""
+    import occseg.inference.single as single
+
+    model, st = labelled
+    plain = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0})
+    head = np.zeros_like(plain.visible)
+    head[40:90, 40:88] = True  # a tighter outline than the cells' object area (rows 32..96 above the occluder)
+    monkeypatch.setattr(single, "object_head_logits", lambda *a: torch.zeros(1))
+    monkeypatch.setattr(single, "head_visible", lambda *a: head.copy())
+    monkeypatch.setattr(st, "head", object(), raising=False)
+    monkeypatch.setattr(model, "mask_head", type("Head", (), {"settings": type("S", (), {"use": "refine"})})())
+    res = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0})
+    assert np.array_equal(res.visible, head)
+    hidden = plain.amodal & ~plain.visible  # the occluder cells (rows 6..7, columns 2..3) inside the shape prior
+    assert hidden[7 * 16 + 8, 2 * 16 + 8] and hidden.sum() > 0
+    assert np.array_equal(res.amodal, head | hidden)
+    assert not res.amodal[34, 34]  # a cell the cells call object, outside the head's mask: neither visible nor hidden
+
+
 def _expected_amodal_cells() -> np.ndarray:
     a = box_region(GRID, BOX_ROWS, BOX_COLS, 1, 0).bool().numpy()
     a[3, 5] = False

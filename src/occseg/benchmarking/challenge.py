@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from occseg.backbones import get_backbone
 from occseg.benchmarking import add_data_argument, missing, work_folder
-from occseg.challenge import ChallengeConfig, ChallengeResult, generate_challenge
+from occseg.challenge import ChallengeConfig, ChallengeResult, SelectionConfig, generate_challenge
+from occseg.challenge.sources import merge_sources
 from occseg.compnet.learn import TrainConfig, train_compnet
 from occseg.compnet.model import CompNetModel, save_model
 from occseg.compnet.samples import box_samples
@@ -101,6 +103,17 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--plus-coco-tiny", action="store_true", help="also train on the coco-tiny persons")
     ap.add_argument(
+        "--sources",
+        type=parse_sources,
+        default=("coco128-seg",),
+        help=f"the shared folders whose persons are pasted and trained on: comma-separated, of "
+        f"{', '.join(SOURCE_FILES)}, or all (the larger challenge: all, with --min-height 24)",
+    )
+    ap.add_argument(
+        "--min-height", type=int, default=None, help="least mask height (px) of a whole source person (default 40)"
+    )
+    ap.add_argument("--mask-head", action="store_true", help="also learn the mask head (occseg train's default)")
+    ap.add_argument(
         "--position-border-px",
         type=float,
         default=None,
@@ -131,52 +144,122 @@ def seed_text(args: argparse.Namespace) -> str:
     return f"seed {args.seed}" + ("" if t == args.seed else f", training seed {t}")
 
 
-def build_challenge(data: Path, out: Path, images: int, seed: int, *, progress: bool = False) -> ChallengeResult:
-    """The challenge: ``images`` composed images of coco128-seg persons (under ``data``) over ``backgrounds/``."""
+#: the shared data folders whose persons have instance masks (``--sources``), each in the COCO layout
+SOURCE_FILES = {
+    "coco128-seg": "coco128-seg/annotations/instances_train2017.json",
+    "coco-tiny": "coco-tiny/annotations/instances_train2017.json",
+    "coco-mini": "coco-mini/annotations/instances_train2017.json",
+}
+#: ``--sources all``: every folder of :data:`SOURCE_FILES`
+ALL_SOURCES = tuple(SOURCE_FILES)
+
+
+def source_paths(data: Path, sources: Sequence[str]) -> list[Path]:
+    """The annotation files of the named source folders under ``data`` (a ``ValueError`` names an unknown one)."""
+    unknown = [s for s in sources if s not in SOURCE_FILES]
+    if unknown:
+        raise ValueError(f"--sources: unknown source {unknown[0]!r} (choose from {', '.join(SOURCE_FILES)} or all)")
+    return [data / SOURCE_FILES[s] for s in sources]
+
+
+def parse_sources(text: str) -> tuple[str, ...]:
+    """``--sources``: a comma-separated list of :data:`SOURCE_FILES` names, or ``all``."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    names = ALL_SOURCES if names == ("all",) else names
+    unknown = [s for s in names if s not in SOURCE_FILES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown source {unknown[0] if unknown else text!r} (choose from {', '.join(SOURCE_FILES)} or all)"
+        )
+    return names
+
+
+def build_challenge(
+    data: Path,
+    out: Path,
+    images: int,
+    seed: int,
+    *,
+    progress: bool = False,
+    sources: Sequence[str] = ("coco128-seg",),
+    min_height: int | None = None,
+) -> ChallengeResult:
+    """The challenge: ``images`` composed images of the persons of ``sources`` (folders under ``data``; by default
+    coco128-seg alone) over ``backgrounds/``; ``min_height``: the least mask height of a whole person
+    (:class:`SelectionConfig`'s default when ``None``)."""
+    paths = source_paths(data, sources)
+    dataset = merge_sources([read_dataset(p) for p in paths]) if len(paths) > 1 else None
+    selection = SelectionConfig() if min_height is None else SelectionConfig(min_height=min_height)
     return generate_challenge(
         ChallengeConfig(
             out=out,
-            source=data / "coco128-seg" / "annotations" / "instances_train2017.json",
+            source=paths[0],
             classes=(CLASS,),
             backgrounds=data / "backgrounds",
             images=images,
             seed=seed,
             progress=progress,
-        )  # fmt: skip
+            selection=selection,
+        ),
+        dataset,
     )
 
 
-def training_boxes(data: Path, ch: ChallengeResult, *, plus_coco_tiny: bool = False) -> list:
-    """The model's training boxes: the persons of the coco128-seg images that hold none of the challenge's test
-    objects (and of coco-tiny with ``plus_coco_tiny``)."""
-    source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
-    samples = box_samples(read_dataset(source), [CLASS], exclude_images=set(ch.split["test_source_image_ids"]))
-    if plus_coco_tiny:
-        samples += box_samples(read_dataset(data / "coco-tiny" / "annotations" / "instances_train2017.json"), [CLASS])
+def training_boxes(
+    data: Path, ch: ChallengeResult, *, plus_coco_tiny: bool = False, sources: Sequence[str] = ("coco128-seg",)
+) -> list:
+    """The model's training boxes: the persons of the source images (``sources``, by default coco128-seg) that
+    hold none of the challenge's test objects (and every coco-tiny person with ``plus_coco_tiny`` when coco-tiny is
+    not a source)."""
+    exclude = set(ch.split["test_source_image_ids"])
+    samples = []
+    for path in source_paths(data, sources):
+        samples += box_samples(read_dataset(path), [CLASS], exclude_images=exclude)
+    if plus_coco_tiny and "coco-tiny" not in sources:
+        samples += box_samples(read_dataset(data / SOURCE_FILES["coco-tiny"]), [CLASS])
     return samples
+
+
+def training_images(data: Path, ch: ChallengeResult, sources: Sequence[str]) -> list[tuple[AnnotatedImage, list]]:
+    """The source images that hold none of the challenge's test objects, with their person boxes (the mask
+    head's training data: :func:`occseg.head.learn.image_boxes`)."""
+    from occseg.head.learn import image_boxes
+
+    exclude = set(ch.split["test_source_image_ids"])
+    out = []
+    for path in source_paths(data, sources):
+        ds = read_dataset(path)
+        kept = [im for im in ds.images if im.image_id not in exclude]
+        out += image_boxes(replace(ds, images=kept), [CLASS])
+    return out
 
 
 def build_setup(args: argparse.Namespace) -> Setup | None:
     """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
     after printing which input is missing."""
     data = Path(args.data)
-    source = data / "coco128-seg" / "annotations" / "instances_train2017.json"
     backgrounds = data / "backgrounds"
-    if missing(source, backgrounds):
+    if missing(*source_paths(data, args.sources), backgrounds):
         return None
     work = work_folder(args.out, "occseg_reasoning_")
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    ch = build_challenge(data, work / "challenge", args.images, args.seed, progress=args.progress)
+    try:
+        ch = build_challenge(data, work / "challenge", args.images, args.seed, progress=args.progress,
+                             sources=args.sources, min_height=args.min_height)  # fmt: skip
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return None
     times["challenge"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    samples = training_boxes(data, ch, plus_coco_tiny=args.plus_coco_tiny)
+    samples = training_boxes(data, ch, plus_coco_tiny=args.plus_coco_tiny, sources=args.sources)
     cfg = TrainConfig(seed=training_seed(args), device=args.device, position_border_px=args.position_border_px)
     if args.model:
         ignored = [f for f, v in (("--train-seed", args.train_seed), ("--position-border-px", args.position_border_px),
-                                  ("--plus-coco-tiny", args.plus_coco_tiny or None)) if v is not None]  # fmt: skip
+                                  ("--plus-coco-tiny", args.plus_coco_tiny or None),
+                                  ("--mask-head", args.mask_head or None)) if v is not None]  # fmt: skip
         if ignored:
             print(
                 f"note: {', '.join(ignored)} ignored: training options, and --model loads {args.model}", file=sys.stderr
@@ -185,6 +268,11 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
     else:
         backbone = get_backbone(cfg.backbone, device=args.device)
         model = train_compnet(samples, [CLASS], cfg, progress=args.progress, backbone=backbone)
+        if args.mask_head:
+            from occseg.head.learn import learn_mask_head
+
+            images = training_images(data, ch, args.sources)
+            model.mask_head = learn_mask_head(model, images, backbone=backbone, device=args.device)
         if args.save_model:
             save_model(model, args.save_model)
     times["train"] = time.perf_counter() - t0

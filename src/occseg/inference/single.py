@@ -236,13 +236,17 @@ def finish_object(
     labels, margin, fg_score, amodal_cells = label_cells(model, state, category, mixture, occ)
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
     sm = model.settings.smooth_cells
-    visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels, smooth=sm) & inside
+    cells_visible = masks_from_cells(state, labels == OBJECT, margin, restrict=occluded_pixels, smooth=sm) & inside
+    visible = cells_visible
     extra = {}
     if state.head is not None:  # the head's mask replaces the cells' visible mask (occseg.head)
         extra["head_logits"] = object_head_logits(model, state, category, mixture).numpy()
         extra["head_use"] = model.mask_head.settings.use
         visible = head_visible(model.mask_head, extra["head_logits"], state.head, occluded_pixels) & inside
-    amodal = (masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside) | visible
+    # the hidden part is the cells labelled occluder inside the shape prior: the cells' amodal mask less the cells'
+    # own visible mask (not less the head's, whose finer outline would leave the coarse cells' rim as "hidden")
+    hidden = masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside & ~cells_visible
+    amodal = hidden | visible
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(
         category=category,
