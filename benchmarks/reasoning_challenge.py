@@ -27,6 +27,10 @@ for OD (2 rounds) as the issue words them and for the default NOD (2 rounds);
     python benchmarks/reasoning_challenge.py [--data ../shared/data] [--images 120] [--seed 0] [--json out.json]
                                              [--refine box-grabcut | --refine '{"work_height": 128}']
 
+The larger challenge (its test split on 32 source persons, not 8): ``--sources all --min-height 24 --images 200``
+pastes the persons of coco128-seg, coco-tiny and coco-mini whose masks are at least 24 px high; ``--mask-head``
+also learns the mask head (occseg train's default) from the same boxes.
+
 ``--refine`` replaces the default :class:`~occseg.refine.RefineConfig` of the refined rows: ``box-grabcut`` is
 OpenCV GrabCut from the box alone (``benchmarks/refine_coco.py``'s ``BOX_GRABCUT``), a JSON object changes
 single settings.
@@ -347,15 +351,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained = (
         f"CompNet loaded from {args.model} (it must hold no test object)"
         if args.model
-        else f"CompNet trained from {len(samples)} boxes of coco128-seg images holding no test object"
-        f"{' + coco-tiny' if args.plus_coco_tiny else ''}"
+        else f"CompNet trained from {len(samples)} boxes of {','.join(args.sources)} images holding no test object"
+        f"{' + coco-tiny' if args.plus_coco_tiny and 'coco-tiny' not in args.sources else ''}"
     )
     print(
-        f"## Occlusion Challenge (coco128-seg persons over {backgrounds.name}/, {args.images} images, "
+        f"## Occlusion Challenge ({','.join(args.sources)} persons over {backgrounds.name}/, {args.images} images, "
         f"{seed_text(args)})"
         f"\n\ntest split: {len(test.images)} images, {n_targets} target persons from {len(ch.split['test_objects'])} "
         f"source persons; {trained} ({model.settings.mixtures[CLASS]} mixtures); "
-        f"GT amodal boxes and class given{'; refined rows with --refine ' + args.refine if args.refine else ''}."
+        f"GT amodal boxes and class given{'; refined rows with --refine ' + args.refine if args.refine else ''}"
+        f"{'; with the mask head' if model.mask_head is not None else ''}."
         "\nmIoU and order accuracy in %; mean = plain mean of L0..L3, "
         "wmean = object-weighted mean.\n"
     )

@@ -18,7 +18,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from occseg.benchmarking import settings_json
 from occseg.benchmarking.challenge import (
     LEVELS,
     add_setup_arguments,
@@ -27,9 +29,15 @@ from occseg.benchmarking.challenge import (
     seed_text,
 )
 from occseg.inference.scene import SceneConfig
+from occseg.io import write_json
+
+#: the challenge's scenario with unknown occluders in front of two persons
+UNKNOWN = "2obj_unknown"
 
 
-def variants(margins: list[float]) -> dict[str, SceneConfig]:
+def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]:
+    """The rows; with a mask head (``head``) also the hidden part "shape" (the cells' amodal shape less the head's
+    mask, :data:`occseg.choices.HiddenPart`) against the default "occluder"."""
     out = {"no reasoning": SceneConfig(reasoning="off")}
     for m in margins:
         out[f"NOD (2), position order, margin {m:g}"] = SceneConfig(order="position", colour_margin=m)
@@ -37,7 +45,26 @@ def variants(margins: list[float]) -> dict[str, SceneConfig]:
     out[f"NOD (2), pixel counts, margin {default:g}"] = SceneConfig(order="counts")
     out["OD (2), position order"] = SceneConfig(reasoning="od", order="position")
     out["OD (2), pixel counts"] = SceneConfig(reasoning="od", order="counts")
+    if head:
+        out["no reasoning, hidden part: shape"] = SceneConfig(reasoning="off", hidden="shape")
+        out["NOD (2), position order, hidden part: shape"] = SceneConfig(order="position", hidden="shape")
+        out["NOD (2), pixel counts, hidden part: shape"] = SceneConfig(order="counts", hidden="shape")
     return out
+
+
+def print_table(results: dict[str, dict], scenario: str | None = None) -> None:
+    """One markdown row per setting (of ``scenario``'s objects and pairs, or all)."""
+    print(
+        "| setting | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean | order (occluded) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    for name, res in results.items():
+        a = res if scenario is None else res["scenarios"][scenario]
+        if a is None:
+            continue
+        v = a["visible"]
+        cells = [v[lv] for lv in LEVELS] + [v["mean"], a["amodal"]["mean"], a["order_accuracy"]["occluded"]]
+        print(f"| {name} | " + " | ".join("-" if c is None else f"{100 * c:.1f}" for c in cells) + " |")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_setup_arguments(ap)
     ap.add_argument("--split", default="train", choices=["train", "test"])
     ap.add_argument("--margins", default="0,0.5,1,2,4", help="NOD colour margins to compare (nats)")
+    ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -56,18 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if setup is None:
         return 2
     data = setup.challenge.datasets[args.split]
-    results = score_configs(setup.model, setup.backbone, data, variants(margins), device=args.device,
-                            progress=args.progress)  # fmt: skip
+    head = setup.model.mask_head is not None
+    results = score_configs(setup.model, setup.backbone, data, variants(margins, head), device=args.device,
+                            progress=args.progress, scenarios=(UNKNOWN,))  # fmt: skip
     print(
         f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, "
-        f"{seed_text(args)})\n\n"
-        "| setting | vis L0 | vis L1 | vis L2 | vis L3 | vis mean | amo mean | order (occluded) |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|"
+        f"{seed_text(args)}, sources {','.join(args.sources)}{', with the mask head' if head else ''})\n"
     )
-    for name, a in results.items():
-        v = a["visible"]
-        cells = [f"{100 * v[lv]:.1f}" for lv in LEVELS] + [f"{100 * v['mean']:.1f}", f"{100 * a['amodal']['mean']:.1f}"]
-        print(f"| {name} | " + " | ".join(cells) + f" | {100 * a['order_accuracy']['occluded']:.1f} |")
+    print_table(results)
+    print(f"\n### scenario {UNKNOWN} (two persons and unknown occluders)\n")
+    print_table(results, UNKNOWN)
+    if args.json:
+        write_json(Path(args.json), {"settings": settings_json(args), "results": results}, indent=1)
     return 0
 
 

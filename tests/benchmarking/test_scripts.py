@@ -18,6 +18,8 @@ BENCHMARKS = REPO_ROOT / "benchmarks"
 #: the challenge scripts' tiny setup: 6 composed images and the tests' tiny model (no training)
 CHALLENGE = ["--images", "6", "--seed", "0"]
 NO_TINY = ["--no-tiny", "--relabel-rounds", "0"]
+#: reasoning_validation.py also merges two sources (the larger challenge's --sources) and lowers --min-height
+VALIDATION = ["--margins", "1", "--min-height", "24", "--sources", "coco128-seg,coco-mini"]
 
 
 def run_main(name: str, args: list[str]) -> int:
@@ -39,7 +41,7 @@ def _tiny_args(name: str, model: Path, tmp: Path) -> list[str]:
     if name in ("reasoning_challenge", "order_limits", "order_vote_variants", "reasoning_adapted"):
         return [*CHALLENGE, "--model", str(model)]
     return {
-        "reasoning_validation": [*CHALLENGE, "--model", str(model), "--margins", "1"],
+        "reasoning_validation": [*CHALLENGE, "--model", str(model), *VALIDATION, "--json", str(tmp / "val.json")],
         "compnet_coco": ["--model", str(model), "--max-images", "3"],
         "classify_coco": ["--load-model", str(model), "--max-images", "2"],
         "refine_coco": ["--concepts", "8", "--max-images", "12", "--variants", "default", *NO_TINY],

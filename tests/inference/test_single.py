@@ -158,7 +158,7 @@ def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, m
     model, st = labelled
     plain = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0})
     head = np.zeros_like(plain.visible)
-    head[40:90, 40:88] = True  # a tighter outline than the cells' object area (rows 32..96 above the occluder)
+    head[56:90, 56:88] = True  # a tighter outline than the cells' object area (rows 32..96 above the occluder)
     monkeypatch.setattr(single, "object_head_logits", lambda *a: torch.zeros(1))
     monkeypatch.setattr(single, "head_visible", lambda *a: head.copy())
     monkeypatch.setattr(st, "head", object(), raising=False)
@@ -168,7 +168,10 @@ def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, m
     hidden = plain.amodal & ~plain.visible  # the occluder cells (rows 6..7, columns 2..3) inside the shape prior
     assert hidden[7 * 16 + 8, 2 * 16 + 8] and hidden.sum() > 0
     assert np.array_equal(res.amodal, head | hidden)
-    assert not res.amodal[34, 34]  # a cell the cells call object, outside the head's mask: neither visible nor hidden
+    assert plain.visible[44, 44] and not res.amodal[44, 44]  # the cells' object, not the head's: not hidden either
+    # hidden="shape": the cells' whole amodal shape less the head's mask is hidden (the head's "no object" there)
+    shape = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="shape")
+    assert np.array_equal(shape.amodal, plain.amodal | head) and shape.amodal[44, 44]
 
 
 def _expected_amodal_cells() -> np.ndarray:

@@ -55,10 +55,18 @@ def score(test: Dataset, pred: Dataset) -> dict:
 
 
 def score_configs(
-    model: CompNetModel, backbone, data: Dataset, cfgs: dict[str, SceneConfig], *, device: str, progress: bool
+    model: CompNetModel,
+    backbone,
+    data: Dataset,
+    cfgs: dict[str, SceneConfig],
+    *,
+    device: str,
+    progress: bool,
+    scenarios: Sequence[str] = (),
 ) -> dict[str, dict]:
     """Each scene config's predictions of ``data``'s targets (one backbone pass per object, shared by the
-    configs), scored: ``{name: the "all" scores of score()}``."""
+    configs), scored: ``{name: the "all" scores of score()}``, and ``{name: {scenario: scores}}`` under the key
+    ``"scenarios"`` for each of ``scenarios`` (the challenge's, e.g. ``2obj_unknown``)."""
     preds: dict[str, list[AnnotatedImage]] = {name: [] for name in cfgs}
     for im in tqdm(data.images, desc="predict", disable=not progress, leave=False, dynamic_ncols=True):
         objs, boxes = target_boxes(im)
@@ -75,7 +83,8 @@ def score_configs(
     for name, ims in preds.items():
         pred = Dataset(images=ims, categories=list(data.categories), source=data.source, format="kins",
                        category_ids=dict(data.category_ids))  # fmt: skip
-        out[name] = score(data, pred)["all"]
+        scores = score(data, pred)
+        out[name] = {**scores["all"], "scenarios": {s: scores.get(s) for s in scenarios}}
     return out
 
 

@@ -142,7 +142,7 @@ def _explain(
         objs = []
         for i, st in enumerate(states):
             cls, mix, conf, scores = classify(model, st, given_label=given[i])
-            objs.append(finish_object(model, st, cls, mix, conf, scores))
+            objs.append(finish_object(model, st, cls, mix, conf, scores, hidden=cfg.hidden))
         _apply_visible_boxes(model, states, objs, cfg)
         from occseg.reasoning.order import order_from_masks, scene_layers
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from occseg.choices import HiddenPart
 from occseg.compnet.model import CompNetModel
 from occseg.compnet.scoring import (
     align_offset,
@@ -230,8 +231,11 @@ def finish_object(
     scores: dict[str, float],
     *,
     occluded_pixels: np.ndarray | None = None,
+    hidden: HiddenPart = "occluder",
 ) -> ObjectResult:
-    """Labels and masks of one object for a chosen class and mixture (optionally with an occlusion prior)."""
+    """Labels and masks of one object for a chosen class and mixture (optionally with an occlusion prior).
+    ``hidden``: its hidden part when the model has a mask head (:data:`~occseg.choices.HiddenPart`); without a
+    head both choices give the cells' amodal mask."""
     occ = occlusion_cells(state, occluded_pixels, category)
     labels, margin, fg_score, amodal_cells = label_cells(model, state, category, mixture, occ)
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
@@ -243,10 +247,10 @@ def finish_object(
         extra["head_logits"] = object_head_logits(model, state, category, mixture).numpy()
         extra["head_use"] = model.mask_head.settings.use
         visible = head_visible(model.mask_head, extra["head_logits"], state.head, occluded_pixels) & inside
-    # the hidden part is the cells labelled occluder inside the shape prior: the cells' amodal mask less the cells'
-    # own visible mask (not less the head's, whose finer outline would leave the coarse cells' rim as "hidden")
-    hidden = masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside & ~cells_visible
-    amodal = hidden | visible
+    # "occluder": the cells labelled occluder inside the shape prior, i.e. the cells' amodal mask less the cells' own
+    # visible mask (less the head's, "shape", the coarse cells' rim outside the head's finer outline is "hidden")
+    shown = cells_visible if hidden == "occluder" else visible
+    amodal = (masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside & ~shown) | visible
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(
         category=category,

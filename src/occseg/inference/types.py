@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from occseg.checks import is_integer, is_number
-from occseg.choices import BoxKind, Competition, OrderCue, Reasoning, check_choice, choices
+from occseg.choices import BoxKind, Competition, HiddenPart, OrderCue, Reasoning, check_choice, choices
 from occseg.geometry.boxes import Box, CropWindow
 from occseg.refine.config import RefineConfig
 
@@ -108,6 +108,10 @@ class SceneConfig:
     # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
     # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
     order: OrderCue = "auto"
+    # with a mask head, an object's hidden part (occseg.choices.HiddenPart): "occluder", the cells labelled occluder
+    # inside the shape prior; "shape", the cells' amodal shape less the head's mask (amodal mean on the COCOA
+    # sample and the challenge's validation split: docs/mask-head.md). No effect without a head
+    hidden: HiddenPart = "occluder"
     batch_size: int | None = None  # crops per backbone batch; None: 1 on CPU, 8 on CUDA
 
     def __post_init__(self) -> None:
@@ -138,6 +142,7 @@ class SceneConfig:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         check_choice("competition", self.competition, Competition)
         check_choice("order", self.order, OrderCue)
+        check_choice("hidden", self.hidden, HiddenPart)
 
     @property
     def reasoning_run(self) -> Reasoning:

@@ -386,7 +386,7 @@ class _Reasoning:
         competition), and its claim maps on the model's cells (None for the colour competition)."""
         key = (k, self.labels[k][0], self.labels[k][1])
         if key not in self.cache:
-            res = finish_object(self.model, self.states[k], *self.labels[k])
+            res = finish_object(self.model, self.states[k], *self.labels[k], hidden=self.cfg.hidden)
             if self.colour:
                 from occseg.refine import refine_object
 
@@ -468,7 +468,9 @@ class _Reasoning:
             res = replace(base, visible=base.visible & ~lost, amodal=base.amodal | lost, extra=dict(base.extra))
         else:
             raw_visible = base.visible
-            res = finish_object(self.model, self.states[k], *self.labels[k], occluded_pixels=lost)
+            res = finish_object(
+                self.model, self.states[k], *self.labels[k], occluded_pixels=lost, hidden=self.cfg.hidden
+            )
             # the occlusion prior works on 16-px cells: the pixels the object still claims and did not lose stay
             # visible, so its visible mask ends exactly where the object in front begins
             res.visible = res.visible | (raw_visible & ~lost)
