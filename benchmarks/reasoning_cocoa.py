@@ -43,14 +43,23 @@ from occseg.reasoning.orm import reason
 
 CLASS = "object"
 LEVELS = ("L0", "L1", "L2", "L3")
-#: (row name, reasoning mode, GT order given, order cue: SceneConfig.order)
+#: (row name, reasoning mode, GT order given, order cue: SceneConfig.order, hidden part: SceneConfig.hidden)
 VARIANTS = (
-    ("no reasoning", "off", False, "auto"),
-    ("ORM NOD (2 rounds, default)", "nod", False, "auto"),
-    ("ORM OD (2 rounds)", "od", False, "auto"),
-    ("ORM NOD (2), order by pixel counts", "nod", False, "counts"),
-    ("ORM OD (2), order by pixel counts", "od", False, "counts"),
-    ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto"),
+    ("no reasoning", "off", False, "auto", "occluder"),
+    ("ORM NOD (2 rounds, default)", "nod", False, "auto", "occluder"),
+    ("ORM OD (2 rounds)", "od", False, "auto", "occluder"),
+    ("ORM NOD (2), order by pixel counts", "nod", False, "counts", "occluder"),
+    ("ORM OD (2), order by pixel counts", "od", False, "counts", "occluder"),
+    ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto", "occluder"),
+)
+#: with the mask head: the hidden parts "shape" (the cells' amodal shape less the head's mask) and "front" (the
+#: occluder cells and the shape under the objects in front) too
+HEAD_VARIANTS = (
+    ("no reasoning, hidden part: shape", "off", False, "auto", "shape"),
+    ("ORM NOD (2 rounds), hidden part: shape", "nod", False, "auto", "shape"),
+    ("ORM NOD (2), order by pixel counts, hidden part: shape", "nod", False, "counts", "shape"),
+    ("ORM NOD (2 rounds), hidden part: front", "nod", False, "auto", "front"),
+    ("ORM NOD (2), order by pixel counts, hidden part: front", "nod", False, "counts", "front"),
 )
 
 
@@ -102,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  for im in gt.images if im.instances]  # fmt: skip
         model = replace(model, position=adapt_order_classifier(model, backbone, items, progress=False))
 
-    preds: dict[str, list[AnnotatedImage]] = {v[0]: [] for v in VARIANTS}
+    rows = VARIANTS + (HEAD_VARIANTS if args.mask_head else ())
+    preds: dict[str, list[AnnotatedImage]] = {v[0]: [] for v in rows}
     for im in gt.images:
         if not im.instances:
             continue
@@ -111,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         image = load_rgb(im.path)
         states = prepare_scene(model, backbone, image, boxes, SceneConfig(), device=args.device)
         labels = [CLASS] * len(states)
-        for name, mode, gt_order, cue in VARIANTS:
-            scfg = SceneConfig(reasoning=mode, order=cue)
+        for name, mode, gt_order, cue, hidden in rows:
+            scfg = SceneConfig(reasoning=mode, order=cue, hidden=hidden)
             if gt_order:
                 known = pairwise_order_matrix([i.mask for i in im.instances], [i.amodal_mask for i in im.instances])
                 scene = reason(model, states, scfg, labels, known_order=known, image=image)

@@ -36,8 +36,9 @@ UNKNOWN = "2obj_unknown"
 
 
 def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]:
-    """The rows; with a mask head (``head``) also the hidden part "shape" (the cells' amodal shape less the head's
-    mask, :data:`occseg.choices.HiddenPart`) against the default "occluder"."""
+    """The rows; with a mask head (``head``) also the hidden parts "shape" (the cells' amodal shape less the head's
+    mask) and "front" (the occluder cells and the shape under the objects in front) against the default "occluder"
+    (:data:`occseg.choices.HiddenPart`)."""
     out = {"no reasoning": SceneConfig(reasoning="off")}
     for m in margins:
         out[f"NOD (2), position order, margin {m:g}"] = SceneConfig(order="position", colour_margin=m)
@@ -49,6 +50,8 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["no reasoning, hidden part: shape"] = SceneConfig(reasoning="off", hidden="shape")
         out["NOD (2), position order, hidden part: shape"] = SceneConfig(order="position", hidden="shape")
         out["NOD (2), pixel counts, hidden part: shape"] = SceneConfig(order="counts", hidden="shape")
+        out["NOD (2), position order, hidden part: front"] = SceneConfig(order="position", hidden="front")
+        out["NOD (2), pixel counts, hidden part: front"] = SceneConfig(order="counts", hidden="front")
     return out
 
 

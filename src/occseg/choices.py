@@ -12,9 +12,10 @@ Reasoning = Literal["off", "nod", "od"]
 Competition = Literal["auto", "colour", "foreground", "margin", "head"]
 #: what decides who is in front of an overlapping pair; ``auto``: position when the model has the classifier
 OrderCue = Literal["auto", "counts", "position"]
-#: an object's hidden part with a mask head: ``occluder`` (the cells labelled occluder inside the shape prior) or
-#: ``shape`` (the cells' amodal shape less the head's visible mask: the head's "no object" inside the shape is hidden)
-HiddenPart = Literal["occluder", "shape"]
+#: an object's hidden part: ``occluder`` (the cells labelled occluder inside the shape prior), ``front`` (those and
+#: the cells' amodal shape under the objects the reasoning puts in front) or ``shape`` (the cells' amodal shape less
+#: the visible mask: with a mask head, its "no object" inside the shape is hidden)
+HiddenPart = Literal["occluder", "front", "shape"]
 #: what the given boxes of a scene are
 BoxKind = Literal["amodal", "visible"]
 #: which box of an annotation a model is given; ``auto``: amodal where the data has one

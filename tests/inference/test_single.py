@@ -172,6 +172,9 @@ def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, m
     # hidden="shape": the cells' whole amodal shape less the head's mask is hidden (the head's "no object" there)
     shape = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="shape")
     assert np.array_equal(shape.amodal, plain.amodal | head) and shape.amodal[44, 44]
+    # hidden="front": the masks of "occluder", and the cells' amodal shape kept for the objects in front
+    front = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="front")
+    assert np.array_equal(front.amodal, res.amodal) and np.array_equal(front.extra["shape"], plain.amodal)
 
 
 def _expected_amodal_cells() -> np.ndarray:

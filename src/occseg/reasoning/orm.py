@@ -43,6 +43,7 @@ from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import classify, finish_object, occlusion_cells
 from occseg.inference.types import ObjectResult, ObjectState, SceneConfig, SceneResult
+from occseg.reasoning.hidden import decided_order, hide_behind
 from occseg.reasoning.order import scene_layers
 
 MODES: tuple[str, ...] = tuple(m for m in choices(Reasoning) if m != "off")  # the modes that reason
@@ -328,6 +329,8 @@ def reason(
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
     objects = [run.final_object(k, lost[k]) for k in range(len(states))]
+    if cfg.hidden == "front":  # the amodal shape under the objects in front is hidden too (occseg.reasoning.hidden)
+        objects = hide_behind(objects, decided_order(order, run.known_order))
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
