@@ -10,6 +10,9 @@ order accuracy over the GT-occluded pairs, in %.
     python benchmarks/reasoning_validation.py [--seed 0] [--images 120] [--split train] [--margins 0,0.5,1,2,4]
 
 The defaults were chosen with ``--seed 0`` (120 images) and ``--seed 1 --images 300``, both ``--split train``.
+With the mask head, the hidden part (``SceneConfig.hidden``) was chosen on the larger challenge's train split:
+``--sources all --min-height 24 --images 200 --mask-head --margins 1`` (rows with a head: the hidden parts
+``shape`` and ``front``; a second table holds the 2 objects + unknown occluders scenario alone).
 """
 
 from __future__ import annotations

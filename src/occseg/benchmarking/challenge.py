@@ -1,7 +1,8 @@
 """The Occlusion Challenge setup the reasoning benchmarks share (``benchmarks/reasoning_challenge.py`` and the
-scripts that reuse its challenge and model): the challenge built from coco128-seg persons over ``backgrounds/``,
-the model trained from the boxes of the coco128-seg images that hold none of its test objects, the target objects
-and their boxes, and the scoring of scene configs."""
+scripts that reuse its challenge and model): the challenge built from coco128-seg persons over ``backgrounds/``
+(``--sources``: also coco-tiny's and coco-mini's, for a test split on more source persons), the model trained from
+the boxes of the source images that hold none of its test objects (``--mask-head``: with the mask head), the target
+objects and their boxes, and the scoring of scene configs."""
 
 from __future__ import annotations
 
