@@ -45,21 +45,21 @@ CLASS = "object"
 LEVELS = ("L0", "L1", "L2", "L3")
 #: (row name, reasoning mode, GT order given, order cue: SceneConfig.order, hidden part: SceneConfig.hidden)
 VARIANTS = (
-    ("no reasoning", "off", False, "auto", "occluder"),
-    ("ORM NOD (2 rounds, default)", "nod", False, "auto", "occluder"),
-    ("ORM OD (2 rounds)", "od", False, "auto", "occluder"),
-    ("ORM NOD (2), order by pixel counts", "nod", False, "counts", "occluder"),
-    ("ORM OD (2), order by pixel counts", "od", False, "counts", "occluder"),
-    ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto", "occluder"),
+    ("no reasoning", "off", False, "auto", "auto"),
+    ("ORM NOD (2 rounds, default)", "nod", False, "auto", "auto"),
+    ("ORM OD (2 rounds)", "od", False, "auto", "auto"),
+    ("ORM NOD (2), order by pixel counts", "nod", False, "counts", "auto"),
+    ("ORM OD (2), order by pixel counts", "od", False, "counts", "auto"),
+    ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto", "auto"),
 )
-#: with the mask head: the hidden parts "shape" (the cells' amodal shape less the head's mask) and "front" (the
-#: occluder cells and the shape under the objects in front) too
+#: with the mask head (whose default hidden part is "front": the occluder cells and the shape under the objects in
+#: front), the hidden parts "occluder" (the occluder cells alone) and "shape" (the shape less the head's mask) too
 HEAD_VARIANTS = (
     ("no reasoning, hidden part: shape", "off", False, "auto", "shape"),
+    ("ORM NOD (2 rounds), hidden part: occluder", "nod", False, "auto", "occluder"),
+    ("ORM NOD (2), order by pixel counts, hidden part: occluder", "nod", False, "counts", "occluder"),
     ("ORM NOD (2 rounds), hidden part: shape", "nod", False, "auto", "shape"),
     ("ORM NOD (2), order by pixel counts, hidden part: shape", "nod", False, "counts", "shape"),
-    ("ORM NOD (2 rounds), hidden part: front", "nod", False, "auto", "front"),
-    ("ORM NOD (2), order by pixel counts, hidden part: front", "nod", False, "counts", "front"),
 )
 
 

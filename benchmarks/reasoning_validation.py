@@ -12,7 +12,8 @@ order accuracy over the GT-occluded pairs, in %.
 The defaults were chosen with ``--seed 0`` (120 images) and ``--seed 1 --images 300``, both ``--split train``.
 With the mask head, the hidden part (``SceneConfig.hidden``) was chosen on the larger challenge's train split:
 ``--sources all --min-height 24 --images 200 --mask-head --margins 1`` (rows with a head: the hidden parts
-``shape`` and ``front``; a second table holds the 2 objects + unknown occluders scenario alone).
+``shape`` and ``occluder`` against the head's default ``front``; a second table holds the 2 objects + unknown
+occluders scenario alone).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ UNKNOWN = "2obj_unknown"
 
 def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]:
     """The rows; with a mask head (``head``) also the hidden parts "shape" (the cells' amodal shape less the head's
-    mask) and "front" (the occluder cells and the shape under the objects in front) against the default "occluder"
-    (:data:`occseg.choices.HiddenPart`)."""
+    mask) and "occluder" (the occluder cells alone) against its default "front" (the occluder cells and the shape
+    under the objects in front; :data:`occseg.choices.HiddenPart`)."""
     out = {"no reasoning": SceneConfig(reasoning="off")}
     for m in margins:
         out[f"NOD (2), position order, margin {m:g}"] = SceneConfig(order="position", colour_margin=m)
@@ -53,8 +54,8 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["no reasoning, hidden part: shape"] = SceneConfig(reasoning="off", hidden="shape")
         out["NOD (2), position order, hidden part: shape"] = SceneConfig(order="position", hidden="shape")
         out["NOD (2), pixel counts, hidden part: shape"] = SceneConfig(order="counts", hidden="shape")
-        out["NOD (2), position order, hidden part: front"] = SceneConfig(order="position", hidden="front")
-        out["NOD (2), pixel counts, hidden part: front"] = SceneConfig(order="counts", hidden="front")
+        out["NOD (2), position order, hidden part: occluder"] = SceneConfig(order="position", hidden="occluder")
+        out["NOD (2), pixel counts, hidden part: occluder"] = SceneConfig(order="counts", hidden="occluder")
     return out
 
 

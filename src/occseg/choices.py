@@ -14,8 +14,9 @@ Competition = Literal["auto", "colour", "foreground", "margin", "head"]
 OrderCue = Literal["auto", "counts", "position"]
 #: an object's hidden part: ``occluder`` (the cells labelled occluder inside the shape prior), ``front`` (those and
 #: the cells' amodal shape under the objects the reasoning puts in front) or ``shape`` (the cells' amodal shape less
-#: the visible mask: with a mask head, its "no object" inside the shape is hidden)
-HiddenPart = Literal["occluder", "front", "shape"]
+#: the visible mask: with a mask head, its "no object" inside the shape is hidden); ``auto``: front with a mask head,
+#: else occluder
+HiddenPart = Literal["auto", "occluder", "front", "shape"]
 #: what the given boxes of a scene are
 BoxKind = Literal["amodal", "visible"]
 #: which box of an annotation a model is given; ``auto``: amodal where the data has one

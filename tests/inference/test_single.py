@@ -163,7 +163,7 @@ def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, m
     monkeypatch.setattr(single, "head_visible", lambda *a: head.copy())
     monkeypatch.setattr(st, "head", object(), raising=False)
     monkeypatch.setattr(model, "mask_head", type("Head", (), {"settings": type("S", (), {"use": "refine"})})())
-    res = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0})
+    res = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="occluder")
     assert np.array_equal(res.visible, head)
     hidden = plain.amodal & ~plain.visible  # the occluder cells (rows 6..7, columns 2..3) inside the shape prior
     assert hidden[7 * 16 + 8, 2 * 16 + 8] and hidden.sum() > 0
@@ -172,9 +172,11 @@ def test_with_a_mask_head_the_hidden_part_is_the_cells_occluded_part(labelled, m
     # hidden="shape": the cells' whole amodal shape less the head's mask is hidden (the head's "no object" there)
     shape = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="shape")
     assert np.array_equal(shape.amodal, plain.amodal | head) and shape.amodal[44, 44]
-    # hidden="front": the masks of "occluder", and the cells' amodal shape kept for the objects in front
-    front = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0}, hidden="front")
+    # hidden="front" (the default with a head): the masks of "occluder", and the cells' amodal shape kept for the
+    # objects in front; without a head the default ("auto") is "occluder" and keeps no shape
+    front = finish_object(model, st, "thing", 0, 1.0, {"thing": 1.0})
     assert np.array_equal(front.amodal, res.amodal) and np.array_equal(front.extra["shape"], plain.amodal)
+    assert "shape" not in plain.extra
 
 
 def _expected_amodal_cells() -> np.ndarray:

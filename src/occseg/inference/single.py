@@ -231,11 +231,12 @@ def finish_object(
     scores: dict[str, float],
     *,
     occluded_pixels: np.ndarray | None = None,
-    hidden: HiddenPart = "occluder",
+    hidden: HiddenPart = "auto",
 ) -> ObjectResult:
     """Labels and masks of one object for a chosen class and mixture (optionally with an occlusion prior).
     ``hidden``: its hidden part (:data:`~occseg.choices.HiddenPart`; without a head ``shape`` is ``occluder``);
-    ``front`` keeps the cells' amodal shape as ``extra["shape"]`` for :mod:`occseg.reasoning.hidden`."""
+    ``front`` (``auto`` with a head) keeps the cells' amodal shape as ``extra["shape"]`` for
+    :mod:`occseg.reasoning.hidden`."""
     occ = occlusion_cells(state, occluded_pixels, category)
     labels, margin, fg_score, amodal_cells = label_cells(model, state, category, mixture, occ)
     inside = box_to_pixel_mask(state.completed_box or state.box, *state.image_size)
@@ -249,6 +250,8 @@ def finish_object(
         visible = head_visible(model.mask_head, extra["head_logits"], state.head, occluded_pixels) & inside
     # "occluder": the cells labelled occluder inside the shape prior, i.e. the cells' amodal mask less the cells' own
     # visible mask (less the head's, "shape", the coarse cells' rim outside the head's finer outline is "hidden")
+    if hidden == "auto":
+        hidden = "front" if state.head is not None else "occluder"
     shape = masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside
     amodal = (shape & ~(visible if hidden == "shape" else cells_visible)) | visible
     if hidden == "front":

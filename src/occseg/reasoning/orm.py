@@ -329,7 +329,7 @@ def reason(
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
     objects = [run.final_object(k, lost[k]) for k in range(len(states))]
-    if cfg.hidden == "front":  # the amodal shape under the objects in front is hidden too (occseg.reasoning.hidden)
+    if cfg.hidden in ("front", "auto"):  # the shape under the objects in front is hidden too (occseg.reasoning.hidden)
         objects = hide_behind(objects, decided_order(order, run.known_order))
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
