@@ -162,10 +162,6 @@ def cmd(
         raise click.UsageError(f"--class-map is for compnet; --method {method} keeps every object's class")
     cmap = parse_class_map(class_map)
 
-    dataset, cls = _read_data(
-        data_path, images_dir, fmt, classes, out_path, method, model_dir, backbone_weights, skip_bad_images, progress
-    )
-
     def predict(ds):
         if method != "compnet":
             return _baseline_predictions(method, ds, cls, min_height, boxes)
@@ -193,6 +189,9 @@ def cmd(
         )
 
     with session(device if method == "compnet" else None) as ctx:
+        dataset, cls = _read_data(
+            data_path, images_dir, fmt, classes, out_path, method, model_dir, backbone_weights, skip_bad_images, ctx
+        )
         if ctx.active or shards or resume:  # this rank predicts its shards of the images, rank 0 writes the file
             _predict_shards(ctx, dataset, predict, out_path, shards=shards, resume=resume, method=method)
             return
@@ -208,12 +207,16 @@ def cmd(
 
 
 def _read_data(
-    data_path, images_dir, fmt, classes, out_path, method: str, model_dir, backbone_weights, skip_bad_images, progress
+    data_path, images_dir, fmt, classes, out_path, method: str, model_dir, backbone_weights, skip_bad_images, ctx
 ):
-    """The dataset (its image files checked for compnet, ``--skip-bad-images`` leaving the bad ones out) and the
-    classes asked for; ``--out`` checked against every file the run reads."""
+    """The dataset (its image files checked for compnet, ``--skip-bad-images`` leaving the bad ones out; under
+    torchrun each rank checks its share of the files) and the classes asked for; ``--out`` checked against every
+    file the run reads."""
+    from functools import partial
+
     from occseg.data.readers import read_dataset
     from occseg.data.stats import usable_images
+    from occseg.distributed.collectives import map_json
     from occseg.io import check_not_input
 
     dataset = read_dataset(data_path, images=images_dir, fmt=fmt)
@@ -222,7 +225,14 @@ def _read_data(
     check_not_input(out_path, [*(im.path for im in dataset.images), *model_files, backbone_weights], what="--out")
     cls = parse_classes(classes, dataset.categories, what=f"the dataset {dataset.source}")
     if method == "compnet":
-        dataset, skipped = usable_images(dataset, skip=skip_bad_images, option="--skip-bad-images", progress=progress)
+        progress = click.get_current_context().params.get("progress") and ctx.is_main
+        dataset, skipped = usable_images(
+            dataset,
+            skip=skip_bad_images,
+            option="--skip-bad-images",
+            progress=progress,
+            map_items=partial(map_json, ctx),
+        )
         echo_warnings(skipped)
     return dataset, cls
 
@@ -260,17 +270,14 @@ def _predict_shards(ctx, dataset, predict, out_path: Path, *, shards, resume: bo
     """Sharded prediction (torchrun ranks, ``--shards``, ``--resume``): rank 0 writes the merged file."""
     from occseg.distributed.checkpoints import Checkpoints, finish
     from occseg.distributed.predictions import predict_sharded
-    from occseg.io import write_json
 
     params = click.get_current_context().params
     if params.get("adapt_order"):
         raise click.UsageError("--adapt-order refits the classifier on all the data: give no --shards, one process")
     ckpt = Checkpoints.beside(out_path, _run_key(params, ctx), reuse=True) if resume else None
-    merged = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt)
-    if merged is not None:
-        write_json(out_path, merged)
-        n = len(merged["annotations"])
-        click.echo(f"{method}: {n} object(s) in {len(merged['images'])} image(s); wrote {out_path}")
+    written = predict_sharded(ctx, dataset, predict, out_path, shards=shards, checkpoints=ckpt)
+    if written is not None:
+        click.echo(f"{method}: {written[1]} object(s) in {written[0]} image(s); wrote {out_path}")
     finish(ctx, ckpt)
 
 
