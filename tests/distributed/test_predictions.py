@@ -42,7 +42,7 @@ def test_parts_merge_to_the_single_process_json(dataset, tmp_path: Path, world: 
     merged = merge_parts(parts, out)
     assert json.dumps(merged) == json.dumps(kins_json_object(dataset, out))
     # the streaming merge of the parts' files writes that object as the writer writes it, byte for byte
-    files = [write_part_file(p, tmp_path / f"{k}.jsonl") for k, p in enumerate(parts)]
+    files = [write_part_file(json.loads(p), tmp_path / f"{k}.jsonl") for k, p in enumerate(parts)]
     assert write_merged(files, out) == (len(dataset.images), dataset.num_instances())
     write_kins_json(dataset, tmp_path / "sub" / "one.json")
     assert out.read_bytes() == (tmp_path / "sub" / "one.json").read_bytes()

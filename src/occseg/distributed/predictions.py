@@ -23,7 +23,6 @@ from occseg.distributed.collectives import collect_files, first_error
 from occseg.distributed.context import DistContext
 from occseg.io import atomic_path
 
-_EMPTY_PART = json.dumps({"categories": None, "items": []})  # a shard without images
 _ROOT = "/"  # parts name their images from the file system's root; the merge makes them relative again
 
 
@@ -49,15 +48,21 @@ def _global_indices(pred: Dataset, shard: Dataset, indices: list[int]) -> list[i
     return out
 
 
-def prediction_part(pred: Dataset, shard: Dataset, indices: list[int]) -> str:
-    """One rank's predictions as a part (JSON text) for :func:`merge_parts`."""
+def prediction_part_object(pred: Dataset, shard: Dataset, indices: list[int]) -> dict[str, Any]:
+    """One shard's predictions as a part: ``{"categories": ..., "items": [[index, image record, annotations],
+    ...]}`` in index order."""
     obj = kins_json_object(pred, Path(_ROOT) / "part.json", image_root=_ROOT)
     anns = iter(obj["annotations"])
     items = [
         [g, rec, [next(anns) for _ in im.instances]]
         for g, rec, im in zip(_global_indices(pred, shard, indices), obj["images"], pred.images)
     ]
-    return json.dumps({"categories": obj["categories"], "items": items})
+    return {"categories": obj["categories"], "items": items}
+
+
+def prediction_part(pred: Dataset, shard: Dataset, indices: list[int]) -> str:
+    """:func:`prediction_part_object` as JSON text (for :func:`merge_parts`, and the checkpoints)."""
+    return json.dumps(prediction_part_object(pred, shard, indices))
 
 
 def merge_parts(parts: list[str], json_path: str | Path) -> dict[str, Any]:
@@ -141,10 +146,9 @@ def _shard_files_on_main(ctx: DistContext, n: int, files: dict[int, Path], tmp: 
     return [out[s] for s in range(n)] if ctx.is_main else None
 
 
-def write_part_file(part: str, path: Path) -> Path:
-    """A part (:func:`prediction_part`'s JSON text) as a file of JSON lines: ``{"categories": ...}``, then one
+def write_part_file(obj: dict[str, Any], path: Path) -> Path:
+    """A part (:func:`prediction_part_object`) as a file of JSON lines: ``{"categories": ...}``, then one
     ``[index, image record, annotations]`` line per image, in index order."""
-    obj = json.loads(part)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(json.dumps({"categories": obj["categories"]}) + "\n")
         for item in obj["items"]:
@@ -217,12 +221,14 @@ def _shard_part(
     n: int,
     predict: Callable[[Dataset], Dataset],
     checkpoints: Checkpoints | None,
-) -> str:
+) -> dict[str, Any]:
+    """Shard ``s``'s part: predicted, or read back from ``checkpoints`` (saved there when predicted)."""
     name = f"shard-{s:05d}-of-{n:05d}"
-    part = checkpoints.load_text(name) if checkpoints is not None else None
-    if part is None:
-        shard, indices = shard_dataset(dataset, s, n)
-        part = prediction_part(predict(shard), shard, indices) if shard.images else _EMPTY_PART
-        if checkpoints is not None:
-            checkpoints.save_text(name, part)
+    saved = checkpoints.load_text(name) if checkpoints is not None else None
+    if saved is not None:
+        return json.loads(saved)
+    shard, indices = shard_dataset(dataset, s, n)
+    part = prediction_part_object(predict(shard), shard, indices) if shard.images else {"categories": None, "items": []}
+    if checkpoints is not None:
+        checkpoints.save_text(name, json.dumps(part))
     return part
