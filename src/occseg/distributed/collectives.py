@@ -134,10 +134,12 @@ def map_json(ctx: DistContext | None, n_items: int, fn: Callable[[int], Any]) ->
 FILE_CHUNK = 1 << 24
 
 
-def collect_files(ctx: DistContext | None, local: Path, received: Callable[[int], Path]) -> list[Path] | None:
-    """Every rank's file ``local``, on rank 0: its own, and each other rank's copied in chunks of
-    :data:`FILE_CHUNK` bytes to ``received(rank)`` (no shared file system needed; no file is held in memory
-    whole). Rank 0 gets the paths in rank order, the other ranks ``None``."""
+def collect_files(
+    ctx: DistContext | None, local: Path, received: Callable[[int], Path], *, chunk: int = FILE_CHUNK
+) -> list[Path] | None:
+    """Every rank's file ``local``, on rank 0: its own, and each other rank's copied in chunks of ``chunk``
+    bytes to ``received(rank)`` (no shared file system needed; no file is held in memory whole). Rank 0 gets the
+    paths in rank order, the other ranks ``None``."""
     if ctx is None or not ctx.active:
         return [Path(local)]
     import torch.distributed as dist
@@ -150,14 +152,14 @@ def collect_files(ctx: DistContext | None, local: Path, received: Callable[[int]
         n = int(sizes[rank])
         if ctx.rank == rank:
             with open(local, "rb") as fh:
-                for start in range(0, n, FILE_CHUNK):
-                    chunk = torch.frombuffer(bytearray(fh.read(min(FILE_CHUNK, n - start))), dtype=torch.uint8)
-                    dist.send(chunk.to(ctx.comm_device), dst=0)
+                for start in range(0, n, chunk):
+                    sent = torch.frombuffer(bytearray(fh.read(min(chunk, n - start))), dtype=torch.uint8)
+                    dist.send(sent.to(ctx.comm_device), dst=0)
         elif ctx.is_main:
             paths.append(received(rank))
             with open(paths[-1], "wb") as fh:
-                for start in range(0, n, FILE_CHUNK):
-                    chunk = torch.empty(min(FILE_CHUNK, n - start), dtype=torch.uint8, device=ctx.comm_device)
-                    dist.recv(chunk, src=rank)
-                    fh.write(chunk.cpu().numpy().tobytes())
+                for start in range(0, n, chunk):
+                    got = torch.empty(min(chunk, n - start), dtype=torch.uint8, device=ctx.comm_device)
+                    dist.recv(got, src=rank)
+                    fh.write(got.cpu().numpy().tobytes())
     return paths if ctx.is_main else None
