@@ -12,7 +12,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +166,11 @@ def parse_json(text: str, path: str | Path, **kwargs: Any) -> Any:
         raise json_error(path, exc) from None
 
 
-def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
+def read_json(
+    path: str | Path, *, what: str = "JSON file", object_hook: Callable[[dict[str, Any]], Any] | None = None
+) -> Any:
     """Load JSON (UTF-8, with or without a byte-order mark; integers by :func:`json_int`) with an error that names
-    the file and the position of a syntax error."""
+    the file and the position of a syntax error; ``object_hook`` as :func:`json.load` takes it."""
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder, not a JSON file")
@@ -176,7 +178,7 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         raise FileNotFoundError(f"{what} not found: {p}")
     try:
         with open(p, encoding="utf-8-sig") as fh:  # a byte-order mark is dropped
-            return json.load(fh, parse_int=json_int)
+            return json.load(fh, parse_int=json_int, object_hook=object_hook)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise json_error(p, exc) from None
     except UnicodeDecodeError as exc:

@@ -51,6 +51,7 @@ def _tiny_args(name: str, model: Path, tmp: Path) -> list[str]:
         "cuda_first_calls": ["--trainings", "0"],
         "challenge_boxfill": ["--images", "6"],
         "segment_many_boxes": ["--boxes", "3"],
+        "coco_read_memory": ["--images", "20", "--objects", "2", "--vertices", "8", "--out", str(tmp)],
         "mask_head": ["--max-images", "3", "--concepts", "8", "--epochs", "1", "--variants", '{"head": {}}'],
     }[name]
 
@@ -60,9 +61,10 @@ SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "speed")
 
 def test_every_script_is_run_here():
     assert SCRIPTS == sorted(
-        ["challenge_boxfill", "classify_coco", "compnet_coco", "cuda_first_calls", "distributed_scaling",
-         "mask_head", "order_limits", "order_vote_variants", "position_fit", "reasoning_adapted", "reasoning_challenge",
-         "reasoning_cocoa", "reasoning_validation", "refine_coco", "segment_many_boxes", "ship_model"]
+        ["challenge_boxfill", "classify_coco", "coco_read_memory", "compnet_coco", "cuda_first_calls",
+         "distributed_scaling", "mask_head", "order_limits", "order_vote_variants", "position_fit",
+         "reasoning_adapted", "reasoning_challenge", "reasoning_cocoa", "reasoning_validation", "refine_coco",
+         "segment_many_boxes", "ship_model"]
     )  # fmt: skip
 
 

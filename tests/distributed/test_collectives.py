@@ -10,7 +10,14 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from occseg.compnet.vmf import fit_vmf_mixture
-from occseg.distributed.collectives import all_gather_bytes, first_error, gather_items, map_chunks
+from occseg.distributed.collectives import (
+    all_gather_bytes,
+    collect_files,
+    first_error,
+    gather_items,
+    map_chunks,
+    map_json,
+)
 from occseg.distributed.context import DistContext, session
 
 
@@ -39,7 +46,14 @@ def _rank_main(rank: int, world: int, port: int, out: str) -> None:
         items = gather_items(ctx, 5, local)
         texts = all_gather_bytes(ctx, b"x" * rank)  # rank 0 sends nothing
         error = first_error(ctx, "bad" if rank == 1 else None)
+        mine = Path(out).parent / f"file-{rank}.bin"
+        mine.write_bytes(bytes(range(10 * rank, 10 * rank + 20)) * (rank + 1))  # 20 and 40 bytes
+        files = collect_files(ctx, mine, lambda r: Path(out).parent / f"got-{r}.bin", chunk=7)  # 6 chunks
+        squares = map_json(ctx, 5, lambda k: {"k": k * k})
+        assert squares == [{"k": k * k} for k in range(5)]
+        assert (files is None) != ctx.is_main
         if ctx.is_main:
+            assert files[0] == mine and files[1].read_bytes() == bytes(range(10, 30)) * 2
             assert [m for _, m in items] == [{"i": i} for i in range(5)]
             assert all(torch.equal(t[0], torch.arange(i + 1.0)) for i, (t, _) in enumerate(items))
             assert texts == [b"x" * r for r in range(world)] and error == "bad"

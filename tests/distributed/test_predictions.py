@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from occseg.data.readers import read_dataset
-from occseg.data.writers import kins_json_object
-from occseg.distributed.predictions import merge_parts, prediction_part, shard_dataset
+from occseg.data.writers import kins_json_object, write_kins_json
+from occseg.distributed.predictions import (
+    merge_parts,
+    prediction_part,
+    shard_dataset,
+    write_merged,
+    write_part_file,
+)
 from tests.compnet.conftest import COCO128_IMAGES, write_coco_subset
 from tests.distributed.conftest import run_occseg
 
@@ -35,6 +41,11 @@ def test_parts_merge_to_the_single_process_json(dataset, tmp_path: Path, world: 
         parts.append(prediction_part(shard, shard, idx) if shard.images else '{"categories": null, "items": []}')
     merged = merge_parts(parts, out)
     assert json.dumps(merged) == json.dumps(kins_json_object(dataset, out))
+    # the streaming merge of the parts' files writes that object as the writer writes it, byte for byte
+    files = [write_part_file(json.loads(p), tmp_path / f"{k}.jsonl") for k, p in enumerate(parts)]
+    assert write_merged(files, out) == (len(dataset.images), dataset.num_instances())
+    write_kins_json(dataset, tmp_path / "sub" / "one.json")
+    assert out.read_bytes() == (tmp_path / "sub" / "one.json").read_bytes()
 
 
 def test_parts_skip_images_without_predictions(dataset, tmp_path: Path) -> None:

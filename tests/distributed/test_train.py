@@ -24,6 +24,7 @@ def test_two_gloo_processes_train_the_single_process_model(shared_data: Path, tm
     assert two.stdout.count("trained on") == 1  # rank 0 alone saves and reports
     a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     assert sorted(a) == sorted(b)
+    assert any(k.startswith("mask_head.") for k in a)  # the head too: its crops are shared by the ranks
     for name in a:
         assert torch.equal(a[name], b[name]), name  # every tensor bitwise equal (the target was 1e-5 relative)
     ja, jb = (json.loads((tmp_path / m / "model.json").read_text()) for m in ("one", "two"))

@@ -149,6 +149,8 @@ def cmd(
 ) -> None:
     """Score predictions: mIoU of visible/amodal/occluded masks per occlusion level, order accuracy, report."""
     from occseg.data.readers import read_dataset
+    from occseg.distributed.context import session
+    from occseg.distributed.evaluation import sharded_image_map
     from occseg.evaluation.matching import read_predictions
     from occseg.evaluation.metrics import BootstrapConfig
     from occseg.evaluation.plots import examples_sheet, plot_miou_vs_occlusion
@@ -173,7 +175,11 @@ def cmd(
     config = EvalConfig(
         classes=cls, min_height=min_height, class_agnostic=class_agnostic, progress=progress, bootstrap=boot
     )
-    report, evaluation = scored_report(gt, pred, config, gt_images=gt_images)
+    with session(None) as ctx:  # under torchrun each rank scores its share of the images; rank 0 writes
+        mapper = sharded_image_map(ctx, progress=progress) if ctx.active else None
+        report, evaluation = scored_report(gt, pred, config, gt_images=gt_images, map_images=mapper)
+    if not ctx.is_main:
+        return
     paths = write_report(out_dir, report, evaluation)
     paths.append(plot_miou_vs_occlusion(report, out_dir / "miou_vs_occlusion.png"))
     if examples > 0:

@@ -150,23 +150,26 @@ def train(
             dist=ctx,
             checkpoints=ckpt,
         )
+        model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
+        if mask_head:  # from the model's own refined masks; the ranks share the crops, each learns the same head
+            _learn_head(model, sources, names, cmap, min_height, net, cfg.device, progress, ctx)
         if ctx.is_main:
-            model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
-            if mask_head:  # learned by rank 0 alone, from the model's own refined masks
-                _learn_head(model, sources, names, cmap, min_height, net, cfg.device, progress)
             _save(model, cmap, data, out, overwrite)
         finish(ctx, ckpt)
 
 
-def _learn_head(model, sources, names, cmap, min_height, net, device, progress: bool) -> None:
+def _learn_head(model, sources, names, cmap, min_height, net, device, progress: bool, ctx) -> None:
     """The box-supervised mask head (:mod:`occseg.head`), learned from every box of the classes and kept in
-    ``model.mask_head``."""
+    ``model.mask_head`` (under torchrun each rank renders its share of the crops; rank 0 reports)."""
     from occseg.head.learn import image_boxes, learn_mask_head
 
     t0 = time.perf_counter()
     boxes = [ib for ds in sources for ib in image_boxes(ds, names, class_map=cmap, min_height=min_height)]
-    model.mask_head = learn_mask_head(model, boxes, backbone=net, device=device, progress=progress)
-    click.echo(f"mask head: {model.mask_head.settings.training['crops']} boxes, {time.perf_counter() - t0:.1f} s")
+    model.mask_head = learn_mask_head(
+        model, boxes, backbone=net, device=device, progress=progress and ctx.is_main, dist=ctx
+    )
+    if ctx.is_main:
+        click.echo(f"mask head: {model.mask_head.settings.training['crops']} boxes, {time.perf_counter() - t0:.1f} s")
 
 
 def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:

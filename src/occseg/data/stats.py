@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
-from occseg.data.annotation import OCCLUSION_LEVELS, Dataset, occlusion_level
+from occseg.data.annotation import OCCLUSION_LEVELS, AnnotatedImage, Dataset, occlusion_level
 
 #: Occlusion fractions at or above this fall in no level of the protocol (docs/method.md §E).
 HEAVY_OCCLUSION = 0.9
@@ -56,24 +57,42 @@ def check_image_files(dataset: Dataset, *, progress: bool = False) -> tuple[int,
     return checked, missing, problems
 
 
+def image_file_problem(image: AnnotatedImage) -> str | None:
+    """Why an image's file cannot be used (missing, unreadable, not its annotated size; read from its header),
+    or ``None``."""
+    from occseg.data.images import ImageError, image_size
+
+    try:
+        w, h = image_size(image.path)
+    except ImageError as exc:
+        return str(exc)
+    if (w, h) != (image.width, image.height):
+        return f"{image.path}: image is {w}x{h} but the annotation says {image.width}x{image.height}"
+    return None
+
+
 def usable_images(
-    dataset: Dataset, *, skip: bool = False, option: str | None = None, progress: bool = False
+    dataset: Dataset,
+    *,
+    skip: bool = False,
+    option: str | None = None,
+    progress: bool = False,
+    map_items: Callable[[int, Callable[[int], str | None]], list[str | None]] | None = None,
 ) -> tuple[Dataset, list[str]]:
     """The header check of :func:`check_image_files` made before a run that reads the pixels: an image file that
     is missing, cannot be read or is not its annotated size is a ``ValueError`` naming it (``option`` names the
     switch that skips such files), or with ``skip`` a warning ``"...; image skipped"``; returns the dataset without
-    those images, and the warnings."""
-    from occseg.data.images import ImageError, image_size
+    those images, and the warnings. ``map_items(n, fn)`` runs ``fn`` over the image indices (default a loop; under
+    torchrun :func:`occseg.distributed.collectives.map_json`, each rank checking its share)."""
+    bar = tqdm(total=len(dataset.images), desc="image files", unit="img", disable=not progress)
 
-    bad: dict[int, str] = {}
-    for k, im in enumerate(tqdm(dataset.images, desc="image files", unit="img", disable=not progress)):
-        try:
-            w, h = image_size(im.path)
-        except ImageError as exc:
-            bad[k] = str(exc)
-            continue
-        if (w, h) != (im.width, im.height):
-            bad[k] = f"{im.path}: image is {w}x{h} but the annotation says {im.width}x{im.height}"
+    def check(k: int) -> str | None:
+        bar.update()
+        return image_file_problem(dataset.images[k])
+
+    problems = (map_items or (lambda n, fn: [fn(k) for k in range(n)]))(len(dataset.images), check)
+    bar.close()
+    bad = {k: why for k, why in enumerate(problems) if why is not None}
     if not bad:
         return dataset, []
     if not skip:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -114,3 +115,51 @@ def gather_items(
     if missing:
         raise RuntimeError(f"items {missing[:10]} came from no rank")
     return out  # type: ignore[return-value]
+
+
+def map_json(ctx: DistContext | None, n_items: int, fn: Callable[[int], Any]) -> list[Any]:
+    """``[fn(0), ..., fn(n_items - 1)]`` on every rank, item ``k`` computed by rank ``k % world_size``; the
+    results (JSON values) travel as JSON text. In one process a plain loop."""
+    if ctx is None or not ctx.active:
+        return [fn(k) for k in range(n_items)]
+    local = json.dumps([fn(k) for k in ctx.shard(n_items)]).encode("utf-8")
+    out: list[Any] = [None] * n_items
+    for rank, blob in enumerate(all_gather_bytes(ctx, local)):
+        for j, value in enumerate(json.loads(blob)):
+            out[rank + j * ctx.world_size] = value
+    return out
+
+
+#: the bytes a file travels in from a rank to rank 0 (:func:`collect_files`)
+FILE_CHUNK = 1 << 24
+
+
+def collect_files(
+    ctx: DistContext | None, local: Path, received: Callable[[int], Path], *, chunk: int = FILE_CHUNK
+) -> list[Path] | None:
+    """Every rank's file ``local``, on rank 0: its own, and each other rank's copied in chunks of ``chunk``
+    bytes to ``received(rank)`` (no shared file system needed; no file is held in memory whole). Rank 0 gets the
+    paths in rank order, the other ranks ``None``."""
+    if ctx is None or not ctx.active:
+        return [Path(local)]
+    import torch.distributed as dist
+
+    size = torch.tensor([Path(local).stat().st_size], dtype=torch.int64, device=ctx.comm_device)
+    sizes = [torch.zeros_like(size) for _ in range(ctx.world_size)]
+    dist.all_gather(sizes, size)
+    paths: list[Path] = [Path(local)]
+    for rank in range(1, ctx.world_size):
+        n = int(sizes[rank])
+        if ctx.rank == rank:
+            with open(local, "rb") as fh:
+                for start in range(0, n, chunk):
+                    sent = torch.frombuffer(bytearray(fh.read(min(chunk, n - start))), dtype=torch.uint8)
+                    dist.send(sent.to(ctx.comm_device), dst=0)
+        elif ctx.is_main:
+            paths.append(received(rank))
+            with open(paths[-1], "wb") as fh:
+                for start in range(0, n, chunk):
+                    got = torch.empty(min(chunk, n - start), dtype=torch.uint8, device=ctx.comm_device)
+                    dist.recv(got, src=rank)
+                    fh.write(got.cpu().numpy().tobytes())
+    return paths if ctx.is_main else None

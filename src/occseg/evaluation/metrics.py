@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from occseg.checks import is_integer, is_number
 from occseg.geometry.boxes import Box, box_iou
@@ -234,6 +233,8 @@ def bootstrap_interval(
     if config.resamples == 0 or int(keep.sum()) < 2:
         return None
     s, c = s[keep], c[keep]
+    from scipy import stats  # imported here: it takes seconds, and prediction runs never bootstrap
+
     res = stats.bootstrap(
         (*s.T, *c.T),
         _mean_of_ratios,

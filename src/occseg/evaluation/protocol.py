@@ -45,7 +45,7 @@ Decisions (also written into every ``report.md``):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -334,6 +334,64 @@ def _image_order(
     return gt_order, pairwise_order_matrix(vis, amo), [_scenario(o) for o in objs], [o.id for o in objs]
 
 
+@dataclass
+class ImageScores:
+    """One image's share of an evaluation: its evaluated objects' records, its order counts per scenario key
+    (``all`` and each scenario; empty when the image has no order to compare) and its GT-occluded pairs."""
+
+    records: list[ObjectRecord]
+    order: dict[str, OrderCounts]
+    pairs: list[PairRecord]
+
+
+#: runs the per-image scoring: ``(n, score)`` -> ``[score(0), ..., score(n - 1)]``, in that order
+ImageMapper = Callable[[int, Callable[[int], ImageScores]], list[ImageScores]]
+
+
+def score_image(
+    image: AnnotatedImage, objects: list[Instance], matching: Matching, *, class_agnostic: bool = False
+) -> ImageScores:
+    """The records, order counts and occluded pairs of one image's evaluated GT objects."""
+    records = [
+        object_record(image, o, matching.pairs.get((image.image_id, o.id)), class_agnostic=class_agnostic)
+        for o in objects
+    ]
+    res = _image_order(image, objects, matching)
+    if res is None:
+        return ImageScores(records, {}, [])
+    g, p, scen, ids = res
+    order = {ALL: order_counts(g, p)}
+    pairs = [PairRecord(image.image_id, ids[i], ids[j], int(g[i, j]), int(p[i, j])) for i, j in zip(*np.nonzero(g))]
+    for s in sorted({s for s in scen if s is not None}):
+        idx = [i for i, x in enumerate(scen) if x == s]
+        sub = np.ix_(idx, idx)
+        order[s] = order_counts(g[sub], p[sub])
+    return ImageScores(records, order, pairs)
+
+
+def combine_images(
+    scores: Iterable[ImageScores],
+) -> tuple[list[ObjectRecord], dict[str, OrderCounts], list[PairRecord]]:
+    """The images' records and pairs concatenated and their order counts added, in the order given."""
+    records: list[ObjectRecord] = []
+    pairs: list[PairRecord] = []
+    order: dict[str, OrderCounts] = {ALL: OrderCounts()}
+    for sc in scores:
+        records.extend(sc.records)
+        pairs.extend(sc.pairs)
+        for key, counts in sc.order.items():
+            order.setdefault(key, OrderCounts())
+            order[key] += counts
+    return records, order, pairs
+
+
+def _progress_map(progress: bool) -> ImageMapper:
+    def run(n: int, score: Callable[[int], ImageScores]) -> list[ImageScores]:
+        return [score(k) for k in tqdm(range(n), desc="evaluate", unit="image", disable=not progress, leave=False)]
+
+    return run
+
+
 #: The warning when no evaluated GT object has a prediction: the order accuracy is then null (report.json) /
 #: "null" (the command's summary), not the share of pairs where "no order" happens to be right
 NO_PREDICTION_ORDER = (
@@ -342,16 +400,9 @@ NO_PREDICTION_ORDER = (
 )
 
 
-def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Evaluation:
-    """Score ``pred`` against ``gt`` under the protocol (see the module docstring).
-
-    Raises :class:`~occseg.evaluation.matching.PredictionError` for predictions that cannot be paired.
-    """
-    require_dataset(gt, "gt")
-    require_dataset(pred, "pred")
-    config = config or EvalConfig()
-    if not isinstance(config, EvalConfig):
-        raise TypeError(f"config must be an EvalConfig, not {type(config).__name__}")
+def _select(gt: Dataset, config: EvalConfig) -> tuple[list[tuple[AnnotatedImage, list[Instance]]], dict[str, int], int]:
+    """The images with evaluated objects (and those objects), the skipped objects counted by reason, and the
+    number of GT objects."""
     skipped: dict[str, int] = {}
     selected: list[tuple[AnnotatedImage, list[Instance]]] = []
     n_gt = 0
@@ -366,6 +417,25 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
                 skipped[reason] = skipped.get(reason, 0) + 1
         if keep:
             selected.append((im, keep))
+    return selected, skipped, n_gt
+
+
+def evaluate(
+    gt: Dataset, pred: Dataset, config: EvalConfig | None = None, *, map_images: ImageMapper | None = None
+) -> Evaluation:
+    """Score ``pred`` against ``gt`` under the protocol (see the module docstring). ``map_images`` runs the
+    per-image scoring (default: one loop with a progress bar; under torchrun each rank scores its share of the
+    images, :func:`occseg.distributed.evaluation.sharded_image_map`); the images' scores are combined in image
+    order, so the result does not depend on how they were computed.
+
+    Raises :class:`~occseg.evaluation.matching.PredictionError` for predictions that cannot be paired.
+    """
+    require_dataset(gt, "gt")
+    require_dataset(pred, "pred")
+    config = config or EvalConfig()
+    if not isinstance(config, EvalConfig):
+        raise TypeError(f"config must be an EvalConfig, not {type(config).__name__}")
+    selected, skipped, n_gt = _select(gt, config)
     keys: list[Key] = [(im.image_id, o.id) for im, objs in selected for o in objs]
     matching = match_predictions(gt, pred, keys=keys, class_agnostic=config.class_agnostic)
     warnings = list(matching.warnings)
@@ -376,25 +446,12 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvalConfig | None = None) -> Ev
             f"{no_amodal_pred} prediction(s) have no amodal mask (a_segm); their visible mask is used as the amodal "
             "mask (no occluded part predicted)"
         )
-    records: list[ObjectRecord] = []
-    pairs: list[PairRecord] = []
-    order: dict[str, OrderCounts] = {ALL: OrderCounts()}
-    for im, objs in tqdm(selected, desc="evaluate", unit="image", disable=not config.progress, leave=False):
-        for o in objs:
-            pred_o = matching.pairs.get((im.image_id, o.id))
-            records.append(object_record(im, o, pred_o, class_agnostic=config.class_agnostic))
-        res = _image_order(im, objs, matching)
-        if res is None:
-            continue
-        g, p, scen, ids = res
-        order[ALL] += order_counts(g, p)
-        for i, j in zip(*np.nonzero(g)):
-            pairs.append(PairRecord(im.image_id, ids[i], ids[j], int(g[i, j]), int(p[i, j])))
-        for s in sorted({s for s in scen if s is not None}):
-            idx = [i for i, x in enumerate(scen) if x == s]
-            sub = np.ix_(idx, idx)
-            order.setdefault(s, OrderCounts())
-            order[s] += order_counts(g[sub], p[sub])
+
+    def score(k: int) -> ImageScores:
+        return score_image(*selected[k], matching, class_agnostic=config.class_agnostic)
+
+    mapper = map_images or _progress_map(config.progress)
+    records, order, pairs = combine_images(mapper(len(selected), score))
     if not records:
         warnings.append(f"no GT object is evaluated ({n_gt} in the GT; skipped: {skipped or 'none'})")
     elif not any(r.has_prediction for r in records):

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from occseg.data.annotation import Dataset
-from occseg.evaluation.protocol import ALL, LEVELS, MASK_TYPES, EvalConfig, Evaluation, aggregate, evaluate
+from occseg.evaluation.protocol import (
+    ALL,
+    LEVELS,
+    MASK_TYPES,
+    EvalConfig,
+    Evaluation,
+    ImageMapper,
+    aggregate,
+    evaluate,
+)
 from occseg.io import write_json, write_text
 
 COLUMNS: tuple[str, ...] = (*LEVELS, "mean", "weighted_mean", "all_objects")
@@ -32,13 +41,19 @@ Conventions (docs/method.md §E):
 
 
 def scored_report(
-    gt: Dataset, pred: Dataset, config: EvalConfig, *, gt_images: str | Path | None = None
+    gt: Dataset,
+    pred: Dataset,
+    config: EvalConfig,
+    *,
+    gt_images: str | Path | None = None,
+    map_images: ImageMapper | None = None,
 ) -> tuple[dict[str, Any], Evaluation]:
     """Evaluate ``pred`` against ``gt`` (:func:`~occseg.evaluation.protocol.evaluate`) and build the report dict
     (``report.json``'s content) with the settings recorded; the predictions reader's warnings are added to the
     evaluation's (those that dropped an object, and those that change no score). ``gt_images``: the image folder
-    ``gt`` was read with, recorded in the settings."""
-    evaluation = evaluate(gt, pred, config)
+    ``gt`` was read with, recorded in the settings; ``map_images``: how the images are scored (sharded under
+    torchrun), as :func:`~occseg.evaluation.protocol.evaluate` takes it."""
+    evaluation = evaluate(gt, pred, config, map_images=map_images)
     # the readers end every warning that drops an annotation or image with "skipped"; the others (e.g. image files
     # not where a moved predictions file says) lose nothing, since predictions hold their masks
     dropped = [w for w in pred.warnings if w.rstrip(".").endswith("skipped")]

@@ -15,12 +15,14 @@ from tqdm import tqdm
 from occseg.backbones.registry import Backbone
 from occseg.backbones.taps import fine_layer
 from occseg.data.annotation import Dataset
+from occseg.distributed.context import DistContext
 from occseg.geometry.boxes import Box, box_height
 from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
 from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
 from occseg.head.losses import colour_similarity, outside_loss, pairwise_loss, projection_loss
 from occseg.head.network import MaskHead
 from occseg.head.predict import head_logits
+from occseg.head.shards import sharded_crops
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,18 @@ def training_crops(
     model=None,
     teacher: MaskHead | None = None,
     progress: bool = False,
+    dist: DistContext | None = None,
 ) -> list[HeadCrop]:
     """Every target box of every image at every crop height of ``cfg.scales`` (the pad scales with the height);
-    ``teacher``: the head of the previous self-training round (see :func:`crops_of_image`)."""
+    ``teacher``: the head of the previous self-training round (see :func:`crops_of_image`); ``dist``: under
+    torchrun each rank renders its share of the images and every rank gets all the crops, in image order."""
     from occseg.data.images import load_rgb
 
-    crops: list[HeadCrop] = []
-    for ib in tqdm(images, desc="mask head crops", disable=not progress, leave=False, dynamic_ncols=True):
+    mine = len(images) if dist is None else len(dist.shard(len(images)))
+    bar = tqdm(total=mine, desc="mask head crops", disable=not progress, leave=False, dynamic_ncols=True)
+
+    def image_crops(k: int) -> list[HeadCrop]:
+        ib, crops = images[k], []
         rgb = load_rgb(ib.path)
         for th in cfg.scales:
             crops += crops_of_image(
@@ -131,6 +138,11 @@ def training_crops(
                 self_train=cfg.self_train > 0,
                 teacher=teacher,
             )
+        bar.update()
+        return crops
+
+    crops = sharded_crops(dist, len(images), image_crops)
+    bar.close()
     return crops
 
 
@@ -251,9 +263,11 @@ def learn_mask_head(
     backbone: Backbone,
     device: str | torch.device | None = None,
     progress: bool = False,
+    dist: DistContext | None = None,
 ) -> MaskHead:
     """Learn a mask head for a trained CompNet ``model`` from the boxes of ``images`` (:func:`image_boxes`), on
-    ``backbone`` (the one the model was learned on), on ``device`` (default: the backbone's)."""
+    ``backbone`` (the one the model was learned on), on ``device`` (default: the backbone's); ``dist``: under
+    torchrun, the ranks share the crops (:mod:`occseg.head.shards`) and each learns the same head from all."""
     cfg = cfg or HeadTrainConfig()
     if not images:
         raise ValueError("no boxes to learn the mask head from")
@@ -262,7 +276,7 @@ def learn_mask_head(
     for _ in range(cfg.rounds if cfg.self_train > 0 else 1):
         teacher = None if head is None else head.cpu()
         crops = training_crops(
-            backbone, images, cfg, pad=model.settings.pad, model=model, teacher=teacher, progress=progress
+            backbone, images, cfg, pad=model.settings.pad, model=model, teacher=teacher, progress=progress, dist=dist
         )
         head = train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress)
     return head

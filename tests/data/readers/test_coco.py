@@ -154,3 +154,42 @@ def test_bad_boxes_are_skipped_or_clipped_with_warnings(tmp_path):
     assert "image 2 (b.png), annotation 4" in warning(4) and "clipped" in warning(4)
     assert "image 2 (b.png), annotation 5" in warning(5) and "outside" in warning(5) and "skipped" in warning(5)
     assert "annotation 6" in text and "4 numbers" in warning(6)
+
+
+def test_polygons_are_kept_compact_and_read_as_before(tmp_path) -> None:
+    # a large file's coordinates are not held as Python floats: the reader keeps them in 8-byte arrays while it
+    # parses (all floats or all integers; anything else stays a list for the checks to name), the masks are the
+    # same, and fields kept as they are come back as plain JSON lists
+    import json
+    from array import array
+
+    from occseg.data.readers import read_dataset
+    from occseg.data.readers.common import compact_polygon, compact_polygons, plain_json
+
+    assert compact_polygon([1.5, 2.0, 3.25]).typecode == "d"
+    assert compact_polygon([1, 2, 3]).typecode == "q" and list(compact_polygon([1, 2, 3])) == [1, 2, 3]
+    for kept in ([1, 2.5, 3], [True, 2, 3], [1, "a", 3], [2**70, 1, 1]):
+        assert compact_polygon(kept) is kept
+    hooked = compact_polygons({"segmentation": [[1.0, 2.0, 3.0, 4.0, 5.0, 1.0]], "bbox": [1.0, 2.0, 3.0, 4.0]})
+    assert isinstance(hooked["segmentation"][0], array) and isinstance(hooked["bbox"], list)
+    assert plain_json(hooked["segmentation"]) == [[1.0, 2.0, 3.0, 4.0, 5.0, 1.0]]
+    poly = [10.5, 10.0, 60.0, 12.0, 55.25, 70.0, 12.0, 65.0]
+    obj = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 90}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 60], "segmentation": [poly]},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 60],
+             "segmentation": [[int(v) for v in poly]], "segm_copy": {"segmentation": [poly]}},
+        ],
+    }  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(obj))
+    ds = read_dataset(tmp_path / "gt.json", images=tmp_path, fmt="coco")
+    a, b = ds.images[0].instances
+    assert isinstance(a.mask._segm[0], array) and isinstance(b.mask._segm[0], array)
+    from pycocotools import mask as mask_utils
+
+    expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([poly], 90, 80))).astype(bool)
+    assert (a.mask.decode() == expected).all()
+    assert b.extra["segm_copy"] == {"segmentation": [poly]}  # another record's polygons, written back as JSON
+    json.dumps(b.extra)

@@ -30,6 +30,7 @@ from occseg.data.readers.common import (
     checked_box,
     checked_polygons,
     empty_polygons,
+    extra_fields,
     find_image_dir,
     header_size,
     json_kind,
@@ -186,7 +187,7 @@ def _read_images(
             )
             skipped.add(image_id)
             continue
-        extra = {key: v for key, v in im.items() if key not in IMAGE_KEYS}
+        extra = extra_fields(im, IMAGE_KEYS)
         by_id[image_id] = AnnotatedImage(image_id, img_path, size[0], size[1], extra=extra)
     return by_id, skipped
 
@@ -277,7 +278,7 @@ def convert_coco_annotation(ann: dict[str, Any], image: AnnotatedImage, ctx: Jso
     box = instance_box(ann.get("bbox"), segm, image, what, ctx.warnings)
     if box is None:
         return None
-    extra = {k: v for k, v in ann.items() if k not in COCO_ANNOTATION_KEYS}
+    extra = extra_fields(ann, COCO_ANNOTATION_KEYS)
     return Instance(
         id=as_int(ann["id"], what),
         category=ctx.category_names[as_int(ann["category_id"], what)],

@@ -26,11 +26,13 @@ from occseg.data.readers.common import (
     as_int,
     check_queued_rles,
     checked_box,
+    extra_fields,
     find_image_dir,
     header_size,
     json_kind,
     load_json_object,
     make_mask,
+    plain_json,
     polygon_extent,
     polygon_list,
     require_image_dir,
@@ -172,7 +174,7 @@ def _regions_to_instances(
                 amodal_box=amodal_box,
                 amodal_mask=amodal_mask,
                 order=None if order is None else order - 1,
-                extra={"region_index": k, **{key: v for key, v in r.items() if key not in REGION_MASK_KEYS}},
+                extra={"region_index": k, **extra_fields(r, REGION_MASK_KEYS)},
             )
         )
     check_queued_rles(rles)
@@ -184,7 +186,7 @@ def _image_extra(obj: dict[str, Any], skip: set[str]) -> dict[str, Any]:
     for key, v in obj.items():
         if key in skip:
             continue
-        extra["cocoa_id" if key == "id" else key] = v
+        extra["cocoa_id" if key == "id" else key] = plain_json(v)
     return extra
 
 

@@ -24,6 +24,7 @@ from occseg.data.readers.common import (
     as_flag,
     as_int,
     checked_polygons,
+    extra_fields,
     load_json_object,
     make_mask,
 )
@@ -104,7 +105,7 @@ def read_kins_object(obj: dict[str, Any], p: Path, *, images: str | Path | None 
             cluster_id=None if oco is None else as_int(oco, f"{what} oco_id"),
             order=None if ico is None else as_int(ico, f"{what} ico_id"),
             iscrowd=as_flag(ann.get("iscrowd", 0), f"{what} iscrowd"),
-            extra={k: v for k, v in ann.items() if k not in consumed},
+            extra=extra_fields(ann, consumed),
         )
 
     return build_json_dataset(obj, p, images=images, fmt="kins", convert=convert)
