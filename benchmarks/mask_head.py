@@ -261,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         f"trained on {len(samples)} person boxes: CompNet {t_compnet:.0f} s; head crops {len(crops_all)} in "
         f"{t_crops:.0f} s; test objects: " + ", ".join(f"{k} {len(v)}" for k, v in objs.items())
     )
-    results: dict = {"settings": vars(args), "n": {k: len(v) for k, v in objs.items()}, "rows": {}, "ms": {}}
+    results: dict = {
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "n": {k: len(v) for k, v in objs.items()},
+        "rows": {},
+        "ms": {},
+    }
     results["intervals"], results["scene intervals"] = {}, {}
     scene_extra = json.loads(args.scene_configs or "{}")
     flips = (False, True) if args.flip_test else (False,)
