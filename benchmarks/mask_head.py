@@ -43,7 +43,7 @@ from occseg.data.readers import read_dataset
 from occseg.evaluation.metrics import BootstrapConfig, bootstrap_interval
 from occseg.features.crops import CropConfig, extract_box_features
 from occseg.geometry.boxes import box_height, box_to_pixel_mask, ellipse_mask, validate_box
-from occseg.head.config import HeadTrainConfig
+from occseg.head.config import HEAD_REFINE, HeadTrainConfig
 from occseg.head.inputs import compnet_channels, head_crop, image_tensor
 from occseg.head.learn import head_settings, image_boxes, train_head, training_crops
 from occseg.head.predict import head_logits, image_logits
@@ -55,9 +55,6 @@ from occseg.refine.object import refine_mask
 
 CLASS = "person"
 DEFAULT_ROW = "default without the head (CompNet cells + colour refinement)"
-#: the refinement with the head's logits as its prior: the head's logits replace the CompNet's margins and the
-#: ellipse (chosen on validation among the score weights 0.5 / 1 / 2)
-HEAD_REFINE = {"score_weight": 1.0, "shape_weight": 0.0, "score_clip": 6.0}
 
 
 @dataclass
@@ -112,22 +109,45 @@ def test_images(dataset, desc: str, progress: bool):
         yield im, picked, rgb, [validate_box(i.box, w, h)[0] for i in picked]
 
 
-def scene_rows(model, backbone, dataset, *, progress: bool) -> dict[str, float]:
-    """Visible mIoU through the library's scene path (prepare_scene + explain_scene with the image, the default
-    refinement): reasoning off, and the default reasoning (NOD, 2 rounds, colour competition, part-position
-    order) over all test persons of an image together."""
+SCENE_OFF = "scene, reasoning off"
+
+
+def scene_rows(
+    model, backbone, dataset, *, progress: bool, extra: dict | None = None
+) -> tuple[dict[str, list[float]], list[int]]:
+    """Per-object visible IoUs through the library's scene path (prepare_scene + explain_scene with the image,
+    the default refinement): reasoning off, the default reasoning (NOD, 2 rounds, the default competition,
+    part-position order) over all test persons of an image together, and the colour and head competitions;
+    ``extra``: further named SceneConfig changes (with a head only). Also the image id of every object."""
     configs = {
-        "scene, reasoning off": SceneConfig(reasoning="off", boxes="visible"),
+        SCENE_OFF: SceneConfig(reasoning="off", boxes="visible"),
         "scene, default reasoning (NOD)": SceneConfig(boxes="visible"),
     }
     if model.mask_head is not None:
-        configs["scene, NOD with the head competition"] = SceneConfig(boxes="visible", competition="head")
+        configs["scene, NOD with the colour competition"] = SceneConfig(boxes="visible", competition="colour")
+        for name, change in (extra or {}).items():
+            configs[f"scene, NOD ({name})"] = SceneConfig(**{"boxes": "visible", **change})
     ious: dict[str, list[float]] = defaultdict(list)
-    for _im, picked, rgb, boxes in test_images(dataset, "scenes", progress):
+    ids: list[int] = []
+    for im, picked, rgb, boxes in test_images(dataset, "scenes", progress):
         scenes = explain_image(model, backbone, rgb, boxes, configs, labels=[CLASS] * len(boxes))  # one pass
+        ids += [im.image_id] * len(picked)
         for name, scene in scenes.items():
             ious[name] += [iou(o.visible, i.mask.decode()) for i, o in zip(picked, scene.objects)]
-    return {k: float(np.mean(v)) for k, v in ious.items()}
+    return dict(ious), ids
+
+
+def add_scene_rows(results: dict, prefix: str, setname: str, per: dict[str, list[float]], ids: list[int]) -> None:
+    """The scene rows' means, their bootstrap intervals and the paired intervals of each minus reasoning off."""
+    objs = [EvalObject(i, None, None, None, {}) for i in ids]
+    off = per[SCENE_OFF]
+    for k, v in per.items():
+        results["rows"].setdefault(f"{prefix}{k}", {})[setname] = float(np.mean(v))
+        diff = [a - b for a, b in zip(v, off)]
+        results["scene intervals"][f"{prefix}{k} / {setname}"] = {
+            "mean": float(np.mean(v)), "interval": interval(objs, v),
+            "minus off": float(np.mean(diff)), "minus off interval": interval(objs, diff),
+        }  # fmt: skip
 
 
 def interval(objs: list[EvalObject], values: list[float]) -> tuple[float, float] | None:
@@ -142,25 +162,27 @@ def interval(objs: list[EvalObject], values: list[float]) -> tuple[float, float]
 
 
 def score_head(
-    head, objs: list[EvalObject], thresholds: list[float], refine_cfgs: dict
+    head, objs: list[EvalObject], thresholds: list[float], refine_cfgs: dict, flips: tuple[bool, ...] = (False,)
 ) -> tuple[dict, dict, dict[str, list[float]]]:
     """Mean IoUs of the head alone (per threshold) and of the head-prior refinements, ms per object, and the
-    per-object IoUs."""
+    per-object IoUs; with ``True`` in ``flips`` also with the head's logits flip-averaged (``flip test``)."""
     ious: dict[str, list[float]] = defaultdict(list)
     times: dict[str, float] = defaultdict(float)
     for o in objs:
-        t0 = time.perf_counter()
-        logits = head_logits(head, o.crop)
-        img = image_logits(logits, o.crop)
-        times["head"] += time.perf_counter() - t0
-        for t in thresholds:
-            ious[f"threshold {t:g}"].append(iou(img > t, o.gt))
-        for name, rc in refine_cfgs.items():
+        for flip in flips:
+            tag = ", flip test" if flip else ""
             t0 = time.perf_counter()
-            c = o.crop
-            m = refine_mask(o.rgb, c.box, logits.numpy(), c.window, c.stride, rc)
-            times[name] += time.perf_counter() - t0
-            ious[name].append(iou(m, o.gt))
+            logits = head_logits(head, o.crop, flip=flip)
+            img = image_logits(logits, o.crop)
+            times["head" + tag] += time.perf_counter() - t0
+            for t in thresholds:
+                ious[f"threshold {t:g}{tag}"].append(iou(img > t, o.gt))
+            for name, rc in refine_cfgs.items():
+                t0 = time.perf_counter()
+                c = o.crop
+                m = refine_mask(o.rgb, c.box, logits.numpy(), c.window, c.stride, rc)
+                times[name + tag] += time.perf_counter() - t0
+                ious[name + tag].append(iou(m, o.gt))
     n = max(1, len(objs))
     return {k: float(np.mean(v)) for k, v in ious.items()}, {k: 1000 * v / n for k, v in times.items()}, ious
 
@@ -194,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refine-weights", default="1", help="comma-separated score weights of head + refinement")
     ap.add_argument("--head-refine", default=None, help='JSON {"name": {RefineConfig changes}} of head + refinement')
     ap.add_argument("--scene", action="store_true", help="also score the scene path with and without reasoning")
+    ap.add_argument("--scene-configs", default=None, help='JSON {"name": {SceneConfig changes}} of more scene rows')
+    ap.add_argument("--flip-test", action="store_true", help="also score the head's logits flip-averaged")
     ap.add_argument("--torch-threads", type=int, default=None)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json", default=None)
@@ -237,8 +261,15 @@ def main(argv: list[str] | None = None) -> int:
         f"trained on {len(samples)} person boxes: CompNet {t_compnet:.0f} s; head crops {len(crops_all)} in "
         f"{t_crops:.0f} s; test objects: " + ", ".join(f"{k} {len(v)}" for k, v in objs.items())
     )
-    results: dict = {"settings": vars(args), "n": {k: len(v) for k, v in objs.items()}, "rows": {}, "ms": {}}
-    results["intervals"] = {}
+    results: dict = {
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "n": {k: len(v) for k, v in objs.items()},
+        "rows": {},
+        "ms": {},
+    }
+    results["intervals"], results["scene intervals"] = {}, {}
+    scene_extra = json.loads(args.scene_configs or "{}")
+    flips = (False, True) if args.flip_test else (False,)
     for setname, ol in objs.items():
         iv = interval(ol, [o.fixed[DEFAULT_ROW] for o in ol])
         results["intervals"][f"{DEFAULT_ROW} / {setname}"] = {"mean": results_mean(ol), "interval": iv}
@@ -246,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         results["rows"][method] = {k: float(np.mean([o.fixed[method] for o in v])) for k, v in objs.items()}
     if args.scene:  # today's scene path (no head)
         for setname, d in test_sets.items():
-            for k, v in scene_rows(model, backbone, d, progress=args.progress).items():
-                results["rows"].setdefault(f"{k} (no head)", {})[setname] = v
+            per, ids = scene_rows(model, backbone, d, progress=args.progress)
+            add_scene_rows(results, "(no head) ", setname, per, ids)
     for vname, change in variants.items():
         cfg = HeadTrainConfig(**{**({"epochs": args.epochs} if args.epochs else {}), **change})
         crops = [c for c in crops_all if crop_height(c) in set(cfg.scales)]
@@ -260,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         nparams = sum(p.numel() for p in head.parameters())
         print(f"- {vname}: {len(crops)} crops, {nparams} parameters, {t_head:.0f} s; {head.settings.training}")
         for setname, ol in objs.items():
-            miou, ms, per = score_head(head, ol, thresholds, refine_cfgs)
+            miou, ms, per = score_head(head, ol, thresholds, refine_cfgs, flips)
             for k, v in miou.items():
                 results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
             base = [o.fixed[DEFAULT_ROW] for o in ol]
@@ -273,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
             results["ms"][f"{vname} / {setname}"] = ms
             if args.scene:
                 with_head = replace(model, mask_head=head)
-                for k, v in scene_rows(with_head, backbone, test_sets[setname], progress=args.progress).items():
-                    results["rows"].setdefault(f"{vname}, {k}", {})[setname] = v
+                per_s, ids = scene_rows(
+                    with_head, backbone, test_sets[setname], progress=args.progress, extra=scene_extra
+                )
+                add_scene_rows(results, f"{vname}, ", setname, per_s, ids)
     print_results(objs, results)
     if args.json:
         from occseg.io import write_json
@@ -296,6 +329,11 @@ def print_results(objs: dict, results: dict) -> None:
         if "minus default" in v:
             extra = f"; minus default {v['minus default']:+.3f} {_fmt(v['minus default interval'])}"
         print(f"- {k}: {v['mean']:.3f} {_fmt(v['interval'])}{extra}")
+    if results.get("scene intervals"):
+        print("\nScene rows, 95 % bootstrap intervals over images (mean; minus reasoning off, paired):")
+    for k, v in results.get("scene intervals", {}).items():
+        print(f"- {k}: {v['mean']:.3f} {_fmt(v['interval'])}; minus off {v['minus off']:+.3f} "
+              f"{_fmt(v['minus off interval'])}")  # fmt: skip
     print("\nms per object:", json.dumps({k: {a: round(b, 1) for a, b in v.items()} for k, v in results["ms"].items()}))
 
 

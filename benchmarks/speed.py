@@ -352,7 +352,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], args: argpa
         f"- model: {args.concepts} concepts, {args.mixtures} mixtures, class {CLASS}; street image "
         f"{results[0]['image'] if results else ''}; times are medians of {args.repeats} runs; "
         f"reasoning = ORM {args.mode.upper()} with {args.rounds} rounds, "
-        + ("on the model's cells (no refinement)" if args.no_refine else "refined masks, colour competition"),
+        + ("on the model's cells (no refinement)" if args.no_refine else "refined masks, default competition")
+        + (" (the head's)" if args.mask_head and not args.no_refine else ""),
         "",
         "| backbone | weights | feed-forward objects/s | 4-object scenes/s with reasoning | "
         "4 objects + reasoning: wall s (backbone + rest); CPU s | crop batch | peak RSS MiB |"

@@ -47,12 +47,17 @@ def test_a_head_from_a_few_boxes_beats_box_fill(tiny_compnet, lite0_backbone, sh
             ious["head"].append(_iou(obj.visible, gt))
             ious["refined"].append(_iou(ref.visible, gt))
             ious["box"].append(_iou(box_to_pixel_mask(inst.box, *gt.shape), gt))
-        if len(persons) > 1:  # the reasoning's competition decided by the head's logits
-            cfg = SceneConfig(boxes="visible", competition="head")
+        if len(persons) > 1:  # the reasoning's competition decided by the head's logits (the default with a head)
+            cfg = SceneConfig(boxes="visible", competition="head", head_tie=0.0)
             res = explain_scene(with_head, states, cfg, labels=["person"] * len(boxes), image=rgb)
             assert res.report["competition"] == "head"
             total = sum(o.visible.astype(int) for o in res.objects)
             assert total.max() == 1 and all(not (o.visible & ~o.amodal).any() for o in res.objects)
+            # by default only clear calls (logits apart by more than head_tie) leave an object: it keeps more
+            default = explain_scene(with_head, states, SceneConfig(boxes="visible"), labels=["person"] * len(boxes),
+                                    image=rgb)  # fmt: skip
+            assert default.report["competition"] == "head"
+            assert all(not (a.visible & ~b.visible).any() for a, b in zip(res.objects, default.objects))
     assert len(ious["head"]) == 8
     assert np.mean(ious["head"]) > np.mean(ious["box"]) + 0.03, ious
     assert np.mean(ious["refined"]) > np.mean(ious["box"]) + 0.03, ious

@@ -84,6 +84,13 @@ def test_the_default_competition_depends_on_the_image_and_refinement():
     assert resolve_competition(SceneConfig(refine=None), np.zeros((4, 4, 3), np.uint8)) == "foreground"
     assert resolve_competition(SceneConfig(refine=RefineConfig(enabled=False)), np.zeros((4, 4, 3))) == "foreground"
     assert resolve_competition(SceneConfig(competition="margin"), np.zeros((4, 4, 3))) == "margin"
+    # objects with the mask head's inputs compete with its logits, when the masks are refined
+    assert resolve_competition(SceneConfig(), np.zeros((4, 4, 3), np.uint8), head=True) == "head"
+    assert resolve_competition(SceneConfig(refine=None), np.zeros((4, 4, 3), np.uint8), head=True) == "foreground"
+    assert resolve_competition(SceneConfig(competition="colour"), np.zeros((4, 4, 3)), head=True) == "colour"
+    for bad in (-1.0, "2", None):
+        with pytest.raises(ValueError, match="head_tie must be a number >= 0"):
+            SceneConfig(head_tie=bad)
     with pytest.raises(ValueError, match="competition"):
         SceneConfig(competition="loudest")
 

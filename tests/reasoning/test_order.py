@@ -82,6 +82,20 @@ def test_equal_strength_pixels_stay_with_both():
         assert not order.any() and not lost[0].any() and not lost[1].any()
 
 
+def test_close_calls_within_the_tie_stay_with_both(pair):
+    vis, strength = pair  # differences on the conflict (pixels 2..5): +3, +3, +3, -2
+    lost, order, _, counts = resolve_conflicts(vis, strength, "nod", tie=2.5)
+    assert counts["0-1"] == {"conflict": 4, "won_by_first": 3, "won_by_second": 0, "won_by_outlier": 0}
+    assert not lost[0].any()  # pixel 5 (object 1 ahead by 2 only) stays with both
+    assert np.flatnonzero(lost[1]).tolist() == [2, 3, 4]
+    assert order.tolist() == [[0, 1], [-1, 0]]
+    lost, order, _, counts = resolve_conflicts(vis, strength, "nod", tie=float("inf"))
+    assert counts["0-1"]["won_by_first"] == counts["0-1"]["won_by_second"] == 0
+    assert not order.any() and not lost[0].any() and not lost[1].any()
+    with pytest.raises(ValueError, match="tie must be >= 0, not -1"):
+        resolve_conflicts(vis, strength, "nod", tie=-1.0)
+
+
 def test_pixels_neither_object_explains_better_than_the_outlier_model_go_to_it(pair):
     vis, strength = pair
     # the outlier model scores 4 everywhere: pixel 5 (strengths 1 and 3) is explained by neither object

@@ -18,13 +18,32 @@ from occseg.head.network import MaskHead
 OUTSIDE = -10.0
 
 
-def head_logits(head: MaskHead, crop: HeadCrop) -> torch.Tensor:
-    """``(h, w)`` object logits on the crop's head cells (CPU float32)."""
+def head_logits(head: MaskHead, crop: HeadCrop, *, flip: bool = False) -> torch.Tensor:
+    """``(h, w)`` object logits on the crop's head cells (CPU float32). ``flip``: the mean of the logits of the
+    crop's cells and of their left-right mirror (mirrored back), as the head saw flipped crops in training."""
     dev = next(head.parameters()).device
+    cn = None if crop.compnet is None else crop.compnet[None].to(dev)
+    inputs = [crop.coarse[None].to(dev), crop.fine[None].to(dev), crop.extra()[None].to(dev), cn]
     with torch.no_grad():
-        cn = None if crop.compnet is None else crop.compnet[None].to(dev)
-        out = head(crop.coarse[None].to(dev), crop.fine[None].to(dev), crop.extra()[None].to(dev), cn)
+        out = head(*inputs)
+        if flip:
+            out = (out + head(*mirror_inputs(*inputs)).flip(-1)) / 2
     return out[0, 0].float().cpu()
+
+
+def mirror_inputs(
+    coarse: torch.Tensor, fine: torch.Tensor, extra: torch.Tensor, compnet: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The head's inputs of the left-right mirrored crop: every map flipped, the box-relative ``u`` (extra
+    channel 3, compnet channel 4) negated."""
+    sign = torch.ones(extra.shape[1], device=extra.device)
+    sign[3] = -1.0
+    extra = extra.flip(-1) * sign[:, None, None]
+    if compnet is not None:
+        csign = torch.ones(compnet.shape[1], device=compnet.device)
+        csign[4] = -1.0
+        compnet = compnet.flip(-1) * csign[:, None, None]
+    return coarse.flip(-1), fine.flip(-1), extra, compnet
 
 
 def image_logits(logits: torch.Tensor | np.ndarray, crop: HeadCrop) -> np.ndarray:

@@ -104,6 +104,10 @@ class SceneConfig:
     # (mean 52.6 / 46.9 against 52.4 / 46.8 at 0.5) and more ordered pairs (72.8 / 65.9 % against 68.8 / 64.1);
     # so it did on the second challenge's test split (59.4 / 72.5 % against 58.8 / 68.0)
     colour_margin: float = 1.0
+    # head competition: a pixel two objects both claim goes to one of them only when its head logit exceeds the
+    # other's by more than this; closer calls stay with both (inf: every contested pixel stays with both, the
+    # refined masks decide). Chosen on the validation persons (benchmarks/mask_head.py --validation --scene)
+    head_tie: float = 4.0
     # who is in front of an overlapping pair: "counts" (the paper: the object that wins more of the conflicted
     # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
     # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
@@ -142,6 +146,8 @@ class SceneConfig:
             raise ValueError(f"complete_boxes must be True or False, not {self.complete_boxes!r}")
         if not self.colour_margin >= 0:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
+        if not (is_number(self.head_tie) and self.head_tie >= 0):
+            raise ValueError(f"head_tie must be a number >= 0 (inf allowed), not {self.head_tie!r}")
         check_choice("competition", self.competition, Competition)
         check_choice("order", self.order, OrderCue)
         check_choice("hidden", self.hidden, HiddenPart)

@@ -96,6 +96,7 @@ def resolve_conflicts(
     known_order: np.ndarray | None = None,
     known_confidence: np.ndarray | None = None,
     margin: float = 0.0,
+    tie: float = 0.0,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
 
@@ -113,6 +114,8 @@ def resolve_conflicts(
     ``margin`` (>= 0, ``nod`` only): once a pair has an order, the object behind takes a conflicted pixel only
     when its strength exceeds the front object's by more than this, and the front object takes the rest (close
     calls show the object in front); the counts and the order use the plain winners.
+    ``tie`` (>= 0): an object wins a conflicted pixel only when its strength exceeds the other's by more than
+    this; closer calls count as equal scores (the pixel stays with both).
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -126,6 +129,8 @@ def resolve_conflicts(
     """
     n = len(visible)
     _check_conflict_inputs(n, strength, mode, outlier, known_order, known_confidence, margin)
+    if not tie >= 0:
+        raise ValueError(f"tie must be >= 0, not {tie}")
     neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -141,8 +146,8 @@ def resolve_conflicts(
             to_outlier = np.zeros_like(c)
             if outlier is not None:
                 to_outlier = c & (si <= outlier[i][win]) & (sj <= outlier[j][win])
-            i_wins = c & ~to_outlier & (si > sj)
-            j_wins = c & ~to_outlier & (sj > si)
+            i_wins = c & ~to_outlier & (si > sj + tie)
+            j_wins = c & ~to_outlier & (sj > si + tie)
             ni, nj = int(np.count_nonzero(i_wins)), int(np.count_nonzero(j_wins))
             counts[f"{i}-{j}"] = {
                 "conflict": nc,
@@ -252,13 +257,16 @@ def claim_maps(
 COMPETITIONS: tuple[str, ...] = tuple(c for c in choices(Competition) if c != "auto")
 
 
-def resolve_competition(cfg: SceneConfig, image: np.ndarray | None) -> str:
-    """The competition a scene config asks for: ``cfg.competition``, where ``auto`` means ``colour`` when the
-    image is given and the config refines masks, else ``foreground``."""
+def resolve_competition(cfg: SceneConfig, image: np.ndarray | None, head: bool = False) -> str:
+    """The competition a scene config asks for: ``cfg.competition``, where ``auto`` means, when the image is
+    given and the config refines masks, ``head`` for objects with the mask head's inputs (``head``) and ``colour``
+    otherwise, else ``foreground``."""
     wanted = cfg.competition
     refine = cfg.refine
     if wanted == "auto":
-        return "colour" if image is not None and refine is not None and refine.enabled else "foreground"
+        if image is None or refine is None or not refine.enabled:
+            return "foreground"
+        return "head" if head else "colour"
     if wanted not in COMPETITIONS:
         raise ValueError(f"competition must be auto, {', '.join(COMPETITIONS)}, not {wanted!r}")
     return wanted
@@ -318,7 +326,8 @@ def reason(
     (``counts``, ``position`` or ``given``; see ``SceneConfig.order`` and
     :mod:`occseg.reasoning.position_order`).
     """
-    competition = competition or resolve_competition(cfg, image)
+    has_head = bool(states) and all(st.head is not None for st in states)
+    competition = competition or resolve_competition(cfg, image, has_head)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
     if competition in ("colour", "head") and image is None:
@@ -416,7 +425,8 @@ class _Reasoning:
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if self.use_outlier and all(o is not None for _, _, o in raw) else None
-        margin = self.cfg.colour_margin if self.colour else 0.0
+        margin = self.cfg.colour_margin if self.competition == "colour" else 0.0
+        tie = self.cfg.head_tie if self.competition == "head" else 0.0
         return resolve_conflicts(
             vis,
             strength,
@@ -426,6 +436,7 @@ class _Reasoning:
             known_order=self.known_order,
             known_confidence=self.known_conf,
             margin=margin,
+            tie=tie,
         )
 
     def reclassify(self, lost: list[np.ndarray]) -> int:
