@@ -3,10 +3,12 @@ each), on subsets of a dataset: the first images holding at least ``--boxes`` tr
 the first ``--images`` images to predict. Each run is a fresh command; its peak RSS is that of the largest process
 of its tree (``os.wait4``'s ``ru_maxrss``: under torchrun, the largest rank). The load average before each run is
 printed with it: on a shared machine the times say little unless it is low. Checks too that every run with N
-processes wrote what 1 process wrote (model tensors equal; predictions byte for byte).
+processes wrote what 1 process wrote (model tensors equal; predictions byte for byte). Training runs learn the
+mask head too (``occseg train``'s default) unless ``--no-mask-head``; the table says how many boxes each trained
+on (the seeded sample of at most ``--max-class-boxes`` per class).
 
     python benchmarks/distributed_scaling.py train --data challenge/annotations/train.json --classes person \
-        --boxes 250,1000 --ranks 1,2 [--concepts 512 --mixtures 8] [--out DIR]
+        --boxes 250,1000 --ranks 1,2 [--concepts 512 --mixtures 8] [--no-mask-head] [--max-class-boxes N] [--out DIR]
     python benchmarks/distributed_scaling.py predict --data challenge/annotations/test.json --model models/person \
         --images 100 --ranks 1,2 [--out DIR]
 
@@ -105,6 +107,13 @@ def same_model(a: Path, b: Path) -> bool:
     return sorted(ta) == sorted(tb) and all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
+def trained_on(model: Path) -> int:
+    """How many boxes the model was learned from (its record's ``crops_per_class``)."""
+    import json
+
+    return sum(json.loads((model / "model.json").read_text())["training"]["crops_per_class"].values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=["train", "predict"])
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ranks", default="1,2")
     ap.add_argument("--concepts", type=int, default=512)
     ap.add_argument("--mixtures", type=int, default=8)
+    ap.add_argument("--no-mask-head", action="store_true", help="train: without the mask head")
+    ap.add_argument("--max-class-boxes", type=int, default=None, help="train: occseg train's cap (default: its own)")
     ap.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
     a = ap.parse_args(argv)
     if (a.data is None) == (a.make_challenge == 0):
@@ -128,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         if a.make_challenge:
             a.data = make_challenge(work, a.make_challenge, "train" if a.what == "train" else "test")
-        print(f"| {a.what} | {'boxes' if a.what == 'train' else 'images'} | processes | s | per s | "
+        print(f"| {a.what} | {'boxes (trained on)' if a.what == 'train' else 'images'} | processes | s | per s | "
               "peak RSS MB (largest process) | load average before | same as 1 process | CPU s per item |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|")
+        head = " (no mask head)" if a.no_mask_head else ""
         for size in sizes:
             data = work / f"{a.what}-{size}.json"
             count = subset(
@@ -143,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 if a.what == "train":
                     args = ["train", "--data", data, "--classes", a.classes, "--out", out, "--no-progress"]
                     args += ["--concepts", str(a.concepts), "--mixtures", str(a.mixtures)]
+                    args += ["--no-mask-head"] if a.no_mask_head else []
+                    args += ["--max-class-boxes", str(a.max_class_boxes)] if a.max_class_boxes else []
                 else:
                     args = ["predict", "--data", data, "--out", out, "--no-progress"]
                     args += ["--model", a.model] if a.model is not None else []
@@ -153,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                     same = "yes" if same_model(first, out) else "NO"
                 else:
                     same = "yes" if first.read_bytes() == out.read_bytes() else "NO"
-                print(f"| {a.what} | {count} | {n} | {seconds:.1f} | {count / seconds:.2f} | {rss:.0f} | {load} | "
+                what = f"train{head}" if a.what == "train" else a.what
+                shown = f"{count} ({trained_on(out)})" if a.what == "train" else str(count)
+                print(f"| {what} | {shown} | {n} | {seconds:.1f} | {count / seconds:.2f} | {rss:.0f} | {load} | "
                       f"{same} | {cpu / count:.2f} |", flush=True)  # fmt: skip
                 rates.append((n, count / seconds))
             print(speedups(rates), flush=True)

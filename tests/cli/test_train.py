@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from occseg.cli.train import sample_head_boxes
 from occseg.compnet.model import load_model
+from occseg.head.learn import ImageBoxes
 from tests.cli.invoke import run, train_cli
 from tests.compnet.conftest import COCO128_IMAGES, write_coco_subset
 
@@ -100,11 +102,27 @@ def test_train_shows_the_readers_warnings_and_what_it_left_out(
         (("--concepts", "0"), "Invalid value for '--concepts': 0 is not in the range x>=1"),
         (("--mixtures", "0"), "Invalid value for '--mixtures': 0 is not in the range x>=1"),
         (("--min-height", "nan"), "Invalid value for '--min-height': nan is not a finite number"),
+        (("--max-class-boxes", "0"), "Invalid value for '--max-class-boxes': 0 is not in the range x>=1"),
     ],
 )
 def test_train_refuses_bad_numbers_before_reading_data(tmp_path: Path, extra, message):
     res = run("train", "--data", tmp_path, "--classes", "person", "--out", tmp_path / "m", *extra)
     assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_the_mask_heads_boxes_are_the_same_per_class_sample():
+    def image(j: int, cats: tuple[str, ...]) -> ImageBoxes:
+        boxes = tuple((10.0 * j + t, 0.0, 10.0 * j + t + 5, 50.0) for t in range(len(cats)))
+        return ImageBoxes(Path(f"im{j}.jpg"), boxes, cats, tuple(range(len(cats))))
+
+    images = [image(j, ("person", "person", "car")) for j in range(6)]
+    assert sample_head_boxes(images, 12, seed=0) is images  # no class above the cap (12 persons): unchanged
+    kept = sample_head_boxes(images, 4, seed=0)
+    targets = [(Path(ib.path).stem, ib.categories[t]) for ib in kept for t in ib.targets]
+    assert sum(c == "person" for _, c in targets) == 4 and sum(c == "car" for _, c in targets) == 4
+    assert all(ib.targets and ib.boxes == images[int(ib.path.stem[2:])].boxes for ib in kept)  # scenes kept whole
+    assert [ib.path for ib in kept] == sorted(ib.path for ib in kept)  # the data's order
+    assert sample_head_boxes(kept, 4, seed=0) is kept and sample_head_boxes(images, 4, seed=0) == kept
 
 
 def test_train_checks_the_image_size_against_the_annotation(train_json: Path, shared_data: Path, tmp_path: Path):

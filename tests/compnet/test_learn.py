@@ -15,6 +15,7 @@ from occseg.compnet.learn import (
     train_compnet,
 )
 from occseg.compnet.model import load_model
+from occseg.compnet.reservoir import sample_box_samples
 from occseg.compnet.samples import BoxSample, box_samples
 from occseg.data.readers import read_dataset
 from tests.compnet.conftest import TINY_CLASSES, model_tensors, tiny_train_config, train_tiny_compnet
@@ -101,6 +102,22 @@ def test_the_position_classifier_can_leave_out_boxes_at_the_image_border(tiny_co
     # everything else is learned as before
     assert torch.equal(m.concepts, tiny_compnet.model.concepts)
     assert all(torch.equal(m.classes[c].alpha, tiny_compnet.model.classes[c].alpha) for c in TINY_CLASSES)
+
+
+def test_a_class_with_more_boxes_than_the_cap_is_learned_from_its_seeded_sample(tiny_compnet, lite0_backbone):
+    samples = box_samples(read_dataset(tiny_compnet.data, images=tiny_compnet.images), TINY_CLASSES, min_height=30)
+    assert "boxes_per_class" not in tiny_compnet.model.settings.training  # below the cap: no note
+    capped = train_compnet(
+        samples, TINY_CLASSES, tiny_train_config(max_class_boxes=3), backbone=lite0_backbone, progress=False
+    )
+    tr = capped.settings.training
+    assert tr["crops_per_class"] == {"person": 3, "giraffe": 2}  # 8 persons -> 3; 2 giraffes kept
+    assert tr["boxes_per_class"] == {"person": 8, "giraffe": 2} and tr["max_class_boxes"] == 3
+    # every stage learned from the sample: the model is the one learned, without a cap, from the sampled boxes
+    picked = sample_box_samples(samples, 3, seed=0)
+    plain = train_compnet(picked, TINY_CLASSES, tiny_train_config(), backbone=lite0_backbone, progress=False)
+    a, b = model_tensors(capped), model_tensors(plain)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_no_box_away_from_the_border_is_an_error(tiny_compnet):

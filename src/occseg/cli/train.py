@@ -74,6 +74,14 @@ from occseg.cli.options import (
     help="Folder of object-free photos for the outlier model.",
 )
 @click.option(
+    "--max-class-boxes",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Learn from a seeded sample of at most this many boxes per class (the CompositionalNet and the mask head): "
+    "memory and time stop growing with the data beyond it.",
+)
+@click.option(
     "--mask-head/--no-mask-head",
     default=True,
     show_default=True,
@@ -104,6 +112,7 @@ def train(
     context,
     min_height,
     backgrounds,
+    max_class_boxes,
     mask_head,
     device,
     resume,
@@ -134,6 +143,7 @@ def train(
             num_concepts=num_concepts,
             num_mixtures=num_mixtures,
             context=context,
+            max_class_boxes=max_class_boxes,
             seed=seed,
             device=rank_device(device, ctx),
         )
@@ -152,24 +162,42 @@ def train(
         )
         model.settings.training["seconds"] = round(time.perf_counter() - t0, 1)
         if mask_head:  # from the model's own refined masks; the ranks share the crops, each learns the same head
-            _learn_head(model, sources, names, cmap, min_height, net, cfg.device, progress, ctx)
+            _learn_head(model, sources, names, cmap, min_height, net, cfg, progress, ctx)
         if ctx.is_main:
             _save(model, cmap, data, out, overwrite)
         finish(ctx, ckpt)
 
 
-def _learn_head(model, sources, names, cmap, min_height, net, device, progress: bool, ctx) -> None:
-    """The box-supervised mask head (:mod:`occseg.head`), learned from every box of the classes and kept in
-    ``model.mask_head`` (under torchrun each rank renders its share of the crops; rank 0 reports)."""
+def _learn_head(model, sources, names, cmap, min_height, net, cfg, progress: bool, ctx) -> None:
+    """The box-supervised mask head (:mod:`occseg.head`), learned from the boxes of the classes (a seeded sample of
+    at most ``cfg.max_class_boxes`` per class, as the CompositionalNet) and kept in ``model.mask_head`` (under
+    torchrun each rank renders its share of the crops; rank 0 reports)."""
     from occseg.head.learn import image_boxes, learn_mask_head
 
     t0 = time.perf_counter()
     boxes = [ib for ds in sources for ib in image_boxes(ds, names, class_map=cmap, min_height=min_height)]
+    boxes = sample_head_boxes(boxes, cfg.max_class_boxes, cfg.seed)
     model.mask_head = learn_mask_head(
-        model, boxes, backbone=net, device=device, progress=progress and ctx.is_main, dist=ctx
+        model, boxes, backbone=net, device=cfg.device, progress=progress and ctx.is_main, dist=ctx
     )
     if ctx.is_main:
         click.echo(f"mask head: {model.mask_head.settings.training['crops']} boxes, {time.perf_counter() - t0:.1f} s")
+
+
+def sample_head_boxes(images: list, k: int, seed: int) -> list:
+    """The mask head's images (:class:`occseg.head.learn.ImageBoxes`) with at most ``k`` target boxes per class (the
+    rule of :mod:`occseg.compnet.reservoir`); the list itself when no class has more."""
+    from occseg.compnet.reservoir import box_key, sample_per_group
+
+    targets = [(j, t) for j, ib in enumerate(images) for t in ib.targets]
+    keys = [box_key(seed, str(images[j].path), images[j].categories[t], images[j].boxes[t]) for j, t in targets]
+    kept = sample_per_group(keys, [images[j].categories[t] for j, t in targets], k)
+    if len(kept) == len(targets):
+        return images
+    by_image: dict[int, list[int]] = {}
+    for i in kept:
+        by_image.setdefault(targets[i][0], []).append(targets[i][1])
+    return [replace(images[j], targets=tuple(ts)) for j, ts in sorted(by_image.items())]
 
 
 def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from occseg.checks import is_integer, is_number
 from occseg.compnet.model import FLOAT_RANGES, ClassModel, CompNetModel, CompNetSettings, float_rule
 from occseg.compnet.position import fit_position_model, position_inputs
+from occseg.compnet.reservoir import sample_box_samples
 from occseg.compnet.samples import BoxSample
 from occseg.compnet.scoring import align_offset, box_mask_on_grid, log_mix, rigid_hole_fill, to_grid
 from occseg.compnet.vmf import VMFFit, concept_distribution, fit_vmf_mixture, log_activations
@@ -76,6 +77,10 @@ class TrainConfig:
     # cut by the border is a partial object, whose parts sit elsewhere in its box than in a whole object's, and
     # the reasoning reads the classifier in boxes of whole objects (amodal boxes)
     position_border_px: float | None = None
+    # at most this many training boxes per class (a seeded sample, the same in any number of processes:
+    # occseg.compnet.reservoir); every stage learns from the sample, so memory and time stop growing with the data
+    # beyond it. A class with fewer boxes keeps them all (the model is then the one learned without a cap)
+    max_class_boxes: int = 1000
     seed: int = 0
     device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
 
@@ -114,7 +119,7 @@ _TRAIN_INT_MINIMUM: dict[str, int] = {
     "num_concepts": 1, "num_mixtures": 1, "min_per_mixture": 1, "target_height": 1, "pad": 0, "max_grid_width": 1,
     "concept_samples_per_crop": 1, "max_concept_samples": 1, "clutter_clusters": 1, "max_clutter_images": 0,
     "clutter_image_max_side": 16, "global_context_clusters": 1, "relabel_rounds": 0, "em_iters": 1,
-    "batch_size": 1, "position_max_cells": 1, "seed": 0,
+    "batch_size": 1, "position_max_cells": 1, "max_class_boxes": 1, "seed": 0,
 }  # fmt: skip
 #: Number settings of :class:`TrainConfig` beyond the model's own (:data:`FLOAT_RANGES`): ``(low, low allowed,
 #: high)``; ``kappa`` and ``position_border_px`` may also be ``None``.
@@ -144,6 +149,7 @@ class TrainingRecord:
     clutter_cells: int = 0
     mixtures: dict[str, dict] = field(default_factory=dict)
     position_boxes: int = 0  # boxes the part-position classifier was fitted on
+    boxes_per_class: dict[str, int] = field(default_factory=dict)  # before the sample of max_class_boxes
 
 
 def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
@@ -612,6 +618,10 @@ def train_compnet(
         raise TypeError(f"cfg must be a TrainConfig, not {type(cfg).__name__}")
     classes = [classes] if isinstance(classes, str) else list(classes)  # one class, not its letters
     _check_classes(classes, samples)
+    rec = TrainingRecord(boxes_per_class={c: sum(s.category == c for s in samples) for c in classes})
+    samples = sample_box_samples(samples, cfg.max_class_boxes, cfg.seed)
+    if len(samples) < sum(rec.boxes_per_class.values()):
+        log.info("training on a seeded sample of at most %d boxes per class", cfg.max_class_boxes)
     if backbone is None:
         backbone = get_backbone(
             cfg.backbone, weights=cfg.backbone_weights, device=cfg.device or "cpu", allow_download=cfg.allow_download
@@ -620,7 +630,6 @@ def train_compnet(
     cfg = replace(cfg, device=str(torch.device(cfg.device)) if cfg.device else str(backbone.device))
     spec = backbone.spec
     kappa = float(cfg.kappa if cfg.kappa is not None else spec.kappa)
-    rec = TrainingRecord()
 
     crops, images = extract_training_crops(
         samples, backbone, cfg, progress=progress, dist=dist, checkpoints=checkpoints
@@ -772,5 +781,14 @@ def _settings(
             "classes": rec.mixtures,
             "position_boxes": rec.position_boxes,
             "position_border_px": cfg.position_border_px,
+            **_sample_record(rec, cfg),
         },
     )
+
+
+def _sample_record(rec: TrainingRecord, cfg: TrainConfig) -> dict:
+    """The record's note of the per-class sample: only when a class had more boxes than ``max_class_boxes`` (a
+    model trained below the cap keeps the record it had before the cap existed)."""
+    if all(rec.boxes_per_class.get(c, 0) == n for c, n in rec.crops_per_class.items()):
+        return {}
+    return {"max_class_boxes": cfg.max_class_boxes, "boxes_per_class": rec.boxes_per_class}
