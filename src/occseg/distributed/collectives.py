@@ -119,10 +119,18 @@ def gather_items(
 
 def map_json(ctx: DistContext | None, n_items: int, fn: Callable[[int], Any]) -> list[Any]:
     """``[fn(0), ..., fn(n_items - 1)]`` on every rank, item ``k`` computed by rank ``k % world_size``; the
-    results (JSON values) travel as JSON text. In one process a plain loop."""
+    results (JSON values) travel as JSON text. In one process a plain loop. A ``ValueError`` / ``RuntimeError`` on
+    a rank stops every rank with the first rank's message (as a ``RuntimeError``), so none waits for the others."""
     if ctx is None or not ctx.active:
         return [fn(k) for k in range(n_items)]
-    local = json.dumps([fn(k) for k in ctx.shard(n_items)]).encode("utf-8")
+    error = None
+    try:
+        local = json.dumps([fn(k) for k in ctx.shard(n_items)]).encode("utf-8")
+    except (ValueError, RuntimeError) as exc:
+        error, local = f"{type(exc).__name__}: {exc}", b"[]"
+    error = first_error(ctx, error)
+    if error is not None:
+        raise RuntimeError(error)
     out: list[Any] = [None] * n_items
     for rank, blob in enumerate(all_gather_bytes(ctx, local)):
         for j, value in enumerate(json.loads(blob)):

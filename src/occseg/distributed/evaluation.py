@@ -1,5 +1,6 @@
 """Sharded evaluation: each rank scores its share of the images (round robin), and every rank gets all the
-images' scores back in image order, so the report (bootstrap intervals included) is the one-process report.
+images' scores back in image order (:func:`~occseg.distributed.collectives.map_json`), so the report (bootstrap
+intervals included) is the one-process report.
 
 The scores travel as JSON (Python writes floats so that they read back to the same value): each image's object
 records, order counts per scenario key and GT-occluded pairs (:class:`occseg.evaluation.protocol.ImageScores`).
@@ -7,14 +8,13 @@ records, order counts per scenario key and GT-occluded pairs (:class:`occseg.eva
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
 from tqdm import tqdm
 
-from occseg.distributed.collectives import all_gather_bytes, first_error
+from occseg.distributed.collectives import map_json
 from occseg.distributed.context import DistContext
 from occseg.evaluation.metrics import OrderCounts
 from occseg.evaluation.protocol import ImageMapper, ImageScores, ObjectRecord, PairRecord
@@ -48,22 +48,18 @@ def sharded_image_map(ctx: DistContext, *, progress: bool = False) -> ImageMappe
     gathers every image's scores, in image order, on every rank (a progress bar on rank 0 for its share)."""
 
     def run(n: int, score: Callable[[int], ImageScores]) -> list[ImageScores]:
-        mine = ctx.shard(n)
-        bar = tqdm(mine, desc="evaluate", unit="image", disable=not (progress and ctx.is_main), leave=False)
-        error = None
+        bar = tqdm(
+            total=len(ctx.shard(n)), desc="evaluate", unit="image", disable=not (progress and ctx.is_main), leave=False
+        )
+
+        def one(k: int) -> dict[str, Any]:
+            scores = scores_to_json(score(k))
+            bar.update()
+            return scores
+
         try:
-            local = json.dumps([scores_to_json(score(k)) for k in bar]).encode("utf-8")
-        except (ValueError, RuntimeError) as exc:  # every rank stops with the first rank's message, none hangs
-            error, local = f"{type(exc).__name__}: {exc}", b"[]"
-        error = first_error(ctx, error)
-        if error is not None:
-            raise RuntimeError(error)
-        out: list[ImageScores | None] = [None] * n
-        for rank, blob in enumerate(all_gather_bytes(ctx, local)):
-            for j, obj in enumerate(json.loads(blob)):
-                out[rank + j * ctx.world_size] = scores_from_json(obj)
-        if any(s is None for s in out):
-            raise RuntimeError("an image's scores came from no rank")
-        return out  # type: ignore[return-value]
+            return [scores_from_json(obj) for obj in map_json(ctx, n, one)]
+        finally:
+            bar.close()
 
     return run
