@@ -1,4 +1,5 @@
-"""Training under torchrun: 2 gloo processes learn the model 1 process learns (bitwise)."""
+"""Training under torchrun: 2 gloo processes learn the model 1 process learns (bitwise), the mask head's batches
+split between them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,62 @@ from safetensors.torch import load_file
 
 from tests.compnet.conftest import COCO128_IMAGES, TINY_IMAGE_IDS, write_coco_subset
 from tests.distributed.conftest import run_occseg
+from tests.head.conftest import synthetic_crops, synthetic_settings
+
+
+def _train_small_head(dist=None):
+    """A head on 10 constructed crops, batches of 7 (micro-batches of 4 and 3) and 3 (one micro-batch: under 2
+    ranks one has none); how many micro-batches this rank computed."""
+    import occseg.head.learn as learn
+    from occseg.head.config import HeadTrainConfig
+
+    calls = []
+    micro_batch_loss = learn.micro_batch_loss
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return micro_batch_loss(*args, **kwargs)
+
+    learn.micro_batch_loss = counted
+    try:
+        cfg = HeadTrainConfig(epochs=3, batch_size=7, self_train=1.0)
+        head = learn.train_head(synthetic_crops(10), synthetic_settings(), cfg, dist=dist)
+    finally:
+        learn.micro_batch_loss = micro_batch_loss
+    return head, len(calls)
+
+
+def _head_rank_main(rank: int, world: int, port: int, out: str) -> None:
+    import os
+
+    from safetensors.torch import save_file
+
+    from occseg.distributed.context import session
+
+    torch.set_num_threads(1)
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    with session("cpu", env={"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)}) as ctx:
+        head, calls = _train_small_head(ctx)
+    save_file(head.state_dict(), f"{out}.{rank}.safetensors")
+    Path(f"{out}.{rank}.json").write_text(json.dumps({"calls": calls, "training": head.settings.training}))
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_two_gloo_ranks_split_the_heads_batches_and_learn_the_one_process_head(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    from tests.distributed.test_collectives import _free_port
+
+    one, calls = _train_small_head()
+    assert calls == 3 * 3  # 3 epochs of 3 micro-batches
+    mp.spawn(_head_rank_main, args=(2, _free_port(), str(tmp_path / "two")), nprocs=2, join=True)
+    for rank, share in ((0, 3 * 2), (1, 3 * 1)):  # rank 0: micro-batches 0 and 2; rank 1: micro-batch 1
+        record = json.loads((tmp_path / f"two.{rank}.json").read_text())
+        assert record["calls"] == share
+        assert record["training"] == json.loads(json.dumps(one.settings.training))  # the same logged losses
+        two = load_file(tmp_path / f"two.{rank}.safetensors")
+        for name, value in one.state_dict().items():
+            assert torch.equal(two[name], value), name  # bitwise (the target was 1e-5 relative)
 
 
 def test_two_gloo_processes_train_the_single_process_model(shared_data: Path, tmp_path: Path) -> None:

@@ -70,3 +70,48 @@ def test_the_head_competition_needs_a_head(tiny_compnet, lite0_backbone, shared_
     states = prepare_scene(tiny_compnet.model, lite0_backbone, rgb, boxes, cfg)
     with pytest.raises(ValueError, match="the head competition needs a model with a mask head"):
         explain_scene(tiny_compnet.model, states, cfg, labels=["person", "person"], image=rgb)
+
+
+def _whole_batch_loss(head, crops, flips, cfg, pair_weight):
+    """The loss of one batch as one piece (the definition :func:`batch_step` cuts into micro-batches)."""
+    import torch.nn.functional as F
+
+    from occseg.head.learn import collate
+    from occseg.head.losses import colour_similarity, outside_loss, pairwise_loss, projection_loss
+
+    b = collate(crops, flips, "cpu")
+    logits = head(b["coarse"], b["fine"], b["extra"], b["cn"])
+    sim = colour_similarity(b["lab"], cfg.pairwise_dilation)
+    kw = {"dilation": cfg.pairwise_dilation, "tau": cfg.pairwise_tau}
+    terms = {
+        "projection": projection_loss(logits, b["box"], b["valid"]),
+        "pairwise": pairwise_loss(logits, sim, b["box"] * b["valid"], b["valid"], **kw),
+        "outside": outside_loss(logits, b["box"], b["valid"]),
+        "self_train": (F.binary_cross_entropy_with_logits(logits, b["target"], reduction="none") * b["valid"]).sum()
+        / b["valid"].sum(),
+    }
+    loss = (
+        terms["projection"] + pair_weight * terms["pairwise"] + terms["outside"] + cfg.self_train * terms["self_train"]
+    )
+    return loss, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def test_the_micro_batches_gradients_add_up_to_the_whole_batchs():
+    import torch
+
+    from occseg.head.learn import batch_step
+    from occseg.head.network import MaskHead
+    from tests.head.conftest import synthetic_crops, synthetic_settings
+
+    crops = synthetic_crops(10)  # micro-batches of 4, 4 and 2 crops of different sizes, padded as the whole batch
+    flips = [k % 3 == 0 for k in range(10)]
+    cfg = HeadTrainConfig(self_train=0.5, outside_weight=1.0)
+    torch.manual_seed(0)
+    head = MaskHead(synthetic_settings())
+    loss, want = _whole_batch_loss(head, crops, flips, cfg, 0.7)
+    expected = torch.autograd.grad(loss, list(head.parameters()))
+    got = batch_step(head, crops, flips, cfg, 0.7, device="cpu")
+    assert got == pytest.approx(want, rel=1e-5)
+    for p, g in zip(head.parameters(), expected):
+        assert p.grad.dtype == torch.float32
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6 * float(g.abs().max()))

@@ -54,6 +54,19 @@ def first_error(ctx: DistContext | None, error: str | None) -> str | None:
     return next((t.decode("utf-8") for t in texts if t), None)
 
 
+def all_reduce_sum(ctx: DistContext | None, values: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of every rank's ``values`` (a new tensor on their device; ``values`` itself in one
+    process). With float64 sums of a few float32 values the result is exact, so the order of the ranks does not
+    matter."""
+    if ctx is None or not ctx.active:
+        return values
+    import torch.distributed as dist
+
+    buf = values.to(ctx.comm_device, copy=True)
+    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+    return buf.to(values.device)
+
+
 def map_chunks(ctx: DistContext | None, n_chunks: int, fn: Callable[[int], torch.Tensor]) -> list[torch.Tensor]:
     """``[fn(0), ..., fn(n_chunks - 1)]`` on every rank, each chunk computed by one rank (round robin).
 

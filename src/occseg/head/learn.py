@@ -15,14 +15,15 @@ from tqdm import tqdm
 from occseg.backbones.registry import Backbone
 from occseg.backbones.taps import fine_layer
 from occseg.data.annotation import Dataset
+from occseg.distributed.collectives import all_reduce_sum
 from occseg.distributed.context import DistContext
 from occseg.geometry.boxes import Box, box_height
 from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
 from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
-from occseg.head.losses import colour_similarity, outside_loss, pairwise_loss, projection_loss
+from occseg.head.losses import bce_total, colour_similarity, pairwise_total, pairwise_weights, projection_rows
 from occseg.head.network import MaskHead
 from occseg.head.predict import head_logits
-from occseg.head.shards import sharded_crops
+from occseg.head.shards import micro_batches, rank_parts, sharded_crops, summed_gradients
 
 
 @dataclass(frozen=True)
@@ -150,13 +151,21 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
 
 
-def collate(crops: Sequence[HeadCrop], flips: Sequence[bool], device) -> dict[str, torch.Tensor | None]:
-    """A padded batch (bottom / right) of crops, each flipped left-right where ``flips`` says so (the position
-    channel ``u`` then changes sign, as it would for the flipped image)."""
+def batch_shape(crops: Sequence[HeadCrop]) -> tuple[int, int]:
+    """The fine cells ``(h, w)`` a batch of ``crops`` is padded to (the coarse maps to ``((h + 1) // 2, ...)``)."""
     h = max(c.fine.shape[-2] for c in crops)
     w = max(c.fine.shape[-1] for c in crops)
     h2, w2 = max(c.coarse.shape[-2] for c in crops), max(c.coarse.shape[-1] for c in crops)
-    h, w = max(h, 2 * h2), max(w, 2 * w2)
+    return max(h, 2 * h2), max(w, 2 * w2)
+
+
+def collate(
+    crops: Sequence[HeadCrop], flips: Sequence[bool], device, shape: tuple[int, int] | None = None
+) -> dict[str, torch.Tensor | None]:
+    """A padded batch (bottom / right) of crops, each flipped left-right where ``flips`` says so (the position
+    channel ``u`` then changes sign, as it would for the flipped image); ``shape``: the fine cells to pad to
+    (default :func:`batch_shape`; a micro-batch is padded as its whole batch, so each crop's logits are the same)."""
+    h, w = shape if shape is not None else batch_shape(crops)
     h2, w2 = (h + 1) // 2, (w + 1) // 2
     names = ("coarse", "fine", "extra", "lab", "box", "valid", "cn", "target")
     keys: dict[str, list[torch.Tensor]] = {k: [] for k in names}
@@ -197,23 +206,79 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     )
 
 
-def batch_loss(head: MaskHead, batch: dict, cfg: HeadTrainConfig, pair_weight: float) -> tuple[torch.Tensor, dict]:
-    """The projection loss plus ``pair_weight`` times the pairwise loss on one batch."""
-    logits = head(batch["coarse"], batch["fine"], batch["extra"], batch["cn"])
-    proj = projection_loss(logits, batch["box"], batch["valid"])
+#: the normalisers of the losses, in this order: crops (projection), pairs (pairwise), cells outside the boxes
+#: (outside), cells with a target (self-training)
+LOSS_TERMS: tuple[str, ...] = ("projection", "pairwise", "outside", "self_train")
+
+
+def loss_weights(batch: dict, cfg: HeadTrainConfig, self_train: bool) -> dict[str, torch.Tensor]:
+    """What each loss sums over in ``batch`` (none depends on the head): the pairs of the pairwise loss, the valid
+    cells outside the boxes, the valid cells (self-training, when ``self_train``)."""
     sim = colour_similarity(batch["lab"], cfg.pairwise_dilation)
-    pair = pairwise_loss(
-        logits, sim, batch["box"] * batch["valid"], batch["valid"], dilation=cfg.pairwise_dilation, tau=cfg.pairwise_tau
+    pairs = pairwise_weights(
+        sim, batch["box"] * batch["valid"], batch["valid"], dilation=cfg.pairwise_dilation, tau=cfg.pairwise_tau
     )
-    out = outside_loss(logits, batch["box"], batch["valid"])
-    loss = proj + pair_weight * pair + cfg.outside_weight * out
-    log = {"projection": float(proj.detach()), "pairwise": float(pair.detach()), "outside": float(out.detach())}
-    if cfg.self_train > 0 and batch["target"] is not None:
-        bce = F.binary_cross_entropy_with_logits(logits, batch["target"], reduction="none")
-        st = (bce * batch["valid"]).sum() / batch["valid"].sum().clamp_min(1.0)
-        loss = loss + cfg.self_train * st
-        log["self_train"] = float(st.detach())
-    return loss, log
+    out = {"pairwise": pairs, "outside": (1.0 - batch["box"]) * batch["valid"]}
+    if self_train:
+        out["self_train"] = batch["valid"]
+    return out
+
+
+def loss_counts(batch: dict, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``(4,)`` float64: the :data:`LOSS_TERMS` normalisers of one (micro-)batch; summed over a whole batch."""
+    counts = [float(batch["valid"].shape[0])] + [
+        float(weights[k].sum()) if k in weights else 0.0 for k in LOSS_TERMS[1:]
+    ]
+    return torch.tensor(counts, dtype=torch.float64)
+
+
+def micro_batch_loss(
+    head: MaskHead, batch: dict, weights: dict[str, torch.Tensor], counts: torch.Tensor, cfg: HeadTrainConfig,
+    pair_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One micro-batch's share of its whole batch's loss (the projection loss plus ``pair_weight`` times the
+    pairwise loss, the outside and self-training losses, each normalised by the whole batch's ``counts``, so the
+    shares add up to the batch's loss) and the :data:`LOSS_TERMS` sums of the share, to be logged."""
+    logits = head(batch["coarse"], batch["fine"], batch["extra"], batch["cn"])
+    norm = [float(c) for c in counts.clamp_min(1.0)]
+    sums = [
+        projection_rows(logits, batch["box"], batch["valid"]).sum(),
+        pairwise_total(logits, weights["pairwise"], dilation=cfg.pairwise_dilation),
+        bce_total(logits, torch.zeros_like(logits), weights["outside"]),
+    ]
+    if "self_train" in weights:
+        sums.append(bce_total(logits, batch["target"], weights["self_train"]))
+    factors = [1.0, pair_weight, cfg.outside_weight, cfg.self_train]
+    loss = sum(f * t / c for f, t, c in zip(factors, sums, norm))
+    return loss, torch.stack([t.detach() for t in sums] + [logits.new_zeros(())] * (4 - len(sums)))
+
+
+def batch_step(
+    head: MaskHead,
+    crops: Sequence[HeadCrop],
+    flips: Sequence[bool],
+    cfg: HeadTrainConfig,
+    pair_weight: float,
+    *,
+    device,
+    dist: DistContext | None = None,
+) -> dict[str, float]:
+    """Set the gradients of ``head``'s loss on one batch of ``crops``; returns the batch's losses. The batch is
+    cut into micro-batches (:func:`occseg.head.shards.micro_batches`), ``dist``'s ranks share them, and the
+    gradients are summed over them (:func:`occseg.head.shards.summed_gradients`): the same on every rank, whatever
+    their number."""
+    shape = batch_shape(crops)
+    self_train = cfg.self_train > 0 and all(c.target is not None for c in crops)
+    mine = []
+    for part in rank_parts(dist, micro_batches(len(crops))):
+        batch = collate([crops[i] for i in part], [flips[i] for i in part], device, shape)
+        mine.append((batch, loss_weights(batch, cfg, self_train)))
+    counts = sum((loss_counts(b, w) for b, w in mine), torch.zeros(len(LOSS_TERMS), dtype=torch.float64))
+    counts = all_reduce_sum(dist, counts.to(device)).cpu()
+    losses = (micro_batch_loss(head, b, w, counts, cfg, pair_weight) for b, w in mine)
+    sums = summed_gradients(dist, list(head.parameters()), losses, len(LOSS_TERMS)).cpu()
+    means = (sums / counts.clamp_min(1.0)).tolist()
+    return {k: m for k, m in zip(LOSS_TERMS, means) if k != "self_train" or self_train}
 
 
 def train_head(
@@ -223,8 +288,10 @@ def train_head(
     *,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    dist: DistContext | None = None,
 ) -> MaskHead:
-    """Learn a :class:`MaskHead` on ``crops`` (seeded: the same crops and config give the same weights)."""
+    """Learn a :class:`MaskHead` on ``crops`` (seeded: the same crops and config give the same weights); ``dist``:
+    under torchrun the ranks share every batch's micro-batches and learn the same head (:func:`batch_step`)."""
     if not crops:
         raise ValueError("no training crops for the mask head")
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -242,11 +309,9 @@ def train_head(
         flips = (torch.rand(len(crops), generator=gen) < 0.5).tolist() if cfg.flip else [False] * len(crops)
         for s in range(0, len(order), cfg.batch_size):
             idx = order[s : s + cfg.batch_size]
-            batch = collate([crops[i] for i in idx], [flips[i] for i in idx], device)
             ramp = min(1.0, step / max(1.0, cfg.warmup * steps)) if cfg.warmup > 0 else 1.0
-            loss, log = batch_loss(head, batch, cfg, cfg.pairwise_weight * ramp)
-            opt.zero_grad()
-            loss.backward()
+            batch, flipped = [crops[i] for i in idx], [flips[i] for i in idx]
+            log = batch_step(head, batch, flipped, cfg, cfg.pairwise_weight * ramp, device=device, dist=dist)
             opt.step()
             sched.step()
             step += 1
@@ -267,7 +332,8 @@ def learn_mask_head(
 ) -> MaskHead:
     """Learn a mask head for a trained CompNet ``model`` from the boxes of ``images`` (:func:`image_boxes`), on
     ``backbone`` (the one the model was learned on), on ``device`` (default: the backbone's); ``dist``: under
-    torchrun, the ranks share the crops (:mod:`occseg.head.shards`) and each learns the same head from all."""
+    torchrun, the ranks share the crops and every batch's gradients (:mod:`occseg.head.shards`), and each ends with
+    the same head."""
     cfg = cfg or HeadTrainConfig()
     if not images:
         raise ValueError("no boxes to learn the mask head from")
@@ -278,5 +344,5 @@ def learn_mask_head(
         crops = training_crops(
             backbone, images, cfg, pad=model.settings.pad, model=model, teacher=teacher, progress=progress, dist=dist
         )
-        head = train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress)
+        head = train_head(crops, head_settings(backbone, cfg), cfg, device=dev, progress=progress, dist=dist)
     return head

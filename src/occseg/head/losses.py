@@ -18,11 +18,16 @@ def projection_loss(logits: torch.Tensor, box: torch.Tensor, valid: torch.Tensor
     """Mean over the batch of the dice losses of the mask's max-projections onto the x and y axes against the
     box's (BoxInst's projection term; BBTP's multiple-instance view). ``logits``, ``box`` (0/1), ``valid``
     (0/1): ``(B, 1, h, w)``. A mask that fills every row and column of its box has loss 0."""
+    return projection_rows(logits, box, valid).mean()
+
+
+def projection_rows(logits: torch.Tensor, box: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``(B,)``: each crop's projection loss (:func:`projection_loss` is their mean)."""
     p = torch.sigmoid(logits) * valid
     b = box * valid
     lx = dice_loss(p.amax(2).flatten(1), b.amax(2).flatten(1))
     ly = dice_loss(p.amax(3).flatten(1), b.amax(3).flatten(1))
-    return (lx + ly).mean()
+    return lx + ly
 
 
 def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -62,21 +67,42 @@ def pairwise_loss(
     """BoxInst's pairwise term: ``-log P(y_i = y_j)`` with ``P = p_i p_j + (1 - p_i)(1 - p_j)`` over the pairs of a
     cell ``i`` where ``weight`` ``(B, 1, h, w)`` is 1 (inside its box) and a ``valid`` (not padding) neighbour ``j``
     among its 8 dilated neighbours whose colour similarity is at least ``tau``, averaged over those pairs."""
+    pairs = pairwise_weights(similarity, weight, valid, dilation=dilation, tau=tau)
+    return pairwise_total(logits, pairs, dilation=dilation) / pairs.sum().clamp_min(1.0)
+
+
+def pairwise_weights(
+    similarity: torch.Tensor, weight: torch.Tensor, valid: torch.Tensor, *, dilation: int, tau: float
+) -> torch.Tensor:
+    """``(B, 8, h, w)``: 1 for the pairs :func:`pairwise_loss` averages over (cell, k-th dilated neighbour); their
+    sum is its normaliser, which does not depend on the logits."""
+    out = [
+        (similarity[:, k : k + 1] >= tau).float() * weight * _shift(valid, dy, dx)
+        for k, (dy, dx) in enumerate(neighbour_offsets(dilation))
+    ]
+    return torch.cat(out, 1)
+
+
+def pairwise_total(logits: torch.Tensor, pairs: torch.Tensor, *, dilation: int) -> torch.Tensor:
+    """The sum of ``-log P(y_i = y_j)`` over the ``pairs`` (:func:`pairwise_weights`) of a batch."""
     log_fg = F.logsigmoid(logits)
     log_bg = F.logsigmoid(-logits)
     total = logits.new_zeros(())
-    count = logits.new_zeros(())
     for k, (dy, dx) in enumerate(neighbour_offsets(dilation)):
         same = torch.logaddexp(log_fg + _shift(log_fg, dy, dx), log_bg + _shift(log_bg, dy, dx))
-        w = (similarity[:, k : k + 1] >= tau).float() * weight * _shift(valid, dy, dx)
-        total = total - (same * w).sum()
-        count = count + w.sum()
-    return total / count.clamp_min(1.0)
+        total = total - (same * pairs[:, k : k + 1]).sum()
+    return total
 
 
 def outside_loss(logits: torch.Tensor, box: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy towards background over the valid cells outside the box (``(B, 1, h, w)`` maps):
     no pixel outside its box belongs to the object."""
     w = (1.0 - box) * valid
-    bce = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
-    return (bce * w).sum() / w.sum().clamp_min(1.0)
+    return bce_total(logits, torch.zeros_like(logits), w) / w.sum().clamp_min(1.0)
+
+
+def bce_total(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The sum of the binary cross-entropies of ``logits`` towards ``target`` (shares in [0, 1]) weighted by
+    ``weight`` (the outside loss and self-training are such sums over their weights' sum)."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (bce * weight).sum()
