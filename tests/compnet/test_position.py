@@ -133,3 +133,20 @@ def test_adapt_position_model_learns_the_new_cells_from_the_trained_weights():
     assert adapted.bins == (1, 2) and torch.equal(trained.weight[0], torch.tensor([4.0, -4.0]))  # not changed in place
     with pytest.raises(ValueError, match="no labelled cell"):
         adapt_position_model(trained, x[:3], torch.full((3,), -1))
+
+
+def test_the_chunked_loss_and_gradients_are_the_whole_mean_cross_entropys():
+    import torch.nn.functional as F
+
+    from occseg.compnet.position import sharded_softmax_loss
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(1000, 6, generator=g), torch.randint(0, 4, (1000,), generator=g)
+    w0, b0 = torch.randn(4, 6, generator=g), torch.randn(4, generator=g)
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    want = F.cross_entropy(x @ w.T + b, y) + 0.5 * 1e-2 * (w * w).sum()
+    gw, gb = torch.autograd.grad(want, [w, b])
+    got = sharded_softmax_loss(x, y, w, b, l2=1e-2, chunk=300)  # chunks of 300, 300, 300 and 100 rows
+    assert float(got) == pytest.approx(float(want), rel=1e-6)
+    torch.testing.assert_close(w.grad, gw, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(b.grad, gb, rtol=1e-5, atol=1e-7)

@@ -67,3 +67,16 @@ def test_two_gloo_ranks_fit_the_one_process_vmf_mixture(tmp_path: Path) -> None:
     one = fit_vmf_mixture(_data(), 5, 20.0, seed=0, chunk=257, dist=DistContext())
     assert torch.equal(two["means"], one.means) and torch.equal(two["weights"], one.weights)  # bitwise
     assert torch.equal(two["sums"], torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
+
+
+def test_summed_gradients_in_one_process_add_every_parts_gradient() -> None:
+    from occseg.distributed.collectives import rank_parts, summed_gradients
+
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    parts = [torch.tensor([0.5, 1.0]), torch.tensor([3.0, -1.0]), torch.tensor([0.25, 0.0])]
+    assert rank_parts(None, parts) == parts and rank_parts(DistContext(), [1, 2]) == [1, 2]
+    losses = (((p * p * a).sum(), (a * a).sum()) for a in parts)  # d/dp = 2 p a
+    logged = summed_gradients(None, [p], losses, 1)
+    assert p.grad.dtype == torch.float32
+    assert torch.equal(p.grad, 2 * p.detach() * (parts[0] + parts[1] + parts[2]))
+    assert logged.dtype == torch.float64 and float(logged[0]) == 0.25 + 1 + 9 + 1 + 0.0625

@@ -640,7 +640,7 @@ def train_compnet(
     rec.clutter_cells = int(clutter_feats.shape[0])
     concepts = _learn_concepts(crops, cfg, clutter_feats, kappa, rec, dist, checkpoints)
     clutter = learn_clutter(clutter_feats, concepts, kappa, cfg)
-    position = _learn_position(crops, concepts, kappa, cfg, rec) if cfg.position_bins else None
+    position = _learn_position(crops, concepts, kappa, cfg, rec, dist) if cfg.position_bins else None
     kernels = _global_context_kernels(crops, classes, cfg)
     rows_ring = (cfg.target_height // spec.stride, cfg.pad // spec.stride)
     fitted = _learn_classes(
@@ -688,10 +688,15 @@ def _learn_concepts(
 
 
 def _learn_position(
-    crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, cfg: TrainConfig, rec: TrainingRecord
+    crops: Sequence[CropSample],
+    concepts: torch.Tensor,
+    kappa: float,
+    cfg: TrainConfig,
+    rec: TrainingRecord,
+    dist: DistContext | None = None,
 ):
     """The part-position classifier (on the CPU, stored with the concepts), fitted on the crops' cells (those
-    away from the image border with ``cfg.position_border_px``)."""
+    away from the image border with ``cfg.position_border_px``); ``dist``: the ranks share its loss's chunks."""
     fit_crops = list(crops)
     if cfg.position_border_px is not None:
         fit_crops = [cs for cs in crops if cs.border_px >= cfg.position_border_px]
@@ -710,6 +715,7 @@ def _learn_position(
         seed=cfg.seed,
         inputs=lambda f: position_inputs(f, concepts, kappa),
         device=cfg.device,
+        dist=dist,
     )
     return position.to("cpu")
 

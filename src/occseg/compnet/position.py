@@ -20,6 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from occseg.compnet.vmf import concept_distribution, log_activations
+from occseg.distributed.collectives import rank_parts, summed_gradients
+from occseg.distributed.context import DistContext
+
+#: cells per chunk of the training loss (:func:`fit_position_model`): each chunk's loss and gradients are computed
+#: by one rank under torchrun; the cut does not depend on the number of ranks
+POSITION_CHUNK = 16384
 
 
 @dataclass
@@ -96,13 +102,15 @@ def fit_position_model(
     seed: int = 0,
     inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
     device: torch.device | str = "cpu",
+    dist: DistContext | None = None,
 ) -> PositionModel:
     """Learn the classifier from ``(inputs (D, h, w), box in cell coordinates)`` pairs: multinomial logistic
     regression on the cells' inputs, ``mean cross-entropy + l2 / 2 * |weight|^2`` (the bias is not penalised),
     minimised with L-BFGS from zero (deterministic). ``inputs`` (optional) turns each crop's tensor into the
     classifier's inputs first (e.g. :func:`position_inputs`), one crop at a time. With more than ``max_cells``
     cells, a random subset of that many (``seed``) is used, chosen before ``inputs`` runs, so memory stays
-    bounded by ``max_cells``."""
+    bounded by ``max_cells``. The loss is summed over chunks of :data:`POSITION_CHUNK` cells, ``dist``'s ranks
+    sharing them (:func:`sharded_softmax_loss`): every rank takes the same steps, whatever their number."""
     rows, cols = bins
     if rows < 1 or cols < 1:
         raise ValueError(f"position bins must be positive, got {bins}")
@@ -131,16 +139,47 @@ def fit_position_model(
     x = torch.cat(xs).to(device)
     y = torch.cat(ys).to(device)
     nb = rows * cols + 1
-    weight, bias = _fit_softmax(
-        x, y, torch.zeros(nb, x.shape[1], device=device), torch.zeros(nb, device=device), l2=l2, max_iter=max_iter
-    )
+    w0, b0 = torch.zeros(nb, x.shape[1], device=device), torch.zeros(nb, device=device)
+    weight, bias = _fit_softmax(x, y, w0, b0, l2=l2, max_iter=max_iter, chunk=POSITION_CHUNK, dist=dist)
     return PositionModel(weight, bias, (rows, cols))
 
 
+def sharded_softmax_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    l2: float,
+    chunk: int,
+    dist: DistContext | None = None,
+) -> torch.Tensor:
+    """``mean cross-entropy + l2 / 2 * |weight|^2``, its gradients set on ``weight`` and ``bias``: the rows cut into
+    chunks of ``chunk``, each chunk's summed cross-entropy and gradients computed by one of ``dist``'s ranks and
+    added in float64 over them (:func:`occseg.distributed.collectives.summed_gradients`)."""
+    n = x.shape[0]
+    parts = [slice(s, min(s + chunk, n)) for s in range(0, n, chunk)]
+    sums = (F.cross_entropy(x[p] @ weight.T + bias, y[p], reduction="sum") for p in rank_parts(dist, parts))
+    total = summed_gradients(dist, [weight, bias], ((ce, ce) for ce in sums), 1)
+    with torch.no_grad():
+        weight.grad = weight.grad / n + l2 * weight
+        bias.grad = bias.grad / n
+        return (total[0] / n).to(weight.dtype) + 0.5 * l2 * (weight * weight).sum()
+
+
 def _fit_softmax(
-    x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, l2: float, max_iter: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    l2: float,
+    max_iter: int,
+    chunk: int | None = None,
+    dist: DistContext | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mean cross-entropy + l2 / 2 * |weight|^2`` minimised with L-BFGS from the given weights (deterministic)."""
+    """``mean cross-entropy + l2 / 2 * |weight|^2`` minimised with L-BFGS from the given weights (deterministic);
+    with ``chunk``, the loss of :func:`sharded_softmax_loss` (shared by ``dist``'s ranks)."""
     weight = weight.detach().float().clone().requires_grad_(True)
     bias = bias.detach().float().clone().requires_grad_(True)
     x = x.float()
@@ -150,6 +189,8 @@ def _fit_softmax(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
+        if chunk is not None:
+            return sharded_softmax_loss(x, y, weight, bias, l2=l2, chunk=chunk, dist=dist)
         loss = F.cross_entropy(x @ weight.T + bias, y) + 0.5 * l2 * (weight * weight).sum()
         loss.backward()
         return loss

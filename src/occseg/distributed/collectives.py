@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from occseg.distributed.context import DistContext
+
+T = TypeVar("T")
 
 
 def barrier(ctx: DistContext | None) -> None:
@@ -65,6 +67,39 @@ def all_reduce_sum(ctx: DistContext | None, values: torch.Tensor) -> torch.Tenso
     buf = values.to(ctx.comm_device, copy=True)
     dist.all_reduce(buf, op=dist.ReduceOp.SUM)
     return buf.to(values.device)
+
+
+def rank_parts(dist: DistContext | None, parts: Sequence[T]) -> list[T]:
+    """The parts this rank computes: every ``world_size``-th from its rank (all of them in one process)."""
+    if dist is None or not dist.active:
+        return list(parts)
+    return [parts[j] for j in dist.shard(len(parts))]
+
+
+def summed_gradients(
+    dist: DistContext | None,
+    params: Sequence[torch.nn.Parameter],
+    losses: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_logged: int,
+) -> torch.Tensor:
+    """Set every parameter's ``grad`` to the sum, over the ``(loss, logged)`` pairs of every rank, of the loss's
+    gradient, and return the sum of the ``logged`` values (``(n_logged,)``, float64, detached).
+
+    Each rank adds its gradients in float64 and the float64 sums are added over the ranks (:func:`all_reduce_sum`)
+    before the cast back: sums of a few float32 values are exact in float64, so the result does not depend on how
+    the parts are dealt to the ranks."""
+    params = list(params)
+    sizes = [p.numel() for p in params]
+    n = sum(sizes)
+    acc = torch.zeros(n + n_logged, dtype=torch.float64, device=params[0].device)
+    for loss, logged in losses:
+        grads = torch.autograd.grad(loss, params)
+        acc[:n] += torch.cat([g.reshape(-1) for g in grads]).double()
+        acc[n:] += logged.detach().double()
+    acc = all_reduce_sum(dist, acc)
+    for p, g in zip(params, acc[:n].split(sizes)):
+        p.grad = g.view_as(p).to(p.dtype)
+    return acc[n:]
 
 
 def map_chunks(ctx: DistContext | None, n_chunks: int, fn: Callable[[int], torch.Tensor]) -> list[torch.Tensor]:

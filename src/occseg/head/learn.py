@@ -15,7 +15,7 @@ from tqdm import tqdm
 from occseg.backbones.registry import Backbone
 from occseg.backbones.taps import fine_layer
 from occseg.data.annotation import Dataset
-from occseg.distributed.collectives import all_reduce_sum
+from occseg.distributed.collectives import all_reduce_sum, rank_parts, summed_gradients
 from occseg.distributed.context import DistContext
 from occseg.geometry.boxes import Box, box_height
 from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
@@ -23,7 +23,7 @@ from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tens
 from occseg.head.losses import bce_total, colour_similarity, pairwise_total, pairwise_weights, projection_rows
 from occseg.head.network import MaskHead
 from occseg.head.predict import head_logits
-from occseg.head.shards import micro_batches, rank_parts, sharded_crops, summed_gradients
+from occseg.head.shards import micro_batches, sharded_crops
 
 
 @dataclass(frozen=True)
@@ -265,8 +265,8 @@ def batch_step(
 ) -> dict[str, float]:
     """Set the gradients of ``head``'s loss on one batch of ``crops``; returns the batch's losses. The batch is
     cut into micro-batches (:func:`occseg.head.shards.micro_batches`), ``dist``'s ranks share them, and the
-    gradients are summed over them (:func:`occseg.head.shards.summed_gradients`): the same on every rank, whatever
-    their number."""
+    gradients are summed over them (:func:`occseg.distributed.collectives.summed_gradients`): the same on every
+    rank, whatever their number."""
     shape = batch_shape(crops)
     self_train = cfg.self_train > 0 and all(c.target is not None for c in crops)
     mine = []

@@ -8,24 +8,23 @@ added there travels too (a tensor, ``None``, a :class:`~occseg.geometry.boxes.Cr
 
 The head's training steps are split too: every batch is cut into micro-batches of :data:`MICRO_BATCH` crops (the
 cut does not depend on the number of ranks), each rank computes the gradients of its micro-batches (round robin),
-and the float64 sums of the gradients are added over the ranks (:func:`summed_gradients`), so every rank takes the
-same step a single process takes.
+and the float64 sums of the gradients are added over the ranks, so every rank takes the same step a single process
+takes (:func:`occseg.distributed.collectives.summed_gradients`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
-from occseg.distributed.collectives import all_reduce_sum, first_error, gather_items
+from occseg.distributed.collectives import first_error, gather_items
 from occseg.distributed.context import DistContext
 from occseg.geometry.boxes import CropWindow
 from occseg.head.inputs import HeadCrop
 
-T = TypeVar("T")
 #: crops per micro-batch of the head's training batches (the last one of a batch may hold fewer)
 MICRO_BATCH = 4
 
@@ -86,36 +85,3 @@ def sharded_crops(
 def micro_batches(n: int, size: int = MICRO_BATCH) -> list[range]:
     """The positions ``0 .. n - 1`` of a batch cut into consecutive micro-batches of ``size`` (the last shorter)."""
     return [range(s, min(s + size, n)) for s in range(0, n, size)]
-
-
-def rank_parts(dist: DistContext | None, parts: Sequence[T]) -> list[T]:
-    """The parts this rank computes: every ``world_size``-th from its rank (all of them in one process)."""
-    if dist is None or not dist.active:
-        return list(parts)
-    return [parts[j] for j in dist.shard(len(parts))]
-
-
-def summed_gradients(
-    dist: DistContext | None,
-    params: Sequence[torch.nn.Parameter],
-    losses: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    n_logged: int,
-) -> torch.Tensor:
-    """Set every parameter's ``grad`` to the sum, over the ``(loss, logged)`` pairs of every rank, of the loss's
-    gradient, and return the sum of the ``logged`` values (``(n_logged,)``, float64, detached).
-
-    Each rank adds its gradients in float64 and the float64 sums are added over the ranks (:func:`all_reduce_sum`)
-    before the cast back: sums of a few float32 values are exact in float64, so the result does not depend on how
-    the parts are dealt to the ranks."""
-    params = list(params)
-    sizes = [p.numel() for p in params]
-    n = sum(sizes)
-    acc = torch.zeros(n + n_logged, dtype=torch.float64, device=params[0].device)
-    for loss, logged in losses:
-        grads = torch.autograd.grad(loss, params)
-        acc[:n] += torch.cat([g.reshape(-1) for g in grads]).double()
-        acc[n:] += logged.detach().double()
-    acc = all_reduce_sum(dist, acc)
-    for p, g in zip(params, acc[:n].split(sizes)):
-        p.grad = g.view_as(p).to(p.dtype)
-    return acc[n:]
