@@ -31,6 +31,11 @@ class VMFFit:
         return len(self.loglik)
 
 
+#: vectors per chunk of the EM's E-step (:func:`fit_vmf_mixture`): under torchrun each chunk is computed by one
+#: rank, so a few thousand vectors (the concepts' sample of 250 boxes: about 19 000) are already shared
+VMF_CHUNK = 4096
+
+
 def kmeans_pp_init(x: torch.Tensor, k: int, generator: torch.Generator, chunk: int = 65536) -> torch.Tensor:
     """k-means++ seeding on cosine distance ``1 - x.c`` for unit rows of ``x``; returns ``(k, D)``."""
     n = x.shape[0]
@@ -64,7 +69,7 @@ def fit_vmf_mixture(
     max_iter: int = 150,
     tol: float = 1e-5,
     seed: int = 0,
-    chunk: int = 65536,
+    chunk: int = VMF_CHUNK,
     dist: DistContext | None = None,
 ) -> VMFFit:
     """Fit ``k`` vMF components with fixed ``kappa`` to the rows of ``x`` (normalised here).
