@@ -168,13 +168,11 @@ def test_estimate_class_model_is_the_mean_over_labelled_cells():
     valid = torch.tensor([[[True, True, True]], [[True, True, False]]])
     fg = torch.tensor([[[True, True, False]], [[False, True, False]]])
     data = _ClassData(
-        dist=dist,
-        log_act=torch.zeros(2, 2, 1, 3),
+        log_act=list(dist.log().permute(0, 3, 1, 2)),  # the distributions are the softmax of the log activations
         valid=valid,
         in_box=valid,
         ring_dist=torch.full((2, 2), 0.5),
         has_ring=torch.tensor([False, False]),
-        cos_feats=torch.zeros(2, 1, 1, 3),
     )
     cm = estimate_class_model(data, fg, torch.tensor([0, 0]), 1)  # both in one mixture
     # alpha: cell 0 fg only in sample 0 -> [1, 0]; cell 1 fg in both -> mean([.5,.5],[.2,.8]); cell 2: never fg
@@ -195,6 +193,25 @@ def test_estimate_class_model_is_the_mean_over_labelled_cells():
     torch.testing.assert_close(two.alpha[1, 0, 1], torch.tensor([0.2, 0.8]))
     torch.testing.assert_close(two.prior_fg[:, 0], torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
     assert two.counts.tolist() == [1.0, 1.0]
+
+
+def test_the_class_statistics_summed_chunk_by_chunk_are_the_sums_over_every_sample():
+    """The concept distributions are summed a chunk of samples at a time: one sample a chunk gives the statistics
+    of one chunk of all (within float rounding), and every chunk's start and end in order."""
+    g = torch.Generator().manual_seed(0)
+    n, k, h, w = 7, 5, 3, 4
+    valid = torch.rand(n, h, w, generator=g) > 0.2
+    fg = valid & (torch.rand(n, h, w, generator=g) > 0.5)
+    assign = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+
+    def data(chunk: int) -> _ClassData:
+        log_act = list(torch.randn(n, k, h, w, generator=torch.Generator().manual_seed(1)))
+        return _ClassData(log_act, valid, valid, torch.full((n, k), 1 / k), torch.zeros(n, dtype=bool), chunk=chunk)
+
+    whole, one_by_one = estimate_class_model(data(256), fg, assign, 3), estimate_class_model(data(1), fg, assign, 3)
+    for name in ("alpha", "chi", "prior_fg", "counts"):
+        torch.testing.assert_close(getattr(one_by_one, name), getattr(whole, name))
+    assert [(a, b, d.shape[0]) for a, b, d in data(3).dist_chunks()] == [(0, 3, 3), (3, 6, 3), (6, 7, 1)]
 
 
 def test_box_samples_to_train_compnet_signature_takes_box_samples_only():

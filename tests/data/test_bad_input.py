@@ -149,6 +149,19 @@ def test_rle_batch_names_the_first_bad_mask():
     assert len(batch) == 0
 
 
+def test_rle_batch_checked_in_runs_of_characters_names_the_same_first_bad_mask():
+    good = square_rle()["counts"].encode()
+    for chunk in (1, len(good), len(good) + 1, 1 << 22):  # one string a run, two, all at once
+        batch = RleBatch()
+        for k, counts in enumerate([good, good, good, b"34", good, b"!!"]):
+            batch.add(counts, 30, 40, f"f.json: annotation {k}")
+        with pytest.raises(MaskError, match=r"^f\.json: annotation 3: invalid RLE mask"):
+            batch.check(chunk_chars=chunk)
+        batch.add(good, 30, 40, "")
+        batch.add(good, 30, 40, "")
+        batch.check(chunk_chars=chunk)  # valid strings in every run: no error
+
+
 # ------------------------------------------------------------------------------------ text files, encodings
 
 

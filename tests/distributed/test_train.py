@@ -164,3 +164,17 @@ def test_a_killed_training_leaves_no_model_and_resumes_to_the_same_model(shared_
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert sorted(p.name for p in out.parent.iterdir()) == ["model"]  # the checkpoints are gone
+
+
+def test_under_torchrun_the_ranks_share_the_image_header_check(shared_data: Path, tmp_path: Path) -> None:
+    data = write_coco_subset(shared_data, tmp_path / "sub.json", TINY_IMAGE_IDS)
+    coco = json.loads(data.read_text())
+    coco["images"][-1]["width"] //= 2  # its header is read by rank 1 (the fourth image)
+    data.write_text(json.dumps(coco))
+    args = ["train", "--data", data, "--images", shared_data / COCO128_IMAGES, "--classes", "person,giraffe"]
+    res = run_occseg(*args, "--concepts", "16", "--no-progress", "--out", tmp_path / "two", ranks=2)
+    assert res.returncode != 0
+    assert f"{coco['images'][-1]['file_name']}: image is" in res.stderr and "but the annotation says" in res.stderr
+    assert res.stderr.count("occseg: error:") == 2  # one line a rank (then torchrun's report of the failed ranks)
+    assert "/occseg/" not in res.stderr and not (tmp_path / "two").exists()  # no traceback of occseg's
+    assert res.stderr.count("extends outside the 320x481 image") == 1  # the data's warnings: rank 0 alone

@@ -133,9 +133,9 @@ def train(
         )
     cmap = _model_class_map(class_map, names)
     _check_out(out, (*data, *images, class_map, backbone_weights, backgrounds), overwrite)
-    sources, samples = _training_samples(data, images, fmt, names, cmap, class_map, min_height, progress)
     bg = _background_photos(backgrounds)
     with session(device) as ctx:  # under torchrun: the ranks share the work, rank 0 saves the model
+        sources, samples = _training_samples(data, images, fmt, names, cmap, class_map, min_height, progress, ctx)
         cfg = TrainConfig(
             backbone=backbone,
             backbone_weights=backbone_weights,
@@ -210,15 +210,20 @@ def _check_out(out: Path, inputs: tuple, overwrite: bool) -> None:
     check_model_folder(out, overwrite=overwrite, what="--out", flag="--overwrite")
 
 
-def _training_samples(data, images, fmt, names: list[str], cmap: dict, class_map, min_height: float, progress: bool):
+def _training_samples(
+    data, images, fmt, names: list[str], cmap: dict, class_map, min_height: float, progress: bool, ctx
+):
     """The data sources and the box samples of the classes asked for in all of them, with the image files
-    training reads checked now, not midway."""
+    training reads checked now, not midway (under torchrun each rank reads its share of the headers, as predict)."""
+    from functools import partial
+
     from occseg.compnet.samples import box_samples
     from occseg.data.readers import read_dataset
     from occseg.data.stats import usable_images
+    from occseg.distributed.collectives import map_json
 
     sources = [read_dataset(d, images=im, fmt=fmt) for d, im in zip(data, images or [None] * len(data))]
-    for ds in sources:
+    for ds in sources if ctx.is_main else ():  # each rank reads the same data: rank 0 alone warns
         echo_warnings(ds.warnings, source=ds.source)
     categories = list(dict.fromkeys(c for ds in sources for c in ds.categories))
     absent = sorted(k for k in cmap if k not in categories)
@@ -236,7 +241,11 @@ def _training_samples(data, images, fmt, names: list[str], cmap: dict, class_map
         )
     for ds, group in zip(sources, per_source):
         used = {s.image_id for s in group}
-        usable_images(replace(ds, images=[im for im in ds.images if im.image_id in used]), progress=progress)
+        usable_images(
+            replace(ds, images=[im for im in ds.images if im.image_id in used]),
+            progress=progress and ctx.is_main,
+            map_items=partial(map_json, ctx),
+        )
     return sources, distinct_image_ids(per_source)
 
 

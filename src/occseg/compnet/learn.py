@@ -81,6 +81,10 @@ class TrainConfig:
     # occseg.compnet.reservoir); every stage learns from the sample, so memory and time stop growing with the data
     # beyond it. A class with fewer boxes keeps them all (the model is then the one learned without a cap)
     max_class_boxes: int = 1000
+    # each class's concept distributions are made and summed this many samples at a time (not stacked for every
+    # sample): a class's memory grows by one (K, H, W) map per sample, not three. With at most this many samples
+    # the sums are the single sums over every sample (the model is bitwise the one learned before the chunks)
+    class_chunk: int = 256
     seed: int = 0
     device: str | None = None  # None: the given backbone's device, or the CPU when training builds the backbone
 
@@ -119,7 +123,7 @@ _TRAIN_INT_MINIMUM: dict[str, int] = {
     "num_concepts": 1, "num_mixtures": 1, "min_per_mixture": 1, "target_height": 1, "pad": 0, "max_grid_width": 1,
     "concept_samples_per_crop": 1, "max_concept_samples": 1, "clutter_clusters": 1, "max_clutter_images": 0,
     "clutter_image_max_side": 16, "global_context_clusters": 1, "relabel_rounds": 0, "em_iters": 1,
-    "batch_size": 1, "position_max_cells": 1, "max_class_boxes": 1, "seed": 0,
+    "batch_size": 1, "position_max_cells": 1, "max_class_boxes": 1, "class_chunk": 1, "seed": 0,
 }  # fmt: skip
 #: Number settings of :class:`TrainConfig` beyond the model's own (:data:`FLOAT_RANGES`): ``(low, low allowed,
 #: high)``; ``kappa`` and ``position_border_px`` may also be ``None``.
@@ -324,15 +328,33 @@ def _sample_concept_features(crops: Sequence[CropSample], cfg: TrainConfig, clut
 
 @dataclass
 class _ClassData:
-    """One class's samples on its grid: concept distributions, coverage and box masks."""
+    """One class's samples on its grid: each sample's log activations (not stacked), coverage and box masks.
+    The concept distributions and unit features are made from them a chunk of ``chunk`` samples at a time
+    (:meth:`dist_chunks`, :meth:`unit_features`), so a class holds one ``(K, H, W)`` map per sample instead of
+    three stacked copies; the statistics over samples are summed chunk by chunk."""
 
-    dist: torch.Tensor  # (S, H, W, K) L1-normalised activations
-    log_act: torch.Tensor  # (S, K, H, W)
+    log_act: list[torch.Tensor]  # S x (K, H, W)
     valid: torch.Tensor  # (S, H, W) covered by the crop
     in_box: torch.Tensor  # (S, H, W) inside the box
     ring_dist: torch.Tensor  # (S, K) mean concept distribution of each crop's own ring (its context)
     has_ring: torch.Tensor  # (S,)
-    cos_feats: torch.Tensor  # (S, C, H, W) unit features on the grid (zeros off the crop)
+    features: list[torch.Tensor] = field(default_factory=list)  # S x (C, h, w): the crops' own features
+    offsets: list[tuple[int, int]] = field(default_factory=list)  # each crop's place on the grid
+    chunk: int = 256  # samples whose distributions are stacked at once (one chunk: as if stacked whole)
+
+    @property
+    def n(self) -> int:
+        return len(self.log_act)
+
+    def dist_chunks(self):
+        """``(start, end, (end - start, H, W, K) L1-normalised activations)`` of the samples, chunk by chunk."""
+        for a in range(0, self.n, self.chunk):
+            b = min(self.n, a + self.chunk)
+            yield a, b, torch.stack([concept_distribution(la).permute(1, 2, 0) for la in self.log_act[a:b]])
+
+    def unit_features(self, i: int) -> torch.Tensor:
+        """Sample ``i``'s unit features on the grid, ``(C, H, W)`` (zeros off the crop)."""
+        return to_grid(F.normalize(self.features[i], dim=0), self.offsets[i], tuple(self.valid.shape[1:]))[0]
 
 
 def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> int:
@@ -340,43 +362,43 @@ def grid_width(box_widths_cells: Sequence[float], ring: int, max_width: int) -> 
     return int(min(max_width, math.ceil(w) + 2 * ring))
 
 
-def _class_data(crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, grid: tuple[int, int]) -> _ClassData:
-    dists, acts, valids, boxes, rings, has, cos = [], [], [], [], [], [], []
+def _class_data(
+    crops: Sequence[CropSample], concepts: torch.Tensor, kappa: float, grid: tuple[int, int], chunk: int = 256
+) -> _ClassData:
+    acts, valids, boxes, rings, has, offsets = [], [], [], [], [], []
     for c in crops:
         la = log_activations(c.features, concepts, kappa)  # (K, h, w)
         x1, y1, x2, y2 = c.box_cells
         off = align_offset(((y1 + y2) / 2, (x1 + x2) / 2), grid)
         la_g, valid = to_grid(la, off, grid)
-        f_g, _ = to_grid(F.normalize(c.features, dim=0), off, grid)
         in_box = box_mask_on_grid(grid, off, c.box_cells) & valid
-        d = concept_distribution(la_g).permute(1, 2, 0)  # (H, W, K)
         ring = valid & ~in_box
         if ring.any():
-            rd = d[ring].mean(0)
+            rd = concept_distribution(la_g).permute(1, 2, 0)[ring].mean(0)
         else:
             rd = torch.full((la.shape[0],), 1.0 / la.shape[0])
-        dists.append(d)
         acts.append(la_g)
         valids.append(valid)
         boxes.append(in_box)
         rings.append(rd)
         has.append(bool(ring.any()))
-        cos.append(f_g)
+        offsets.append(off)
     return _ClassData(
-        dist=torch.stack(dists),
-        log_act=torch.stack(acts),
+        log_act=acts,
         valid=torch.stack(valids),
         in_box=torch.stack(boxes),
         ring_dist=torch.stack(rings),
         has_ring=torch.tensor(has),
-        cos_feats=torch.stack(cos),
+        features=[c.features for c in crops],
+        offsets=offsets,
+        chunk=chunk,
     )
 
 
 def initial_foreground_per_image(data: _ClassData, topk: int = 3) -> torch.Tensor:
     """Weak labels from each crop's own context: a box cell is foreground when its feature is closer to the
     box's central core (the inner half of the inscribed ellipse) than to the ring around the box."""
-    s, c, gh, gw = data.cos_feats.shape
+    s, gh, gw = data.valid.shape
     fg = torch.zeros((s, gh, gw), dtype=torch.bool)
     for i in range(s):  # per sample (not per pixel): a few hundred cells each
         box = data.in_box[i]
@@ -394,7 +416,7 @@ def initial_foreground_per_image(data: _ClassData, topk: int = 3) -> torch.Tenso
         if not ring.any() or core.sum() < 2:
             fg[i] = box & (ell <= 1.0)
             continue
-        f = data.cos_feats[i].flatten(1).T  # (H*W, C)
+        f = data.unit_features(i).flatten(1).T  # (H*W, C)
         sim_core = f @ f[core.flatten()].T
         sim_core[core.flatten().nonzero().squeeze(1), torch.arange(int(core.sum()))] = -1.0  # not itself
         sim_ring = f @ f[ring.flatten()].T
@@ -409,8 +431,11 @@ def initial_foreground_per_image(data: _ClassData, topk: int = 3) -> torch.Tenso
 def initial_foreground_global(data: _ClassData, kernels: torch.Tensor, threshold: float) -> torch.Tensor:
     """The paper's recipe: a box cell is context when its feature is close (cosine > threshold) to one of the
     class's global context kernels, foreground otherwise."""
-    sim = torch.einsum("kc,schw->skhw", kernels, data.cos_feats).max(dim=1).values
-    fg = data.in_box & (sim <= threshold)
+    sims = []
+    for a in range(0, data.n, data.chunk):
+        cos = torch.stack([data.unit_features(i) for i in range(a, min(data.n, a + data.chunk))])
+        sims.append(torch.einsum("kc,schw->skhw", kernels, cos).max(dim=1).values)
+    fg = data.in_box & (torch.cat(sims) <= threshold)
     return torch.stack([rigid_hole_fill(f) for f in fg])
 
 
@@ -439,16 +464,16 @@ def _kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 30) -> torch.Tensor
 
 
 def estimate_class_model(data: _ClassData, fg: torch.Tensor, assign: torch.Tensor, m: int) -> ClassModel:
-    """Maximum-likelihood updates given labels and mixture assignments, batched over samples (einsum)."""
+    """Maximum-likelihood updates given labels and mixture assignments, batched over samples (einsum; the
+    concept distributions' sums accumulated chunk by chunk)."""
     onehot = F.one_hot(assign, m).float()  # (S, M)
     fgf = fg.float()
     ctx = (data.valid & ~fg).float()
     fg_w = torch.einsum("sm,shw->mhw", onehot, fgf)
     ctx_w = torch.einsum("sm,shw->mhw", onehot, ctx)
     cover = torch.einsum("sm,shw->mhw", onehot, data.valid.float())
-    alpha = torch.einsum("sm,shw,shwk->mhwk", onehot, fgf, data.dist)
-    chi = torch.einsum("sm,shw,shwk->mhwk", onehot, ctx, data.dist)
-    k = data.dist.shape[-1]
+    alpha, chi = _weighted_dist_sums(data, onehot, fgf, ctx)
+    k = alpha.shape[-1]
     mean_alpha = alpha.sum((0, 1, 2)) / fg_w.sum().clamp_min(1e-6)
     mean_chi = chi.sum((0, 1, 2)) / ctx_w.sum().clamp_min(1e-6)
     alpha = torch.where(fg_w[..., None] > 0, alpha / fg_w[..., None].clamp_min(1e-6), mean_alpha.expand(k))
@@ -457,11 +482,26 @@ def estimate_class_model(data: _ClassData, fg: torch.Tensor, assign: torch.Tenso
     return ClassModel(alpha=alpha, chi=chi, prior_fg=prior, counts=onehot.sum(0))
 
 
+def _weighted_dist_sums(
+    data: _ClassData, onehot: torch.Tensor, fgf: torch.Tensor, ctx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per mixture and cell, the concept distributions summed over the foreground (``alpha``) and the context
+    (``chi``) samples, ``(M, H, W, K)`` each: accumulated over the chunks in order (one chunk: one einsum over
+    every sample, as when they were stacked whole)."""
+    alpha = chi = None
+    for a, b, dist in data.dist_chunks():
+        a_part = torch.einsum("sm,shw,shwk->mhwk", onehot[a:b], fgf[a:b], dist)
+        c_part = torch.einsum("sm,shw,shwk->mhwk", onehot[a:b], ctx[a:b], dist)
+        alpha = a_part if alpha is None else alpha + a_part
+        chi = c_part if chi is None else chi + c_part
+    return alpha, chi
+
+
 def _sample_loglik(data: _ClassData, cm: ClassModel, fg: torch.Tensor) -> torch.Tensor:
     """Complete-data log-likelihood of every sample under every mixture: ``(S, M)``."""
     pf = cm.prior_fg.clamp(1e-4, 1 - 1e-4)
     out = []
-    for s in range(data.dist.shape[0]):
+    for s in range(data.n):
         lf = log_mix(cm.alpha, data.log_act[s]) + torch.log(pf)
         lc = log_mix(cm.chi, data.log_act[s]) + torch.log(1 - pf)
         ll = torch.where(fg[s], lf, lc) * data.valid[s]
@@ -473,7 +513,7 @@ def relabel(data: _ClassData, cm: ClassModel, assign: torch.Tensor, per_image_co
     """Foreground where the object term beats the context term (with the crop's own ring as context too)."""
     pf = cm.prior_fg.clamp(1e-4, 1 - 1e-4)
     fg = torch.zeros_like(data.valid)
-    for s in range(data.dist.shape[0]):
+    for s in range(data.n):
         m = int(assign[s])
         lf = log_mix(cm.alpha[m], data.log_act[s]) + torch.log(pf[m])
         lc = log_mix(cm.chi[m], data.log_act[s])
@@ -487,7 +527,7 @@ def relabel(data: _ClassData, cm: ClassModel, assign: torch.Tensor, per_image_co
 
 def fit_class(name: str, data: _ClassData, fg0: torch.Tensor, cfg: TrainConfig) -> tuple[ClassModel, dict]:
     """Mixtures of one class: initial clustering of the weak masks, hard EM, then re-labelling rounds."""
-    n = data.dist.shape[0]
+    n = data.n
     m = max(1, min(cfg.num_mixtures, n // max(1, cfg.min_per_mixture)))
     record: dict = {"samples": n, "mixtures": m, "em_loglik": [], "relabel_changed": []}
     if m < cfg.num_mixtures:
@@ -587,7 +627,7 @@ def _learn_class(
     box_rows, ring = rows_ring
     widths = [s.box_cells[2] - s.box_cells[0] for s in cc]
     grid = (box_rows + 2 * ring, grid_width(widths, ring, cfg.max_grid_width))
-    data = _class_data(cc, concepts, kappa, grid)
+    data = _class_data(cc, concepts, kappa, grid, cfg.class_chunk)
     if cfg.context == "global":
         fg0 = initial_foreground_global(data, kernels, cfg.global_context_threshold)
     else:
