@@ -70,3 +70,24 @@ def test_the_head_competition_needs_a_head(tiny_compnet, lite0_backbone, shared_
     states = prepare_scene(tiny_compnet.model, lite0_backbone, rgb, boxes, cfg)
     with pytest.raises(ValueError, match="the head competition needs a model with a mask head"):
         explain_scene(tiny_compnet.model, states, cfg, labels=["person", "person"], image=rgb)
+
+
+def test_a_stride4_head_learns_from_the_scenes_masks(tiny_compnet, lite0_backbone, shared_data, tmp_path):
+    model = tiny_compnet.model
+    data = write_coco_subset(shared_data, tmp_path / "gt.json", TINY_IMAGE_IDS, keep_masks=True)
+    ds = read_dataset(data, images=shared_data / COCO128_IMAGES)
+    cfg = HeadTrainConfig(
+        epochs=2, batch_size=4, rounds=2, fine_stride=4, targets="scene", scales=(model.settings.target_height,)
+    )
+    head = learn_mask_head(model, image_boxes(ds, ["person"]), cfg, backbone=lite0_backbone)
+    s = head.settings
+    assert (s.fine_layer, s.fine_channels, s.fine_stride) == ("_blocks.2", 24, 4)
+    assert s.training["fine_stride"] == 4 and s.training["targets"] == "scene"
+    with_head = type(model)(**{**model.__dict__, "mask_head": head})
+    im = next(im for im in ds.images if sum(i.category == "person" for i in im.instances) > 1)
+    rgb = load_rgb(im.path)
+    boxes = [i.box for i in im.instances if i.category == "person"]
+    states = prepare_scene(with_head, lite0_backbone, rgb, boxes, SceneConfig(boxes="visible"))
+    assert all(st.head.stride == 4 for st in states)
+    res = explain_scene(with_head, states, SceneConfig(boxes="visible"), labels=["person"] * len(boxes), image=rgb)
+    assert all(o.visible.shape == rgb.shape[:2] for o in res.objects)

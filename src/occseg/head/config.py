@@ -8,6 +8,12 @@ from typing import Literal
 #: how a head's mask is used when an object's visible mask is decided
 HeadUse = Literal["head", "refine"]
 HEAD_USES: tuple[str, ...] = ("head", "refine")
+#: the self-training targets: each training box's refined mask on its own, or the masks of the image's scene
+#: (all given boxes together, the default reasoning: contested pixels are resolved between the objects)
+TargetSource = Literal["object", "scene"]
+TARGET_SOURCES: tuple[str, ...] = ("object", "scene")
+#: strides of the finer backbone block the head can read (its output stride): 8, or 4 at 4x the cells
+FINE_STRIDES: tuple[int, ...] = (8, 4)
 
 #: the CompNet's per-cell inputs: log-posteriors of object / context / occluder, the part-position classifier's
 #: probability of lying inside the box and its expected box-relative position (u, v)
@@ -68,8 +74,15 @@ class HeadTrainConfig:
     scales: tuple[int, ...] = (224,)  # crop heights the training boxes are rendered at (scale jitter: several)
     seed: int = 0
     use: str = "refine"
+    fine_stride: int = 8  # the finer block read and the head's output stride (FINE_STRIDES)
+    targets: str = "object"  # TargetSource of the self-training targets
 
     def __post_init__(self) -> None:
+        if self.fine_stride not in FINE_STRIDES or self.targets not in TARGET_SOURCES:
+            raise ValueError(
+                f"HeadTrainConfig fine_stride must be one of {FINE_STRIDES} and targets one of {TARGET_SOURCES}; "
+                f"got {self.fine_stride!r}, {self.targets!r}"
+            )
         if not (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0 and self.width >= 1 and self.rounds >= 1):
             raise ValueError(
                 f"HeadTrainConfig needs epochs, batch_size, width, rounds >= 1 and lr > 0; got {self.epochs}, "
