@@ -16,3 +16,8 @@ def test_an_unknown_stride_or_target_source_is_refused(change: dict):
 def test_the_defaults_read_the_stride8_block_and_learn_from_each_objects_mask():
     cfg = HeadTrainConfig()
     assert (cfg.fine_stride, cfg.targets) == (8, "object")
+
+
+def test_a_target_band_of_half_or_more_is_refused():
+    with pytest.raises(ValueError, match="target_band must lie in \\[0, 0.5\\), not 0.5"):
+        HeadTrainConfig(target_band=0.5)

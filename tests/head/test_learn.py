@@ -91,3 +91,27 @@ def test_a_stride4_head_learns_from_the_scenes_masks(tiny_compnet, lite0_backbon
     assert all(st.head.stride == 4 for st in states)
     res = explain_scene(with_head, states, SceneConfig(boxes="visible"), labels=["person"] * len(boxes), image=rgb)
     assert all(o.visible.shape == rgb.shape[:2] for o in res.objects)
+
+
+def test_confident_targets_leave_the_uncertain_cells_out_of_the_self_training_loss():
+    import math
+
+    import torch
+
+    from occseg.head.learn import batch_loss
+
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[..., :2, :] = 5.0
+    target = torch.ones(1, 1, 4, 4)
+    target[..., :2, :] = 0.5  # the uncertain rim: its loss would be large, at the head's logit 5
+    ones = torch.ones(1, 1, 4, 4)
+    batch = {"coarse": None, "fine": None, "extra": None, "cn": None, "box": ones, "valid": ones, "target": target}
+    batch["lab"] = torch.zeros(1, 3, 4, 4)
+
+    def head(*_inputs):
+        return logits
+
+    _, sure = batch_loss(head, batch, HeadTrainConfig(target_band=0.2), 0.0)
+    _, every = batch_loss(head, batch, HeadTrainConfig(), 0.0)
+    assert sure["self_train"] == pytest.approx(math.log(2.0), rel=1e-5)
+    assert every["self_train"] > 1.0

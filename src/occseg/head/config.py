@@ -76,6 +76,7 @@ class HeadTrainConfig:
     use: str = "refine"
     fine_stride: int = 8  # the finer block read and the head's output stride (FINE_STRIDES)
     targets: str = "object"  # TargetSource of the self-training targets
+    target_band: float = 0.0  # cells whose target share lies strictly between this and 1 minus it are not learned
 
     def __post_init__(self) -> None:
         if self.fine_stride not in FINE_STRIDES or self.targets not in TARGET_SOURCES:
@@ -88,6 +89,8 @@ class HeadTrainConfig:
                 f"HeadTrainConfig needs epochs, batch_size, width, rounds >= 1 and lr > 0; got {self.epochs}, "
                 f"{self.batch_size}, {self.width}, {self.rounds}, {self.lr}"
             )
+        if not 0.0 <= self.target_band < 0.5:
+            raise ValueError(f"HeadTrainConfig target_band must lie in [0, 0.5), not {self.target_band!r}")
         if not (0.0 <= self.pairwise_tau <= 1.0 and self.pairwise_weight >= 0 and 0.0 <= self.warmup <= 1.0):
             raise ValueError("HeadTrainConfig: pairwise_tau and warmup must lie in [0, 1], pairwise_weight >= 0")
         if self.use not in HEAD_USES:

@@ -210,7 +210,11 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     """The settings of a head learned on ``backbone`` with ``cfg``."""
     layer = fine_layer(backbone.spec.name, cfg.fine_stride)
     training = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    for k in ("fine_stride", "targets"):  # recorded only when changed, so the records of earlier heads stay
+    for k in (
+        "fine_stride",
+        "targets",
+        "target_band",
+    ):  # recorded only when changed, so the records of earlier heads stay
         if training[k] == getattr(HeadTrainConfig, k):
             del training[k]
     return HeadSettings(
@@ -238,7 +242,11 @@ def batch_loss(head: MaskHead, batch: dict, cfg: HeadTrainConfig, pair_weight: f
     log = {"projection": float(proj.detach()), "pairwise": float(pair.detach()), "outside": float(out.detach())}
     if cfg.self_train > 0 and batch["target"] is not None:
         bce = F.binary_cross_entropy_with_logits(logits, batch["target"], reduction="none")
-        st = (bce * batch["valid"]).sum() / batch["valid"].sum().clamp_min(1.0)
+        sure = batch["valid"]
+        if cfg.target_band > 0:  # only the cells the target is sure of (the mask's rim left out)
+            t = batch["target"]
+            sure = sure * ((t <= cfg.target_band) | (t >= 1.0 - cfg.target_band)).float()
+        st = (bce * sure).sum() / sure.sum().clamp_min(1.0)
         loss = loss + cfg.self_train * st
         log["self_train"] = float(st.detach())
     return loss, log
