@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                     "minus default": float(np.mean(diff)), "minus default interval": interval(ol, diff),
                 }  # fmt: skip
             results["ms"][f"{vname} / {setname}"] = ms
+            print(f"  {setname}: " + "; ".join(f"{k} {v:.3f}" for k, v in miou.items()), flush=True)
             if args.scene:
                 with_head = replace(model, mask_head=head)
                 per_s, ids = scene_rows(
