@@ -55,7 +55,8 @@ class HeadTrainConfig:
     (weight 1) raised the head from box-fill level (0.51 / 0.54) to 0.62 / 0.65; a second round on the first
     head's refined masks with 60 epochs per round raised the head with refinement from 0.643 / 0.681 to
     0.660 / 0.684 (refinement bias -0.5); 3 rounds, width 48, colour threshold 0.5, scale jitter, flip-averaged
-    logits at test time and the CompNet's cells as inputs did not help."""
+    logits at test time and the CompNet's cells as inputs did not help; nor did confident-only targets
+    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored."""
 
     epochs: int = 60
     batch_size: int = 16
