@@ -62,16 +62,18 @@ class EvalObject:
     image_id: int
     gt: np.ndarray
     rgb: np.ndarray
-    crop: object  # HeadCrop
+    crop: object  # HeadCrop at stride 8
     fixed: dict  # method -> IoU for the rows that need no head
+    finer: object = None  # HeadCrop at stride 4 (when a variant reads the stride-4 block)
 
 
 def targets(im) -> list:
     return [i for i in im.instances if i.category == CLASS and not i.iscrowd and box_height(i.box) >= 30]
 
 
-def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject]:
-    """Every test person with its head inputs and the IoUs of the rows without a head."""
+def eval_objects(model, backbone, dataset, *, progress: bool, stride4: bool = False) -> list[EvalObject]:
+    """Every test person with its head inputs and the IoUs of the rows without a head; ``stride4``: also the
+    inputs of a head on the stride-4 block (``EvalObject.finer``)."""
     layer = fine_layer(backbone.spec.name)
     s = model.settings
     ccfg = CropConfig(target_height=s.target_height, pad=s.pad, batch_size=1)
@@ -95,7 +97,18 @@ def eval_objects(model, backbone, dataset, *, progress: bool) -> list[EvalObject
                 DEFAULT_ROW: iou(default, gt),
             }
             out.append(EvalObject(im.image_id, gt, rgb, crop, fixed))
+        if stride4:
+            add_finer(out[-len(picked) :], backbone, rgb, boxes, ccfg, image)
     return out
+
+
+def add_finer(objs: list[EvalObject], backbone, rgb, boxes, ccfg, image) -> None:
+    """The stride-4 head inputs of one image's test persons (a second backbone pass)."""
+    layer = fine_layer(backbone.spec.name, 4)
+    feats = extract_box_features(backbone, rgb, boxes, ccfg, fine_layer=layer)
+    for k, (o, f) in enumerate(zip(objs, feats)):
+        others = [b for j, b in enumerate(boxes) if j != k]
+        o.finer = head_crop(image, f.box, others, f.window, f.features, f.fine, layer.stride, o.crop.compnet)
 
 
 def test_images(dataset, desc: str, progress: bool):
@@ -169,17 +182,18 @@ def score_head(
     ious: dict[str, list[float]] = defaultdict(list)
     times: dict[str, float] = defaultdict(float)
     for o in objs:
+        crop = o.finer if head.settings.fine_stride == 4 else o.crop
         for flip in flips:
             tag = ", flip test" if flip else ""
             t0 = time.perf_counter()
-            logits = head_logits(head, o.crop, flip=flip)
-            img = image_logits(logits, o.crop)
+            logits = head_logits(head, crop, flip=flip)
+            img = image_logits(logits, crop)
             times["head" + tag] += time.perf_counter() - t0
             for t in thresholds:
                 ious[f"threshold {t:g}{tag}"].append(iou(img > t, o.gt))
             for name, rc in refine_cfgs.items():
                 t0 = time.perf_counter()
-                c = o.crop
+                c = crop
                 m = refine_mask(o.rgb, c.box, logits.numpy(), c.window, c.stride, rc)
                 times[name + tag] += time.perf_counter() - t0
                 ious[name + tag].append(iou(m, o.gt))
@@ -256,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         model=model, progress=args.progress,
     )  # fmt: skip
     t_crops = time.perf_counter() - t0
-    objs = {name: eval_objects(model, backbone, d, progress=args.progress) for name, d in test_sets.items()}
+    stride4 = any(v.get("fine_stride", 8) == 4 for v in variants.values())
+    objs = {
+        name: eval_objects(model, backbone, d, progress=args.progress, stride4=stride4) for name, d in test_sets.items()
+    }
     print(
         f"trained on {len(samples)} person boxes: CompNet {t_compnet:.0f} s; head crops {len(crops_all)} in "
         f"{t_crops:.0f} s; test objects: " + ", ".join(f"{k} {len(v)}" for k, v in objs.items())
@@ -281,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             add_scene_rows(results, "(no head) ", setname, per, ids)
     for vname, change in variants.items():
         cfg = HeadTrainConfig(**{**({"epochs": args.epochs} if args.epochs else {}), **change})
-        crops = [c for c in crops_all if crop_height(c) in set(cfg.scales)]
         t0 = time.perf_counter()
+        crops = [c for c in crops_all if crop_height(c) in set(cfg.scales)]
+        if cfg.fine_stride != 8 or cfg.targets != "object":  # crops of their own
+            crops = training_crops(backbone, images, cfg, pad=model.settings.pad, model=model, progress=args.progress)
         head = train_head(crops, head_settings(backbone, cfg), cfg, progress=args.progress)
         for _ in range(cfg.rounds - 1):  # self-training on the previous head's refined masks
             crops = training_crops(backbone, images, cfg, pad=model.settings.pad, model=model, teacher=head)
@@ -302,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                     "minus default": float(np.mean(diff)), "minus default interval": interval(ol, diff),
                 }  # fmt: skip
             results["ms"][f"{vname} / {setname}"] = ms
+            print(f"  {setname}: " + "; ".join(f"{k} {v:.3f}" for k, v in miou.items()), flush=True)
             if args.scene:
                 with_head = replace(model, mask_head=head)
                 per_s, ids = scene_rows(

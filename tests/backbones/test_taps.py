@@ -48,3 +48,17 @@ def test_tap_records_each_pass_and_names_a_missing_block(backbone):
     with pytest.raises(ValueError, match="no finer block known for backbone 'alexnet'"):
         fine_layer("alexnet")
     assert set(FINE_LAYERS) == {"efficientnet_lite0", "vgg16", "resnext50"}
+
+
+def test_the_stride4_block_has_twice_the_cells_of_the_stride8_block(backbone):
+    image = np.random.default_rng(1).integers(0, 255, (120, 90, 3), dtype=np.uint8)
+    boxes = [(10, 10, 80, 110)]
+    cfg = CropConfig(target_height=64, pad=16, batch_size=1)
+    layer4 = fine_layer("efficientnet_lite0", 4)
+    assert (layer4.module, layer4.channels, layer4.stride) == ("_blocks.2", 24, 4)
+    (f8,) = extract_box_features(backbone, image, boxes, cfg, fine_layer=fine_layer("efficientnet_lite0"))
+    (f4,) = extract_box_features(backbone, image, boxes, cfg, fine_layer=layer4)
+    h, w = f8.grid_size
+    assert f4.fine.shape == (24, 4 * h, 4 * w) and torch.equal(f4.features, f8.features)
+    with pytest.raises(ValueError, match="no finer block at stride 2"):
+        fine_layer("efficientnet_lite0", 2)

@@ -115,3 +115,52 @@ def test_the_micro_batches_gradients_add_up_to_the_whole_batchs():
     for p, g in zip(head.parameters(), expected):
         assert p.grad.dtype == torch.float32
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6 * float(g.abs().max()))
+
+
+def test_a_stride4_head_learns_from_the_scenes_masks(tiny_compnet, lite0_backbone, shared_data, tmp_path):
+    model = tiny_compnet.model
+    data = write_coco_subset(shared_data, tmp_path / "gt.json", TINY_IMAGE_IDS, keep_masks=True)
+    ds = read_dataset(data, images=shared_data / COCO128_IMAGES)
+    cfg = HeadTrainConfig(
+        epochs=2, batch_size=4, rounds=2, fine_stride=4, targets="scene", scales=(model.settings.target_height,)
+    )
+    head = learn_mask_head(model, image_boxes(ds, ["person"]), cfg, backbone=lite0_backbone)
+    s = head.settings
+    assert (s.fine_layer, s.fine_channels, s.fine_stride) == ("_blocks.2", 24, 4)
+    assert s.training["fine_stride"] == 4 and s.training["targets"] == "scene"
+    with_head = type(model)(**{**model.__dict__, "mask_head": head})
+    im = next(im for im in ds.images if sum(i.category == "person" for i in im.instances) > 1)
+    rgb = load_rgb(im.path)
+    boxes = [i.box for i in im.instances if i.category == "person"]
+    states = prepare_scene(with_head, lite0_backbone, rgb, boxes, SceneConfig(boxes="visible"))
+    assert all(st.head.stride == 4 for st in states)
+    res = explain_scene(with_head, states, SceneConfig(boxes="visible"), labels=["person"] * len(boxes), image=rgb)
+    assert all(o.visible.shape == rgb.shape[:2] for o in res.objects)
+
+
+def test_confident_targets_leave_the_uncertain_cells_out_of_the_self_training_loss():
+    import math
+
+    import torch
+
+    from occseg.head.learn import loss_counts, loss_weights, micro_batch_loss
+
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[..., :2, :] = 5.0
+    target = torch.ones(1, 1, 4, 4)
+    target[..., :2, :] = 0.5  # the uncertain rim: its loss would be large, at the head's logit 5
+    ones = torch.ones(1, 1, 4, 4)
+    batch = {"coarse": None, "fine": None, "extra": None, "cn": None, "box": ones, "valid": ones, "target": target}
+    batch["lab"] = torch.zeros(1, 3, 4, 4)
+
+    def head(*_inputs):
+        return logits
+
+    def self_train_loss(cfg: HeadTrainConfig) -> float:
+        weights = loss_weights(batch, cfg, self_train=True)
+        counts = loss_counts(batch, weights)
+        _, sums = micro_batch_loss(head, batch, weights, counts, cfg, 0.0)
+        return float(sums[3] / counts[3])
+
+    assert self_train_loss(HeadTrainConfig(target_band=0.2)) == pytest.approx(math.log(2.0), rel=1e-5)
+    assert self_train_loss(HeadTrainConfig()) > 1.0

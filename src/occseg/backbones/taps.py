@@ -30,13 +30,23 @@ FINE_LAYERS: dict[str, FineLayer] = {
     "vgg16": FineLayer("16", 256, 8),  # pool3
     "resnext50": FineLayer("layer2", 512, 8),
 }
+#: the last stride-4 block of each backbone (a finer input still, at 4x the cells)
+STRIDE4_LAYERS: dict[str, FineLayer] = {
+    "efficientnet_lite0": FineLayer("_blocks.2", 24, 4),
+    "vgg16": FineLayer("9", 128, 4),  # pool2
+    "resnext50": FineLayer("layer1", 256, 4),
+}
 
 
-def fine_layer(backbone_name: str) -> FineLayer:
-    """The finer block of a registered backbone; a ValueError names the backbones that have one."""
-    if backbone_name not in FINE_LAYERS:
-        raise ValueError(f"no finer block known for backbone {backbone_name!r} (known: {', '.join(FINE_LAYERS)})")
-    return FINE_LAYERS[backbone_name]
+def fine_layer(backbone_name: str, stride: int = 8) -> FineLayer:
+    """The finer block of a registered backbone at ``stride`` (8 or 4); a ValueError names the backbones that
+    have one."""
+    layers = {8: FINE_LAYERS, 4: STRIDE4_LAYERS}.get(stride)
+    if layers is None:
+        raise ValueError(f"no finer block at stride {stride} (known strides: 8, 4)")
+    if backbone_name not in layers:
+        raise ValueError(f"no finer block known for backbone {backbone_name!r} (known: {', '.join(layers)})")
+    return layers[backbone_name]
 
 
 @contextmanager

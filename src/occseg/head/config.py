@@ -8,6 +8,12 @@ from typing import Literal
 #: how a head's mask is used when an object's visible mask is decided
 HeadUse = Literal["head", "refine"]
 HEAD_USES: tuple[str, ...] = ("head", "refine")
+#: the self-training targets: each training box's refined mask on its own, or the masks of the image's scene
+#: (all given boxes together, the default reasoning: contested pixels are resolved between the objects)
+TargetSource = Literal["object", "scene"]
+TARGET_SOURCES: tuple[str, ...] = ("object", "scene")
+#: strides of the finer backbone block the head can read (its output stride): 8, or 4 at 4x the cells
+FINE_STRIDES: tuple[int, ...] = (8, 4)
 
 #: the CompNet's per-cell inputs: log-posteriors of object / context / occluder, the part-position classifier's
 #: probability of lying inside the box and its expected box-relative position (u, v)
@@ -49,7 +55,8 @@ class HeadTrainConfig:
     (weight 1) raised the head from box-fill level (0.51 / 0.54) to 0.62 / 0.65; a second round on the first
     head's refined masks with 60 epochs per round raised the head with refinement from 0.643 / 0.681 to
     0.660 / 0.684 (refinement bias -0.5); 3 rounds, width 48, colour threshold 0.5, scale jitter, flip-averaged
-    logits at test time and the CompNet's cells as inputs did not help."""
+    logits at test time and the CompNet's cells as inputs did not help; nor did confident-only targets
+    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored."""
 
     epochs: int = 60
     batch_size: int = 16
@@ -68,13 +75,23 @@ class HeadTrainConfig:
     scales: tuple[int, ...] = (224,)  # crop heights the training boxes are rendered at (scale jitter: several)
     seed: int = 0
     use: str = "refine"
+    fine_stride: int = 8  # the finer block read and the head's output stride (FINE_STRIDES)
+    targets: str = "object"  # TargetSource of the self-training targets
+    target_band: float = 0.0  # cells whose target share lies strictly between this and 1 minus it are not learned
 
     def __post_init__(self) -> None:
+        if self.fine_stride not in FINE_STRIDES or self.targets not in TARGET_SOURCES:
+            raise ValueError(
+                f"HeadTrainConfig fine_stride must be one of {FINE_STRIDES} and targets one of {TARGET_SOURCES}; "
+                f"got {self.fine_stride!r}, {self.targets!r}"
+            )
         if not (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0 and self.width >= 1 and self.rounds >= 1):
             raise ValueError(
                 f"HeadTrainConfig needs epochs, batch_size, width, rounds >= 1 and lr > 0; got {self.epochs}, "
                 f"{self.batch_size}, {self.width}, {self.rounds}, {self.lr}"
             )
+        if not 0.0 <= self.target_band < 0.5:
+            raise ValueError(f"HeadTrainConfig target_band must lie in [0, 0.5), not {self.target_band!r}")
         if not (0.0 <= self.pairwise_tau <= 1.0 and self.pairwise_weight >= 0 and 0.0 <= self.warmup <= 1.0):
             raise ValueError("HeadTrainConfig: pairwise_tau and warmup must lie in [0, 1], pairwise_weight >= 0")
         if self.use not in HEAD_USES:

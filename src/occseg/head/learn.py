@@ -68,20 +68,25 @@ def crops_of_image(
     compnet_inputs: bool = True,
     self_train: bool = False,
     teacher: MaskHead | None = None,
+    fine_stride: int = 8,
+    scene_targets: bool = False,
 ) -> list[HeadCrop]:
     """The head crops of the ``targets`` boxes of one image at one crop height (one backbone pass per box).
     With a CompNet ``model`` and ``compnet_inputs``, each crop carries the model's cells for its class (the
     mixture that explains the crop best); with ``self_train`` also the model's refined visible mask as a target, or,
-    with a ``teacher`` head, the teacher's mask refined with its logits as the prior (a further self-training round)."""
+    with a ``teacher`` head, the teacher's mask refined with its logits as the prior (a further self-training round).
+    ``fine_stride``: the finer block read (8 or 4); ``scene_targets``: the targets are the visible masks of the
+    image's scene instead (:func:`scene_masks`)."""
     from occseg.features.crops import CropConfig, extract_box_features
     from occseg.inference.single import classify, finish_object, prepare_object
     from occseg.refine import RefineConfig, refine_object
     from occseg.refine.object import refine_mask
 
-    layer = fine_layer(backbone.spec.name)
+    layer = fine_layer(backbone.spec.name, fine_stride)
     cfg = CropConfig(target_height=target_height, pad=pad, batch_size=1 if backbone.device.type == "cpu" else 8)
     feats = extract_box_features(backbone, rgb, [boxes[k] for k in targets], cfg, fine_layer=layer)
     image = image_tensor(rgb)
+    scene = scene_masks(model, backbone, rgb, boxes, categories, teacher) if self_train and scene_targets else None
     out = []
     for k, f in zip(targets, feats):
         others = [b for j, b in enumerate(boxes) if j != k]
@@ -90,17 +95,33 @@ def crops_of_image(
             state = prepare_object(model, f.features, f.box, f.window, rgb.shape[:2], classes=[categories[k]])
             cls, mix, conf, scores = classify(model, state, given_label=categories[k])
             cells = compnet_channels(model, state, categories[k], mix)
-            if self_train and teacher is None:
+            if self_train and teacher is None and scene is None:
                 obj = finish_object(model, state, cls, mix, conf, scores)
                 target = refine_object(rgb, obj, state, RefineConfig())[0]
         crop = head_crop(image, f.box, others, f.window, f.features.cpu(), f.fine.cpu(), layer.stride, cells)
-        if self_train and teacher is not None:
+        if scene is not None:
+            target = scene[k]
+        elif self_train and teacher is not None:
             logits = head_logits(teacher, crop).numpy()
             target = refine_mask(rgb, f.box, logits, f.window, layer.stride, replace(RefineConfig(), **HEAD_REFINE))
         if target is not None:
             crop.target = mask_to_cells(target, f.window, layer.stride, tuple(crop.fine.shape[-2:]))
         out.append(crop)
     return out
+
+
+def scene_masks(
+    model, backbone: Backbone, rgb: np.ndarray, boxes: Sequence[Box], categories: Sequence[str], teacher
+) -> list[np.ndarray]:
+    """The visible masks of every given box of one image through the scene path (one more backbone pass): the
+    default reasoning and refinement with all boxes together, so a pixel two boxes hold is resolved between them
+    (the crowded case); with a ``teacher`` head, the model with that head (its refined masks, its competition)."""
+    from occseg.inference.predict import explain_image
+    from occseg.inference.scene import SceneConfig
+
+    scene_model = model if teacher is None else replace(model, mask_head=teacher)
+    res = explain_image(scene_model, backbone, rgb, list(boxes), {"t": SceneConfig(boxes="visible")}, labels=categories)
+    return [o.visible for o in res["t"].objects]
 
 
 def training_crops(
@@ -138,6 +159,8 @@ def training_crops(
                 compnet_inputs=cfg.compnet_inputs,
                 self_train=cfg.self_train > 0,
                 teacher=teacher,
+                fine_stride=cfg.fine_stride,
+                scene_targets=cfg.targets == "scene",
             )
         bar.update()
         return crops
@@ -152,11 +175,13 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def batch_shape(crops: Sequence[HeadCrop]) -> tuple[int, int]:
-    """The fine cells ``(h, w)`` a batch of ``crops`` is padded to (the coarse maps to ``((h + 1) // 2, ...)``)."""
+    """The fine cells ``(h, w)`` a batch of ``crops`` is padded to (the coarse maps to them divided by the fine
+    cells per stride-16 cell, rounded up)."""
     h = max(c.fine.shape[-2] for c in crops)
     w = max(c.fine.shape[-1] for c in crops)
     h2, w2 = max(c.coarse.shape[-2] for c in crops), max(c.coarse.shape[-1] for c in crops)
-    return max(h, 2 * h2), max(w, 2 * w2)
+    r = max(1, 16 // crops[0].stride)  # fine cells per stride-16 cell
+    return max(h, r * h2), max(w, r * w2)
 
 
 def collate(
@@ -166,7 +191,8 @@ def collate(
     channel ``u`` then changes sign, as it would for the flipped image); ``shape``: the fine cells to pad to
     (default :func:`batch_shape`; a micro-batch is padded as its whole batch, so each crop's logits are the same)."""
     h, w = shape if shape is not None else batch_shape(crops)
-    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    r = max(1, 16 // crops[0].stride)  # fine cells per stride-16 cell
+    h2, w2 = -(-h // r), -(-w // r)
     names = ("coarse", "fine", "extra", "lab", "box", "valid", "cn", "target")
     keys: dict[str, list[torch.Tensor]] = {k: [] for k in names}
     for c, flip in zip(crops, flips):
@@ -193,7 +219,15 @@ def collate(
 
 def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     """The settings of a head learned on ``backbone`` with ``cfg``."""
-    layer = fine_layer(backbone.spec.name)
+    layer = fine_layer(backbone.spec.name, cfg.fine_stride)
+    training = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    for k in (
+        "fine_stride",
+        "targets",
+        "target_band",
+    ):  # recorded only when changed, so the records of earlier heads stay
+        if training[k] == getattr(HeadTrainConfig, k):
+            del training[k]
     return HeadSettings(
         fine_layer=layer.module,
         fine_channels=layer.channels,
@@ -202,7 +236,7 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
         width=cfg.width,
         compnet_inputs=cfg.compnet_inputs,
         use=cfg.use,
-        training={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        training=training,
     )
 
 
@@ -221,6 +255,9 @@ def loss_weights(batch: dict, cfg: HeadTrainConfig, self_train: bool) -> dict[st
     out = {"pairwise": pairs, "outside": (1.0 - batch["box"]) * batch["valid"]}
     if self_train:
         out["self_train"] = batch["valid"]
+        if cfg.target_band > 0:  # only the cells the target is sure of (the mask's rim left out)
+            t = batch["target"]
+            out["self_train"] = batch["valid"] * ((t <= cfg.target_band) | (t >= 1.0 - cfg.target_band)).float()
     return out
 
 
