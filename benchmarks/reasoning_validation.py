@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,25 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["OD (2), position order, colour competition"] = SceneConfig(
             reasoning="od", order="position", competition="colour"
         )
+        out.update(hybrid_variants())
+    return out
+
+
+def hybrid_variants() -> dict[str, SceneConfig]:
+    """With a mask head: the head's logits where they are clear and, for the pairs the vote orders, the colour
+    models elsewhere (``head_colour``) at several clear-margins (``head_tie``) and colour margins (``inf``: the object
+    in front takes every pixel the head is unsure of); and the order from the vote where it is sure, the pixel
+    counts elsewhere (``gated``: ``head_colour`` then uses the colour models for the sure pairs only)."""
+    inf = float("inf")
+    out = {}
+    for tie, margin in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 0.0), (4.0, inf)):
+        name = f"NOD (2), position order, head_colour, head_tie {tie:g}, colour margin {margin:g}"
+        out[name] = SceneConfig(order="position", competition="head_colour", head_tie=tie, colour_margin=margin)
+    for sure in (0.1, 0.2):
+        for comp, margin in (("head_colour", 1.0), ("head_colour", inf), ("colour", 1.0), ("head", 1.0)):
+            out[f"NOD (2), gated order (sure vote {sure:g}), {comp}, colour margin {margin:g}"] = SceneConfig(
+                order="gated", sure_vote=sure, competition=comp, colour_margin=margin
+            )
     return out
 
 
@@ -86,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", default="train", choices=["train", "test"])
     ap.add_argument("--margins", default="0,0.5,1,2,4", help="NOD colour margins to compare (nats)")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--rows", default=None, help="score only the rows whose name holds this text (regex)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -98,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     data = setup.challenge.datasets[args.split]
     head = setup.model.mask_head is not None
-    results = score_configs(setup.model, setup.backbone, data, variants(margins, head), device=args.device,
+    rows = {k: v for k, v in variants(margins, head).items() if args.rows is None or re.search(args.rows, k)}
+    results = score_configs(setup.model, setup.backbone, data, rows, device=args.device,
                             progress=args.progress, scenarios=(UNKNOWN,))  # fmt: skip
     print(
         f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, "

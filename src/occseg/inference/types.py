@@ -112,6 +112,9 @@ class SceneConfig:
     # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
     # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
     order: OrderCue = "auto"
+    # order "gated": the part-position vote decides a pair only when its confidence (the mean vote per cell m as
+    # m / (1 + m)) is at least this; the competition's pixel counts decide the others
+    sure_vote: float = 0.1
     # an object's hidden part (occseg.choices.HiddenPart): "occluder", the cells labelled occluder inside the shape
     # prior; "front", those and the cells' amodal shape under the objects the reasoning puts in front; "shape", the
     # cells' amodal shape less the (head's) visible mask; "auto": front with a mask head, else occluder. With a head,
@@ -148,6 +151,8 @@ class SceneConfig:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         if not (is_number(self.head_tie) and self.head_tie >= 0):
             raise ValueError(f"head_tie must be a number >= 0 (inf allowed), not {self.head_tie!r}")
+        if not (is_number(self.sure_vote) and 0 <= self.sure_vote <= 1):
+            raise ValueError(f"sure_vote must be a number in [0, 1], not {self.sure_vote!r}")
         check_choice("competition", self.competition, Competition)
         check_choice("order", self.order, OrderCue)
         check_choice("hidden", self.hidden, HiddenPart)

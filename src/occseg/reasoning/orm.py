@@ -38,7 +38,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from occseg.choices import Competition, Reasoning, choices
+from occseg.choices import HEAD_COMPETITIONS, IMAGE_COMPETITIONS, Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import classify, finish_object, occlusion_cells
@@ -97,6 +97,7 @@ def resolve_conflicts(
     known_confidence: np.ndarray | None = None,
     margin: float = 0.0,
     tie: float = 0.0,
+    fallback: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
 
@@ -116,6 +117,12 @@ def resolve_conflicts(
     calls show the object in front); the counts and the order use the plain winners.
     ``tie`` (>= 0): an object wins a conflicted pixel only when its strength exceeds the other's by more than
     this; closer calls count as equal scores (the pixel stays with both).
+    ``fallback[n]`` (optional, same form as ``strength``): for the pairs whose order ``known_order`` gives, a second
+    score that decides the pixels where the first is unsure (``|strength_i - strength_j| <= tie``), e.g. the colour
+    models where the mask head's logits say "person" for both; ``margin`` then applies to the fallback alone
+    (``nod``: the object behind takes an unsure pixel only when its fallback score exceeds the front object's by
+    more than the margin, ``inf``: never), and the pixels the first score decides go to their winner. Pairs
+    without a known order compete on the first score alone.
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -131,6 +138,8 @@ def resolve_conflicts(
     _check_conflict_inputs(n, strength, mode, outlier, known_order, known_confidence, margin)
     if not tie >= 0:
         raise ValueError(f"tie must be >= 0, not {tie}")
+    if fallback is not None and len(fallback) != n:
+        raise ValueError(f"{n} visible masks but {len(fallback)} fallback maps")
     neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -146,8 +155,9 @@ def resolve_conflicts(
             to_outlier = np.zeros_like(c)
             if outlier is not None:
                 to_outlier = c & (si <= outlier[i][win]) & (sj <= outlier[j][win])
-            i_wins = c & ~to_outlier & (si > sj + tie)
-            j_wins = c & ~to_outlier & (sj > si + tie)
+            known = known_order is not None and known_order[i, j] != 0
+            second = (fallback[i][win], fallback[j][win]) if fallback is not None and known else None
+            i_wins, j_wins, i_takes, j_takes = pair_claims((si, sj), second, c & ~to_outlier, tie, margin)
             ni, nj = int(np.count_nonzero(i_wins)), int(np.count_nonzero(j_wins))
             counts[f"{i}-{j}"] = {
                 "conflict": nc,
@@ -165,7 +175,8 @@ def resolve_conflicts(
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
                 conf[i, j] = conf[j, i] = confidence
-            lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, (si, sj), front == i, front, mode, margin)
+            by_margin = (i_takes, j_takes) if margin > 0 or fallback is not None else None
+            lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, by_margin, front == i, front, mode)
             lost[i][win] |= lost_i
             lost[j][win] |= lost_j
     return lost, order, conf, counts
@@ -194,28 +205,48 @@ def _check_conflict_inputs(
         raise ValueError(f"margin must be >= 0, not {margin}")
 
 
+def pair_claims(
+    first: tuple[np.ndarray, np.ndarray],
+    second: tuple[np.ndarray, np.ndarray] | None,
+    free: np.ndarray,
+    tie: float,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who of a pair ``(i, j)`` claims each of the ``free`` conflicted pixels (boolean, in the pair's window), from
+    their ``first`` scores and, where those are within ``tie`` of each other, their ``second`` scores (``None``:
+    such pixels are won by neither): ``(i_wins, j_wins, i_takes, j_takes)``, the plain winners and the pixels each
+    would take from the other in front of it (a win by more than ``margin``; by the first score, a clear win)."""
+    si, sj = first
+    if second is None:
+        return free & (si > sj + tie), free & (sj > si + tie), free & (si > sj + margin), free & (sj > si + margin)
+    clear = np.abs(si - sj) > tie
+    fi, fj = second
+    i_first, j_first = free & clear & (si > sj), free & clear & (sj > si)
+    unsure = free & ~clear
+    i_wins, j_wins = i_first | (unsure & (fi > fj)), j_first | (unsure & (fj > fi))
+    return i_wins, j_wins, i_first | (unsure & (fi > fj + margin)), j_first | (unsure & (fj > fi + margin))
+
+
 def _pair_losses(
     c: np.ndarray,
     to_outlier: np.ndarray,
     i_wins: np.ndarray,
     j_wins: np.ndarray,
-    strengths: tuple,
+    by_margin: tuple[np.ndarray, np.ndarray] | None,
     i_in_front: bool,
     front: int | None,
     mode: str,
-    margin: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The conflicted pixels (``c``, in the pair's window) each of a pair ``(i, j)`` loses: both the outlier's;
-    ``od``: the object behind the whole conflict; ``nod``: each the other's wins, or with a ``margin`` the object
-    behind all but the pixels it claims by more than the margin, which the front object loses."""
+    ``od``: the object behind the whole conflict; ``nod``: each the other's wins, or with ``by_margin`` (the
+    pixels each would take from the other, :func:`pair_claims`) the object behind all but the pixels it takes,
+    which the front object loses."""
     lost_i, lost_j = to_outlier.copy(), to_outlier.copy()
     if mode == "od":
         if front is not None:
             (lost_j if i_in_front else lost_i)[...] |= c
-    elif margin > 0 and front is not None:
-        si, sj = strengths
-        sf, sb = (si, sj) if i_in_front else (sj, si)
-        back_takes = c & ~to_outlier & (sb > sf + margin)
+    elif by_margin is not None and front is not None:
+        back_takes = by_margin[1] if i_in_front else by_margin[0]
         lost_front, lost_back = (lost_i, lost_j) if i_in_front else (lost_j, lost_i)
         lost_front |= back_takes
         lost_back |= c & ~to_outlier & ~back_takes
@@ -273,13 +304,13 @@ def resolve_competition(cfg: SceneConfig, image: np.ndarray | None, head: bool =
 
 
 def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConfig) -> str:
-    """What decides who is in front (``counts`` or ``position``) for ``cfg.order``: ``auto`` takes the
+    """What decides who is in front (``counts``, ``position`` or ``gated``) for ``cfg.order``: ``auto`` takes the
     part-position vote when the model has the classifier (and every object its log-probabilities)."""
     have = model.position is not None and all(st.position is not None for st in states)
-    if cfg.order == "position":
-        model.require_position("order='position'")
+    if cfg.order in ("position", "gated"):
+        model.require_position(f"order={cfg.order!r}")
         if not have:
-            raise ValueError("order='position': an object has no part-position log-probabilities")
+            raise ValueError(f"order={cfg.order!r}: an object has no part-position log-probabilities")
     if cfg.order == "auto":
         return "position" if have else "counts"
     return cfg.order
@@ -330,16 +361,16 @@ def reason(
     competition = competition or resolve_competition(cfg, image, has_head)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
-    if competition in ("colour", "head") and image is None:
+    if competition in IMAGE_COMPETITIONS and image is None:
         raise ValueError(f"the {competition} competition needs the image")
-    if competition == "head" and any(st.head is None for st in states):
+    if competition in HEAD_COMPETITIONS and any(st.head is None for st in states):
         raise ValueError("the head competition needs a model with a mask head (occseg train learns one)")
     run = _Reasoning(model, states, cfg, list(given), competition, image, use_outlier)
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
     objects = [run.final_object(k, lost[k]) for k in range(len(states))]
     if cfg.hidden in ("front", "auto"):  # the shape under the objects in front is hidden too (occseg.reasoning.hidden)
-        objects = hide_behind(objects, decided_order(order, run.known_order))
+        objects = hide_behind(objects, decided_order(order, run.vote))
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
@@ -370,7 +401,7 @@ class _Reasoning:
 
         self.model, self.states, self.cfg, self.given, self.image = model, states, cfg, given, image
         self.competition, self.use_outlier = competition, use_outlier
-        self.colour = competition in ("colour", "head")  # "head": refined masks as for colour, its logits decide
+        self.colour = competition in IMAGE_COMPETITIONS  # refined masks; "head": the head's logits decide
         self.rcfg = None
         if self.colour:
             from occseg.refine import RefineConfig
@@ -379,6 +410,7 @@ class _Reasoning:
         self.index = colour_index(image, DEFAULT_BINS) if self.colour else None  # one colour lookup for every round
         self.known_order: np.ndarray | None = None
         self.known_conf: np.ndarray | None = None
+        self.vote: np.ndarray | None = None  # the whole vote (or the order given), also where it is not sure
         self.windows = pair_windows(states)
         self.labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
         self.cache: dict[tuple[int, str, int], Unreasoned] = {}
@@ -387,10 +419,12 @@ class _Reasoning:
         """What decides who is in front (``given``: ``known_order``), and the order it fixes in advance."""
         cue = order_cue(self.model, self.states, self.cfg)
         if known_order is not None:
-            self.known_order = known_order
+            self.known_order = self.vote = known_order
             return "given"
-        if cue == "position":
-            self.known_order, self.known_conf = state_position_order(self.model, self.states)
+        if cue in ("position", "gated"):
+            self.vote, self.known_conf = state_position_order(self.model, self.states)
+            sure = self.known_conf >= self.cfg.sure_vote if cue == "gated" else True
+            self.known_order = np.where(sure, self.vote, 0).astype(self.vote.dtype)
         return cue
 
     def unreasoned(self, k: int) -> Unreasoned:
@@ -415,18 +449,21 @@ class _Reasoning:
 
         raw = [self.unreasoned(k) for k in range(len(self.states))]
         vis = [r.visible for r, _, _ in raw]
-        if self.competition == "head":
+        fallback = None
+        if self.competition in HEAD_COMPETITIONS:
             from occseg.head.predict import image_logits
 
             strength = [image_logits(r.extra["head_logits"], st.head) for (r, _, _), st in zip(raw, self.states)]
             outl = None
+            if self.competition == "head_colour":
+                fallback = colour_claims(self.image, vis, index=self.index)
         elif self.colour:
             strength, outl = colour_claims(self.image, vis, index=self.index), None
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if self.use_outlier and all(o is not None for _, _, o in raw) else None
-        margin = self.cfg.colour_margin if self.competition == "colour" else 0.0
-        tie = self.cfg.head_tie if self.competition == "head" else 0.0
+        margin = self.cfg.colour_margin if self.competition in ("colour", "head_colour") else 0.0
+        tie = self.cfg.head_tie if self.competition in HEAD_COMPETITIONS else 0.0
         return resolve_conflicts(
             vis,
             strength,
@@ -437,6 +474,7 @@ class _Reasoning:
             known_confidence=self.known_conf,
             margin=margin,
             tie=tie,
+            fallback=fallback,
         )
 
     def reclassify(self, lost: list[np.ndarray]) -> int:
