@@ -68,19 +68,18 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
 
 
 def hybrid_variants() -> dict[str, SceneConfig]:
-    """With a mask head: the head's logits where they are clear and, for the pairs the vote orders, the colour
-    models elsewhere (``head_colour``) at several clear-margins (``head_tie``) and colour margins (``inf``: the object
-    in front takes every pixel the head is unsure of); and the order from the vote where it is sure, the pixel
-    counts elsewhere (``gated``: ``head_colour`` then uses the colour models for the sure pairs only)."""
-    inf = float("inf")
+    """With a mask head: the head's logits where they are clear and the colour models where the head is unsure
+    (``head_colour``) at several colour ties (``SceneConfig.colour_tie``); with it, the order from the pixel counts
+    and from the vote where it is sure, the counts elsewhere (``gated``), also with the colour competition."""
     out = {}
-    for tie, margin in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 0.0), (4.0, inf)):
-        name = f"NOD (2), position order, head_colour, head_tie {tie:g}, colour margin {margin:g}"
-        out[name] = SceneConfig(order="position", competition="head_colour", head_tie=tie, colour_margin=margin)
+    for tie in (0.0, 1.0, 2.0, 4.0, 8.0):
+        name = f"NOD (2), position order, head_colour, colour tie {tie:g}"
+        out[name] = SceneConfig(order="position", competition="head_colour", colour_tie=tie)
+    out["NOD (2), pixel counts, head_colour, colour tie 2"] = SceneConfig(order="counts", competition="head_colour")
     for sure in (0.1, 0.2):
-        for comp, margin in (("head_colour", 1.0), ("head_colour", inf), ("colour", 1.0), ("head", 1.0)):
-            out[f"NOD (2), gated order (sure vote {sure:g}), {comp}, colour margin {margin:g}"] = SceneConfig(
-                order="gated", sure_vote=sure, competition=comp, colour_margin=margin
+        for comp in ("head_colour", "colour"):
+            out[f"NOD (2), gated order (sure vote {sure:g}), {comp} competition"] = SceneConfig(
+                order="gated", sure_vote=sure, competition=comp
             )
     return out
 

@@ -1,5 +1,5 @@
 """The ``head_colour`` competition on a real photo with a small mask head: the head's logits decide the pixels they
-are clear about, and for the pairs the vote orders the colour models (and the object in front) decide the rest."""
+are clear about, the colour models the rest where they are clear."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.compnet.conftest import COCO128_IMAGES, TINY_IMAGE_IDS, write_coco_su
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_head_colour_gives_away_the_pixels_the_head_keeps_with_both(tiny_compnet, lite0_backbone, shared_data,
+def test_head_colour_decides_the_pixels_the_head_keeps_with_both(tiny_compnet, lite0_backbone, shared_data,
                                                                      tmp_path):  # fmt: skip
     model = tiny_compnet.model
     data = write_coco_subset(shared_data, tmp_path / "gt.json", TINY_IMAGE_IDS, keep_masks=True)
@@ -37,16 +37,17 @@ def test_head_colour_gives_away_the_pixels_the_head_keeps_with_both(tiny_compnet
         # every pixel unsure for the head (tie inf): the head competition keeps every contested pixel with both
         keep = explain_scene(with_head, states, SceneConfig(boxes="visible", competition="head", head_tie=np.inf),
                              labels=labels, image=rgb)  # fmt: skip
-        res = explain_scene(with_head, states, SceneConfig(boxes="visible", competition="head_colour",
-                                                           head_tie=np.inf, order="position"),
-                            labels=labels, image=rgb)  # fmt: skip
-        assert res.report["competition"] == "head_colour" and res.report["order_cue"] == "position"
+        cfg = SceneConfig(boxes="visible", competition="head_colour", head_tie=np.inf, colour_tie=0.0)
+        res = explain_scene(with_head, states, cfg, labels=labels, image=rgb)
+        assert res.report["competition"] == "head_colour"
         for a, b in zip(res.objects, keep.objects):
             assert not (a.visible & ~b.visible).any() and not (a.visible & ~a.amodal).any()
-        # the pairs the vote orders share no visible pixel any more
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if res.order[i, j] != 0:
-                    assert not (res.objects[i].visible & res.objects[j].visible).any()
-                    tested += 1
+        # the colour models decide every contested pixel: none stays with both objects
+        total = sum(o.visible.astype(int) for o in res.objects)
+        tested += int(np.count_nonzero(sum(o.visible.astype(int) for o in keep.objects) > 1))
+        assert total.max() == 1
+        # the colour models unsure everywhere (colour tie inf): nothing changes hands
+        cfg = SceneConfig(boxes="visible", competition="head_colour", head_tie=np.inf, colour_tie=np.inf)
+        same = explain_scene(with_head, states, cfg, labels=labels, image=rgb)
+        assert all((a.visible == b.visible).all() for a, b in zip(same.objects, keep.objects))
     assert tested > 0

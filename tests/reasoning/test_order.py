@@ -389,32 +389,28 @@ def test_a_fallback_score_decides_the_pixels_the_first_is_unsure_of():
     h1 = np.array([[0.0, 9.0, 4.0, 6.0, 5.0]])  # differences 0 - 1: +9, -9, +1, -1, 0 (tie 4: unsure from 2 on)
     c0 = np.array([[0.0, 0.0, 3.0, 0.0, 0.5]])
     c1 = np.array([[1.0, 1.0, 0.0, 3.0, 0.0]])  # the fallback (say colour): 0 on 2 and 4, 1 on 3; unused on 0, 1
-    ahead = np.array([[0, 1], [-1, 0]], np.int8)  # the order known in advance (say the vote): object 0 in front
-    lost, order, conf, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], known_order=ahead)
+    lost, order, conf, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1])
     assert counts["0-1"] == {"conflict": 5, "won_by_first": 3, "won_by_second": 2, "won_by_outlier": 0}
-    assert order.tolist() == ahead.tolist()
-    # without a margin the object in front takes the pixels neither wins (4); object 1 keeps its clear pixel 1
-    # and pixel 3, where its fallback score is higher
+    assert order.tolist() == [[0, 1], [-1, 0]] and conf[0, 1] == pytest.approx(1 / 5)
     assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2, 4]
-    # NOD's margin applies to the fallback alone: object 1 keeps pixel 3 only when it leads there by more
-    lost, _, _, _ = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], margin=2.5, known_order=ahead)
-    assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2, 4]
-    lost, _, _, _ = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], margin=float("inf"),
-                                      known_order=ahead)  # fmt: skip
-    assert np.flatnonzero(lost[0]).tolist() == [1]  # the object in front takes every unsure pixel
-    assert np.flatnonzero(lost[1]).tolist() == [0, 2, 3, 4]
-    # the vote puts object 1 in front: it takes the unsure pixels object 0 does not lead by the margin
-    known = -ahead
-    lost, order, _, _ = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], margin=2.5,
-                                          known_order=known)  # fmt: skip
+    # the fallback's tie: pixel 4 (ahead by 0.5) stays with both; a margin is not used with a fallback
+    for margin in (0.0, 2.0):
+        lost, _, _, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], fallback_tie=1.0,
+                                               margin=margin)  # fmt: skip
+        assert counts["0-1"]["won_by_first"] == counts["0-1"]["won_by_second"] == 2
+        assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2]
+    # a known order decides who is in front, not who takes a pixel
+    known = np.array([[0, -1], [1, 0]], np.int8)
+    lost, order, _, _ = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], known_order=known)
     assert order.tolist() == known.tolist()
-    assert np.flatnonzero(lost[0]).tolist() == [1, 3, 4] and np.flatnonzero(lost[1]).tolist() == [0, 2]
-    # without a known order the first score alone competes: the unsure pixels stay with both
-    lost, order, conf, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], margin=2.5)
-    assert counts["0-1"]["won_by_first"] == counts["0-1"]["won_by_second"] == 1 and not order.any()
-    assert np.flatnonzero(lost[0]).tolist() == [1] and np.flatnonzero(lost[1]).tolist() == [0]
-    with pytest.raises(ValueError, match="fallback"):
+    assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2, 4]
+    # od: the object behind loses the whole conflict
+    lost, _, _, _ = resolve_conflicts(vis, [h0, h1], "od", tie=4.0, fallback=[c0, c1])
+    assert not lost[0].any() and lost[1].all()
+    with pytest.raises(ValueError, match="fallback maps"):
         resolve_conflicts(vis, [h0, h1], "nod", fallback=[c0])
+    with pytest.raises(ValueError, match="fallback_tie must be >= 0"):
+        resolve_conflicts(vis, [h0, h1], "nod", fallback=[c0, c1], fallback_tie=-1.0)
 
 
 def test_pair_claims_without_a_fallback_are_the_wins_beyond_the_tie_and_the_margin():
@@ -422,6 +418,6 @@ def test_pair_claims_without_a_fallback_are_the_wins_beyond_the_tie_and_the_marg
 
     si, sj = np.array([3.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.5, 2.0])
     free = np.array([True, True, True, False])
-    i_wins, j_wins, i_takes, j_takes = pair_claims((si, sj), None, free, 0.8, 2.0)
+    i_wins, j_wins, i_takes, j_takes = pair_claims((si, sj), None, free, (0.8, 0.0), 2.0)
     assert i_wins.tolist() == [True, True, False, False] and not j_wins.any()  # pixel 3 is not free
     assert i_takes.tolist() == [True, False, False, False] and not j_takes.any()

@@ -108,6 +108,10 @@ class SceneConfig:
     # other's by more than this; closer calls stay with both (inf: every contested pixel stays with both, the
     # refined masks decide). Chosen on the validation persons (benchmarks/mask_head.py --validation --scene)
     head_tie: float = 4.0
+    # head_colour competition: where the head is unsure (logits within head_tie), a contested pixel goes to the
+    # object whose colour model gives its colour a log-density higher by more than this many nats; closer calls stay
+    # with both
+    colour_tie: float = 2.0
     # who is in front of an overlapping pair: "counts" (the paper: the object that wins more of the conflicted
     # pixels), "position" (the model's part-position classifier on the cells where the boxes meet,
     # occseg.reasoning.position_order); "auto": position when the model has the classifier, else counts
@@ -151,6 +155,8 @@ class SceneConfig:
             raise ValueError(f"colour_margin must be >= 0, not {self.colour_margin}")
         if not (is_number(self.head_tie) and self.head_tie >= 0):
             raise ValueError(f"head_tie must be a number >= 0 (inf allowed), not {self.head_tie!r}")
+        if not (is_number(self.colour_tie) and self.colour_tie >= 0):
+            raise ValueError(f"colour_tie must be a number >= 0 (inf allowed), not {self.colour_tie!r}")
         if not (is_number(self.sure_vote) and 0 <= self.sure_vote <= 1):
             raise ValueError(f"sure_vote must be a number in [0, 1], not {self.sure_vote!r}")
         check_choice("competition", self.competition, Competition)

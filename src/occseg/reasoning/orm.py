@@ -98,6 +98,7 @@ def resolve_conflicts(
     margin: float = 0.0,
     tie: float = 0.0,
     fallback: Sequence[np.ndarray] | None = None,
+    fallback_tie: float = 0.0,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
 
@@ -117,12 +118,10 @@ def resolve_conflicts(
     calls show the object in front); the counts and the order use the plain winners.
     ``tie`` (>= 0): an object wins a conflicted pixel only when its strength exceeds the other's by more than
     this; closer calls count as equal scores (the pixel stays with both).
-    ``fallback[n]`` (optional, same form as ``strength``): for the pairs whose order ``known_order`` gives, a second
-    score that decides the pixels where the first is unsure (``|strength_i - strength_j| <= tie``), e.g. the colour
-    models where the mask head's logits say "person" for both; ``margin`` then applies to the fallback alone
-    (``nod``: the object behind takes an unsure pixel only when its fallback score exceeds the front object's by
-    more than the margin, ``inf``: never), and the pixels the first score decides go to their winner. Pairs
-    without a known order compete on the first score alone.
+    ``fallback[n]`` (optional, same form as ``strength``): a second score that decides the pixels where the first
+    is unsure (``|strength_i - strength_j| <= tie``), e.g. the colour models where the mask head's logits say
+    "person" for both: such a pixel goes to the object whose fallback score exceeds the other's by more than
+    ``fallback_tie``, closer calls stay with both; ``margin`` is then not used.
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -140,6 +139,8 @@ def resolve_conflicts(
         raise ValueError(f"tie must be >= 0, not {tie}")
     if fallback is not None and len(fallback) != n:
         raise ValueError(f"{n} visible masks but {len(fallback)} fallback maps")
+    if not fallback_tie >= 0:
+        raise ValueError(f"fallback_tie must be >= 0, not {fallback_tie}")
     neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -155,9 +156,10 @@ def resolve_conflicts(
             to_outlier = np.zeros_like(c)
             if outlier is not None:
                 to_outlier = c & (si <= outlier[i][win]) & (sj <= outlier[j][win])
-            known = known_order is not None and known_order[i, j] != 0
-            second = (fallback[i][win], fallback[j][win]) if fallback is not None and known else None
-            i_wins, j_wins, i_takes, j_takes = pair_claims((si, sj), second, c & ~to_outlier, tie, margin)
+            second = None if fallback is None else (fallback[i][win], fallback[j][win])
+            i_wins, j_wins, i_takes, j_takes = pair_claims(
+                (si, sj), second, c & ~to_outlier, (tie, fallback_tie), margin
+            )
             ni, nj = int(np.count_nonzero(i_wins)), int(np.count_nonzero(j_wins))
             counts[f"{i}-{j}"] = {
                 "conflict": nc,
@@ -175,7 +177,7 @@ def resolve_conflicts(
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
                 conf[i, j] = conf[j, i] = confidence
-            by_margin = (i_takes, j_takes) if margin > 0 or fallback is not None else None
+            by_margin = (i_takes, j_takes) if margin > 0 and fallback is None else None
             lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, by_margin, front == i, front, mode)
             lost[i][win] |= lost_i
             lost[j][win] |= lost_j
@@ -209,22 +211,27 @@ def pair_claims(
     first: tuple[np.ndarray, np.ndarray],
     second: tuple[np.ndarray, np.ndarray] | None,
     free: np.ndarray,
-    tie: float,
+    ties: tuple[float, float],
     margin: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Who of a pair ``(i, j)`` claims each of the ``free`` conflicted pixels (boolean, in the pair's window), from
-    their ``first`` scores and, where those are within ``tie`` of each other, their ``second`` scores (``None``:
-    such pixels are won by neither): ``(i_wins, j_wins, i_takes, j_takes)``, the plain winners and the pixels each
-    would take from the other in front of it (a win by more than ``margin``; by the first score, a clear win)."""
+    """Who of a pair ``(i, j)`` claims each of the ``free`` conflicted pixels (boolean, in the pair's window):
+    ``(i_wins, j_wins, i_takes, j_takes)``. A pixel is won by the object whose ``first`` score exceeds the other's by
+    more than ``ties[0]``; where neither does, by the one whose ``second`` score (``None``: no second score) exceeds
+    the other's by more than ``ties[1]``. ``i_takes``: the pixels i would take from j in front of it, those where
+    its first score leads by more than ``margin`` (with a second score: its wins)."""
     si, sj = first
     if second is None:
-        return free & (si > sj + tie), free & (sj > si + tie), free & (si > sj + margin), free & (sj > si + margin)
-    clear = np.abs(si - sj) > tie
+        return (
+            free & (si > sj + ties[0]),
+            free & (sj > si + ties[0]),
+            free & (si > sj + margin),
+            free & (sj > si + margin),
+        )
+    unsure = free & (np.abs(si - sj) <= ties[0])
     fi, fj = second
-    i_first, j_first = free & clear & (si > sj), free & clear & (sj > si)
-    unsure = free & ~clear
-    i_wins, j_wins = i_first | (unsure & (fi > fj)), j_first | (unsure & (fj > fi))
-    return i_wins, j_wins, i_first | (unsure & (fi > fj + margin)), j_first | (unsure & (fj > fi + margin))
+    i_wins = (free & (si > sj + ties[0])) | (unsure & (fi > fj + ties[1]))
+    j_wins = (free & (sj > si + ties[0])) | (unsure & (fj > fi + ties[1]))
+    return i_wins, j_wins, i_wins, j_wins
 
 
 def _pair_losses(
@@ -462,7 +469,7 @@ class _Reasoning:
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if self.use_outlier and all(o is not None for _, _, o in raw) else None
-        margin = self.cfg.colour_margin if self.competition in ("colour", "head_colour") else 0.0
+        margin = self.cfg.colour_margin if self.competition == "colour" else 0.0
         tie = self.cfg.head_tie if self.competition in HEAD_COMPETITIONS else 0.0
         return resolve_conflicts(
             vis,
@@ -475,6 +482,7 @@ class _Reasoning:
             margin=margin,
             tie=tie,
             fallback=fallback,
+            fallback_tie=self.cfg.colour_tie,
         )
 
     def reclassify(self, lost: list[np.ndarray]) -> int:
