@@ -77,7 +77,7 @@ def hybrid_variants() -> dict[str, SceneConfig]:
         out[name] = SceneConfig(order="position", competition="head_colour", colour_tie=tie)
     out["NOD (2), pixel counts, head_colour, colour tie 2"] = SceneConfig(order="counts", competition="head_colour")
     for sure in (0.1, 0.2):
-        for comp in ("head_colour", "colour"):
+        for comp in ("head", "head_colour", "colour"):
             out[f"NOD (2), gated order (sure vote {sure:g}), {comp} competition"] = SceneConfig(
                 order="gated", sure_vote=sure, competition=comp
             )
