@@ -13,7 +13,9 @@ The defaults were chosen with ``--seed 0`` (120 images) and ``--seed 1 --images 
 With the mask head, the hidden part (``SceneConfig.hidden``) was chosen on the larger challenge's train split:
 ``--sources all --min-height 24 --images 200 --mask-head --margins 1`` (rows with a head: the hidden parts
 ``shape`` and ``occluder`` against the head's default ``front``; a second table holds the 2 objects + unknown
-occluders scenario alone).
+occluders scenario alone), and so were the competition (the head's, the colour models', ``head_colour``) and the
+order cue (the vote, the counts, ``gated``) with a head. ``--rows REGEX`` scores only the rows it names, and
+``--model`` reuses the model a run saved with ``--save-model``.
 """
 
 from __future__ import annotations

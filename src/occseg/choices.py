@@ -20,9 +20,10 @@ HEAD_COMPETITIONS: tuple[str, ...] = ("head", "head_colour")
 OrderCue = Literal["auto", "counts", "position", "gated"]
 #: an object's hidden part: ``occluder`` (the cells labelled occluder inside the shape prior), ``front`` (those and
 #: the cells' amodal shape under the objects the reasoning puts in front) or ``shape`` (the cells' amodal shape less
-#: the visible mask: with a mask head, its "no object" inside the shape is hidden); ``auto``: front with a mask head,
-#: else occluder
-HiddenPart = Literal["auto", "occluder", "front", "shape"]
+#: the visible mask: with a mask head, its "no object" inside the shape is hidden), ``agree`` (``front``, and the pixels
+#: seen in an object behind leave the amodal mask of the object in front, so the masks agree with the order);
+#: ``auto``: agree with a mask head, else occluder
+HiddenPart = Literal["auto", "occluder", "front", "shape", "agree"]
 #: what the given boxes of a scene are
 BoxKind = Literal["amodal", "visible"]
 #: which box of an annotation a model is given; ``auto``: amodal where the data has one

@@ -40,7 +40,8 @@ def test_where_the_object_behind_is_seen_the_one_in_front_is_not():
     person = ObjectResult(**{**person.__dict__, "amodal": _rect(0, 14, 0, 10)})  # its cells' hidden part: those rows
     other = _obj(_rect(8, 20, 2, 8), _rect(8, 20, 2, 8))  # behind it, seen below it (rows 10..19) and in rows 8, 9
     order = np.array([[0, 1], [-1, 0]], np.int8)
-    out = hide_behind([person, other], order)
+    assert hide_behind([person, other], order)[0] is person  # the hidden part "front" keeps it
+    out = hide_behind([person, other], order, agree=True)
     # the person in front loses rows 10..13 of columns 2..7, where the other is seen; its own visible mask stays
     want = _rect(0, 14, 0, 10) & ~_rect(10, 14, 2, 8)
     assert np.array_equal(out[0].amodal, want) and np.array_equal(out[0].visible, person.visible)

@@ -3,7 +3,7 @@
 1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
    (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
 2. conflicts: pixels two objects both claim as visible;
-3. competition: each conflicted pixel goes to the object that explains it best. Three competitions:
+3. competition: each conflicted pixel goes to the object that explains it best. The competitions:
 
    - ``colour`` (the default when the image is given and refinement is on): the objects' masks are first
      refined at image resolution (:mod:`occseg.refine`), and each conflicted pixel goes to the object whose
@@ -13,12 +13,16 @@
      cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
    - ``margin``: the labelling margins, as the released code compares them (§B.3);
+   - ``head`` (``auto`` with a mask head): the head's logits, a pixel changing hands only on a clear margin
+     (``SceneConfig.head_tie``); ``head_colour``: those, and where the head is unsure the colour models, a pixel
+     changing hands only on a clear colour margin (``SceneConfig.colour_tie``);
 
    equal scores leave the pixel with both;
 4. order: by default (``SceneConfig.order``, ``auto`` with a model that has the part-position classifier) the
    model's part-position vote on the cells where the two boxes meet decides who is in front
    (:mod:`occseg.reasoning.position_order`); otherwise (``counts``, the paper) the object holding more of a
-   pair's conflict is in front (a tie gives no order). In ``od`` mode the whole conflict goes to the object in
+   pair's conflict is in front (a tie gives no order); ``gated``: the vote where it is sure
+   (``SceneConfig.sure_vote``), the counts elsewhere. In ``od`` mode the whole conflict goes to the object in
    front, in ``nod`` mode each pixel stays with its winner (for the colour competition: the object behind needs
    the margin, close calls show the object in front);
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
@@ -376,8 +380,8 @@ def reason(
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
     objects = [run.final_object(k, lost[k]) for k in range(len(states))]
-    if cfg.hidden in ("front", "auto"):  # the shape under the objects in front is hidden too (occseg.reasoning.hidden)
-        objects = hide_behind(objects, decided_order(order, run.vote))
+    if cfg.hidden in ("front", "agree", "auto"):  # the shape under the objects in front is hidden too
+        objects = hide_behind(objects, decided_order(order, run.vote), agree=cfg.hidden != "front")
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
