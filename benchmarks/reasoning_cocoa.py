@@ -52,9 +52,11 @@ VARIANTS = (
     ("ORM OD (2), order by pixel counts", "od", False, "counts", "auto"),
     ("ORM OD (2), GT order given (diagnostic)", "od", True, "auto", "auto"),
 )
-#: with the mask head (whose default hidden part is "front": the occluder cells and the shape under the objects in
-#: front), the hidden parts "occluder" (the occluder cells alone) and "shape" (the shape less the head's mask) too
+#: with the mask head (whose default hidden part is "agree": the occluder cells and the shape under the objects in
+#: front, less the pixels seen in the objects behind), the hidden parts "front" (without that cut), "occluder" (the
+#: occluder cells alone) and "shape" (the shape less the head's mask) too
 HEAD_VARIANTS = (
+    ("ORM NOD (2 rounds), hidden part: front", "nod", False, "auto", "front"),
     ("no reasoning, hidden part: shape", "off", False, "auto", "shape"),
     ("ORM NOD (2 rounds), hidden part: occluder", "nod", False, "auto", "occluder"),
     ("ORM NOD (2), order by pixel counts, hidden part: occluder", "nod", False, "counts", "occluder"),

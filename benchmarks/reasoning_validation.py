@@ -13,13 +13,16 @@ The defaults were chosen with ``--seed 0`` (120 images) and ``--seed 1 --images 
 With the mask head, the hidden part (``SceneConfig.hidden``) was chosen on the larger challenge's train split:
 ``--sources all --min-height 24 --images 200 --mask-head --margins 1`` (rows with a head: the hidden parts
 ``shape`` and ``occluder`` against the head's default ``front``; a second table holds the 2 objects + unknown
-occluders scenario alone).
+occluders scenario alone), and so were the competition (the head's, the colour models', ``head_colour``) and the
+order cue (the vote, the counts, ``gated``) with a head. ``--rows REGEX`` scores only the rows it names, and
+``--model`` reuses the model a run saved with ``--save-model``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +65,24 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["OD (2), position order, colour competition"] = SceneConfig(
             reasoning="od", order="position", competition="colour"
         )
+        out.update(hybrid_variants())
+    return out
+
+
+def hybrid_variants() -> dict[str, SceneConfig]:
+    """With a mask head: the head's logits where they are clear and the colour models where the head is unsure
+    (``head_colour``) at several colour ties (``SceneConfig.colour_tie``); with it, the order from the pixel counts
+    and from the vote where it is sure, the counts elsewhere (``gated``), also with the colour competition."""
+    out = {}
+    for tie in (0.0, 1.0, 2.0, 4.0, 8.0):
+        name = f"NOD (2), position order, head_colour, colour tie {tie:g}"
+        out[name] = SceneConfig(order="position", competition="head_colour", colour_tie=tie)
+    out["NOD (2), pixel counts, head_colour, colour tie 2"] = SceneConfig(order="counts", competition="head_colour")
+    for sure in (0.1, 0.2):
+        for comp in ("head", "head_colour", "colour"):
+            out[f"NOD (2), gated order (sure vote {sure:g}), {comp} competition"] = SceneConfig(
+                order="gated", sure_vote=sure, competition=comp
+            )
     return out
 
 
@@ -86,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", default="train", choices=["train", "test"])
     ap.add_argument("--margins", default="0,0.5,1,2,4", help="NOD colour margins to compare (nats)")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--rows", default=None, help="score only the rows whose name holds this text (regex)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -98,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     data = setup.challenge.datasets[args.split]
     head = setup.model.mask_head is not None
-    results = score_configs(setup.model, setup.backbone, data, variants(margins, head), device=args.device,
+    rows = {k: v for k, v in variants(margins, head).items() if args.rows is None or re.search(args.rows, k)}
+    results = score_configs(setup.model, setup.backbone, data, rows, device=args.device,
                             progress=args.progress, scenarios=(UNKNOWN,))  # fmt: skip
     print(
         f"## Reasoning settings on the Occlusion Challenge's {args.split} split ({args.images} images, "

@@ -39,9 +39,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
+
+from occseg.choices import Competition
 
 BACKBONES = ("efficientnet_lite0", "vgg16", "resnext50")
 STREET_SIZE = (1242, 375)  # width, height
@@ -236,7 +238,13 @@ def time_scene(
 
     s = model.settings
     ccfg = CropConfig(target_height=s.target_height, pad=s.pad, batch_size=batch_size)
-    cfg = SceneConfig(reasoning=reasoning, reasoning_iters=args.rounds, boxes="amodal", batch_size=batch_size)
+    cfg = SceneConfig(
+        reasoning=reasoning,
+        reasoning_iters=args.rounds,
+        boxes="amodal",
+        batch_size=batch_size,
+        competition=args.competition,
+    )
     if args.no_refine:
         cfg.refine = None
     size = (image.shape[0], image.shape[1])
@@ -352,8 +360,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], args: argpa
         f"- model: {args.concepts} concepts, {args.mixtures} mixtures, class {CLASS}; street image "
         f"{results[0]['image'] if results else ''}; times are medians of {args.repeats} runs; "
         f"reasoning = ORM {args.mode.upper()} with {args.rounds} rounds, "
-        + ("on the model's cells (no refinement)" if args.no_refine else "refined masks, default competition")
-        + (" (the head's)" if args.mask_head and not args.no_refine else ""),
+        + ("on the model's cells (no refinement)" if args.no_refine else "refined masks, competition ")
+        + ("" if args.no_refine else f"{args.competition}" + (" (with the head)" if args.mask_head else "")),
         "",
         "| backbone | weights | feed-forward objects/s | 4-object scenes/s with reasoning | "
         "4 objects + reasoning: wall s (backbone + rest); CPU s | crop batch | peak RSS MiB |"
@@ -443,6 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--data", type=Path, default=None, help="shared data folder (for the KITTI image; $OCCSEG_DATA)")
     p.add_argument("--mask-head", action="store_true", help="also learn a mask head (occseg.head) and time it")
+    p.add_argument(
+        "--competition",
+        default="auto",
+        choices=get_args(Competition),
+        help="the reasoning's competition timed (default auto: the default for the model, with or without a head)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = p.parse_args(argv)
     args.counts = [int(c) for c in str(args.counts).split(",") if c.strip()]

@@ -20,7 +20,7 @@ def test_the_command_line_offers_the_choices_the_configs_take():
     assert (
         choices(Reasoning) == ("off", "nod", "od") == _choice("predict", "reasoning") == _choice("segment", "reasoning")
     )
-    assert choices(OrderCue) == ("auto", "counts", "position") == _choice("segment", "order_cue")
+    assert choices(OrderCue) == ("auto", "counts", "position", "gated") == _choice("segment", "order_cue")
     assert _choice("predict", "boxes") == choices(BoxChoice) and _choice("segment", "box_type") == choices(BoxKind)
     for mode in choices(Reasoning):
         for cue in choices(OrderCue):
@@ -32,8 +32,12 @@ def test_the_command_line_offers_the_choices_the_configs_take():
     ("field", "value", "message"),
     [
         ("reasoning", "full", "reasoning must be off, nod or od, not 'full'"),
-        ("order", "depth", "order must be auto, counts or position, not 'depth'"),
-        ("competition", "votes", "competition must be auto, colour, foreground, margin or head, not 'votes'"),
+        ("order", "depth", "order must be auto, counts, position or gated, not 'depth'"),
+        (
+            "competition",
+            "votes",
+            "competition must be auto, colour, foreground, margin, head or head_colour, not 'votes'",
+        ),
         ("boxes", "tight", "boxes must be amodal or visible, not 'tight'"),
     ],
 )

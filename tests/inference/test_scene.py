@@ -143,7 +143,7 @@ def test_no_boxes_no_objects(tiny_compnet, lite0_backbone, image):
         ({"batch_size": True}, r"batch_size must be None \(automatic\) or at least 1, not True"),
         ({"colour_margin": "1"}, r"colour_margin must be a number >= 0, not '1'"),
         ({"colour_margin": None}, r"colour_margin must be a number >= 0, not None"),
-        ({"hidden": "cells"}, r"hidden must be auto, occluder, front or shape, not 'cells'"),
+        ({"hidden": "cells"}, r"hidden must be auto, occluder, front, shape or agree, not 'cells'"),
         ({"complete_boxes": "yes"}, r"complete_boxes must be True or False, not 'yes'"),
     ],
 )

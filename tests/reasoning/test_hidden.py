@@ -35,6 +35,19 @@ def test_the_shape_under_the_object_in_front_is_hidden_and_nothing_else():
     assert flipped[0] is front and flipped[1] is behind
 
 
+def test_where_the_object_behind_is_seen_the_one_in_front_is_not():
+    person = _obj(_rect(0, 10, 0, 10), _rect(0, 14, 0, 10))  # in front; its shape reaches rows 10..13
+    person = ObjectResult(**{**person.__dict__, "amodal": _rect(0, 14, 0, 10)})  # its cells' hidden part: those rows
+    other = _obj(_rect(8, 20, 2, 8), _rect(8, 20, 2, 8))  # behind it, seen below it (rows 10..19) and in rows 8, 9
+    order = np.array([[0, 1], [-1, 0]], np.int8)
+    assert hide_behind([person, other], order)[0] is person  # the hidden part "front" keeps it
+    out = hide_behind([person, other], order, agree=True)
+    # the person in front loses rows 10..13 of columns 2..7, where the other is seen; its own visible mask stays
+    want = _rect(0, 14, 0, 10) & ~_rect(10, 14, 2, 8)
+    assert np.array_equal(out[0].amodal, want) and np.array_equal(out[0].visible, person.visible)
+    assert out[1] is other  # its shape under the person is its own visible mask already
+
+
 def test_the_vote_fills_the_pairs_the_competition_left_without_order():
     order = np.array([[0, 0, 1], [0, 0, 0], [-1, 0, 0]], np.int8)
     vote = np.array([[0, -1, -1], [1, 0, 0], [1, 0, 0]], np.int8)

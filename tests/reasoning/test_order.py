@@ -380,3 +380,44 @@ def test_scene_layers_break_the_same_cycles_as_the_reference(seed: int):
     assert rep["broken_cycles"] == broken and broken
     for a, b in remaining:
         assert layers[b] > layers[a]
+
+
+def test_a_fallback_score_decides_the_pixels_the_first_is_unsure_of():
+    # both objects claim all 5 pixels; the first score (say the mask head's logits) is clear on pixels 0 and 1
+    vis = [np.ones((1, 5), bool), np.ones((1, 5), bool)]
+    h0 = np.array([[9.0, 0.0, 5.0, 5.0, 5.0]])
+    h1 = np.array([[0.0, 9.0, 4.0, 6.0, 5.0]])  # differences 0 - 1: +9, -9, +1, -1, 0 (tie 4: unsure from 2 on)
+    c0 = np.array([[0.0, 0.0, 3.0, 0.0, 0.5]])
+    c1 = np.array([[1.0, 1.0, 0.0, 3.0, 0.0]])  # the fallback (say colour): 0 on 2 and 4, 1 on 3; unused on 0, 1
+    lost, order, conf, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1])
+    assert counts["0-1"] == {"conflict": 5, "won_by_first": 3, "won_by_second": 2, "won_by_outlier": 0}
+    assert order.tolist() == [[0, 1], [-1, 0]] and conf[0, 1] == pytest.approx(1 / 5)
+    assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2, 4]
+    # the fallback's tie: pixel 4 (ahead by 0.5) stays with both; a margin is not used with a fallback
+    for margin in (0.0, 2.0):
+        lost, _, _, counts = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], fallback_tie=1.0,
+                                               margin=margin)  # fmt: skip
+        assert counts["0-1"]["won_by_first"] == counts["0-1"]["won_by_second"] == 2
+        assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2]
+    # a known order decides who is in front, not who takes a pixel
+    known = np.array([[0, -1], [1, 0]], np.int8)
+    lost, order, _, _ = resolve_conflicts(vis, [h0, h1], "nod", tie=4.0, fallback=[c0, c1], known_order=known)
+    assert order.tolist() == known.tolist()
+    assert np.flatnonzero(lost[0]).tolist() == [1, 3] and np.flatnonzero(lost[1]).tolist() == [0, 2, 4]
+    # od: the object behind loses the whole conflict
+    lost, _, _, _ = resolve_conflicts(vis, [h0, h1], "od", tie=4.0, fallback=[c0, c1])
+    assert not lost[0].any() and lost[1].all()
+    with pytest.raises(ValueError, match="fallback maps"):
+        resolve_conflicts(vis, [h0, h1], "nod", fallback=[c0])
+    with pytest.raises(ValueError, match="fallback_tie must be >= 0"):
+        resolve_conflicts(vis, [h0, h1], "nod", fallback=[c0, c1], fallback_tie=-1.0)
+
+
+def test_pair_claims_without_a_fallback_are_the_wins_beyond_the_tie_and_the_margin():
+    from occseg.reasoning.orm import pair_claims
+
+    si, sj = np.array([3.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.5, 2.0])
+    free = np.array([True, True, True, False])
+    i_wins, j_wins, i_takes, j_takes = pair_claims((si, sj), None, free, (0.8, 0.0), 2.0)
+    assert i_wins.tolist() == [True, True, False, False] and not j_wins.any()  # pixel 3 is not free
+    assert i_takes.tolist() == [True, False, False, False] and not j_takes.any()

@@ -110,6 +110,25 @@ def test_the_orm_follows_the_position_vote(two_objects, mode):
         explain_scene(plain, two_objects.states(plain), SceneConfig(reasoning=mode, order="position"))
 
 
+@pytest.mark.parametrize("mode", ["nod", "od"])
+def test_the_gated_order_takes_the_vote_where_it_is_sure_and_the_counts_elsewhere(two_objects, mode):
+    # the vote puts object 1 in front, the pixel counts object 0 (as above)
+    model = _position_model(make_model())
+    states = two_objects.states(model)
+    _, vote_conf = state_position_order(model, states)
+    sure = explain_scene(model, states, SceneConfig(reasoning=mode, order="gated", sure_vote=vote_conf[0, 1]),
+                         labels=["a", "b"])  # fmt: skip
+    assert sure.order.tolist() == [[0, -1], [1, 0]] and sure.report["order_cue"] == "gated"
+    assert sure.order_confidence.tolist() == vote_conf.tolist()
+    unsure = explain_scene(model, states, SceneConfig(reasoning=mode, order="gated", sure_vote=vote_conf[0, 1] + 1e-6),
+                           labels=["a", "b"])  # fmt: skip
+    assert unsure.order.tolist() == [[0, 1], [-1, 0]]
+    with pytest.raises(ValueError, match="order='gated': this model has no part-position classifier"):
+        explain_scene(make_model(), two_objects.states(make_model()), SceneConfig(reasoning=mode, order="gated"))
+    with pytest.raises(ValueError, match="sure_vote must be a number in"):
+        SceneConfig(sure_vote=1.5)
+
+
 def test_the_vote_is_read_in_the_given_boxes_not_the_completed_ones(two_objects):
     # visible boxes given: the vote uses them as they are. A completed amodal box x 0..64 for object 1 would put
     # the texture-A overlap in the right half of box 1 and turn the vote round (object 0 in front)
@@ -125,5 +144,5 @@ def test_the_vote_is_read_in_the_given_boxes_not_the_completed_ones(two_objects)
 
 
 def test_order_setting_is_checked():
-    with pytest.raises(ValueError, match="order must be auto, counts or position, not 'depth'"):
+    with pytest.raises(ValueError, match="order must be auto, counts, position or gated, not 'depth'"):
         SceneConfig(order="depth")

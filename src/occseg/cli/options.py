@@ -44,8 +44,8 @@ def scene_options(prefix: str = "") -> Callable[[F], F]:
                     show_default=True,
                     help=f"{prefix}who is in front of two overlapping objects: the one that wins more of the "
                     "pixels both claim (counts, the paper), or where the parts seen in the boxes' overlap belong "
-                    "in each box (position: the model's part-position classifier); auto: position when the model "
-                    "has one.",
+                    "in each box (position: the model's part-position classifier), the classifier where it is "
+                    "sure and the counts elsewhere (gated); auto: position when the model has one.",
                 ),
                 click.option(
                     "--complete-boxes",

@@ -137,7 +137,7 @@ def segment(
     )
     labels = model_labels(classes, model, boxes_file)
     rcfg = RefineConfig() if refine else None
-    if order_cue == "position":
+    if order_cue in ("position", "gated"):
         model.require_position(model_dir)
     cfg = SceneConfig(
         reasoning=reasoning,

@@ -472,7 +472,7 @@ def predict_scenes(
     if not isinstance(cfg, PredictConfig):
         raise TypeError(f"cfg must be a PredictConfig, not {type(cfg).__name__}")
     check_adapt_order(cfg, scenes)
-    if any(s.order == "position" for s in scenes.values()):
+    if any(s.order in ("position", "gated") for s in scenes.values()):
         model.require_position(source)
     if cfg.adapt_order:
         model.require_position(source, adapt=True)

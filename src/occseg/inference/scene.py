@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from occseg.choices import IMAGE_COMPETITIONS
 from occseg.compnet.model import CompNetModel
 from occseg.data.images import as_rgb_array
 from occseg.geometry.boxes import Box, mask_to_box
@@ -90,7 +91,7 @@ def explain_scene(
         image = as_rgb_array(image)  # grayscale, RGBA, 16-bit, float, PIL, tensors: as the features saw it
     res = _explain(model, states, cfg, labels, image)
     if image is not None and cfg.refine is not None and cfg.refine.enabled and res.objects:
-        if res.report.get("competition") not in ("colour", "head"):
+        if res.report.get("competition") not in IMAGE_COMPETITIONS:
             refine_scene(image, states, res, cfg.refine, exclusive=cfg.reasoning_run != "off" and len(states) > 1)
             _apply_visible_boxes(model, states, res.objects, cfg)  # the completed amodal boxes again
     return res

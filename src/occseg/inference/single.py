@@ -251,10 +251,10 @@ def finish_object(
     # "occluder": the cells labelled occluder inside the shape prior, i.e. the cells' amodal mask less the cells' own
     # visible mask (less the head's, "shape", the coarse cells' rim outside the head's finer outline is "hidden")
     if hidden == "auto":
-        hidden = "front" if state.head is not None else "occluder"
+        hidden = "agree" if state.head is not None else "occluder"
     shape = masks_from_cells(state, amodal_cells, margin, smooth=sm) & inside
     amodal = (shape & ~(visible if hidden == "shape" else cells_visible)) | visible
-    if hidden == "front":
+    if hidden in ("front", "agree"):
         extra["shape"] = shape
     abox = mask_to_box(amodal) or state.box
     return ObjectResult(

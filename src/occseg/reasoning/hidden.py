@@ -5,7 +5,9 @@ shape prior, :func:`occseg.inference.single.finish_object`'s ``extra["shape"]`` 
 coarse: 16-px cells. Taken whole, its rim beyond a finer visible mask (the mask head's) would count as hidden
 where nothing hides the object. Under an object the scene puts in front, though, the shape is where the object
 goes on unseen: that part joins its amodal mask (``SceneConfig(hidden="front")``), and the masks then show the
-order the reasoning decided even where the two visible masks do not touch.
+order the reasoning decided even where the two visible masks do not touch. With ``hidden="agree"`` (the default with
+a head), where an object behind is seen the one in front is not: those pixels leave the amodal mask of the object in
+front (its cells' occluder part may reach there).
 """
 
 from __future__ import annotations
@@ -27,18 +29,26 @@ def decided_order(order: np.ndarray, vote: np.ndarray | None) -> np.ndarray:
     return np.where(order != 0, order, np.asarray(vote, dtype=order.dtype))
 
 
-def hide_behind(objects: Sequence[ObjectResult], order: np.ndarray) -> list[ObjectResult]:
-    """Each object with its amodal shape (``extra["shape"]``) under the visible masks of the objects in front of it
-    (``order[i, j] = +1``: i in front of j) added to its amodal mask; objects without a shape are returned as
-    they are."""
+def hide_behind(objects: Sequence[ObjectResult], order: np.ndarray, *, agree: bool = False) -> list[ObjectResult]:
+    """Each object with an amodal shape (``extra["shape"]``) with that shape under the visible masks of the objects in
+    front of it (``order[i, j] = +1``: i in front of j) added to its amodal mask; with ``agree``, also the pixels seen
+    in an object behind it (and not in its own visible mask) taken out of it: where the object behind is seen, the
+    one in front is not (``SceneConfig(hidden="agree")``). Objects without a shape are returned as they are."""
     out = []
     for j, obj in enumerate(objects):
         shape = obj.extra.get("shape")
         front = [i for i in np.flatnonzero(order[:, j] > 0) if i != j]
-        if shape is None or not front:
+        behind = [k for k in np.flatnonzero(order[j, :] > 0) if k != j] if agree else []
+        if shape is None or not (front or behind):
             out.append(obj)
             continue
-        covered = np.logical_or.reduce([objects[i].visible for i in front])
-        amodal = obj.amodal | (shape & covered & ~obj.visible)
+        amodal = obj.amodal
+        if front:
+            amodal = amodal | (shape & np.logical_or.reduce([objects[i].visible for i in front]) & ~obj.visible)
+        if behind:
+            amodal = amodal & ~(np.logical_or.reduce([objects[k].visible for k in behind]) & ~obj.visible)
+        if np.array_equal(amodal, obj.amodal):
+            out.append(obj)
+            continue
         out.append(replace(obj, amodal=amodal, amodal_box=mask_to_box(amodal) or obj.amodal_box))
     return out

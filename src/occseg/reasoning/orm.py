@@ -3,7 +3,7 @@
 1. feed-forward class and mixture of every object, from the likelihood terms of its ONE backbone pass
    (:class:`~occseg.inference.single.ObjectState`); no later step runs the backbone again;
 2. conflicts: pixels two objects both claim as visible;
-3. competition: each conflicted pixel goes to the object that explains it best. Three competitions:
+3. competition: each conflicted pixel goes to the object that explains it best. The competitions:
 
    - ``colour`` (the default when the image is given and refinement is on): the objects' masks are first
      refined at image resolution (:mod:`occseg.refine`), and each conflicted pixel goes to the object whose
@@ -13,12 +13,16 @@
      cell's features the higher log-likelihood at that position (method.md §B.2), or the outlier model when
      it explains the pixel better than both objects do (both then lose it);
    - ``margin``: the labelling margins, as the released code compares them (§B.3);
+   - ``head`` (``auto`` with a mask head): the head's logits, a pixel changing hands only on a clear margin
+     (``SceneConfig.head_tie``); ``head_colour``: those, and where the head is unsure the colour models, a pixel
+     changing hands only on a clear colour margin (``SceneConfig.colour_tie``);
 
    equal scores leave the pixel with both;
 4. order: by default (``SceneConfig.order``, ``auto`` with a model that has the part-position classifier) the
    model's part-position vote on the cells where the two boxes meet decides who is in front
    (:mod:`occseg.reasoning.position_order`); otherwise (``counts``, the paper) the object holding more of a
-   pair's conflict is in front (a tie gives no order). In ``od`` mode the whole conflict goes to the object in
+   pair's conflict is in front (a tie gives no order); ``gated``: the vote where it is sure
+   (``SceneConfig.sure_vote``), the counts elsewhere. In ``od`` mode the whole conflict goes to the object in
    front, in ``nod`` mode each pixel stays with its winner (for the colour competition: the object behind needs
    the margin, close calls show the object in front);
 5. the pixels an object lost become its occlusion prior: it is re-classified with them masked out
@@ -38,7 +42,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from occseg.choices import Competition, Reasoning, choices
+from occseg.choices import HEAD_COMPETITIONS, IMAGE_COMPETITIONS, Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import classify, finish_object, occlusion_cells
@@ -97,6 +101,8 @@ def resolve_conflicts(
     known_confidence: np.ndarray | None = None,
     margin: float = 0.0,
     tie: float = 0.0,
+    fallback: Sequence[np.ndarray] | None = None,
+    fallback_tie: float = 0.0,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """Pairwise competition over the pixels two objects both claim as visible.
 
@@ -116,6 +122,10 @@ def resolve_conflicts(
     calls show the object in front); the counts and the order use the plain winners.
     ``tie`` (>= 0): an object wins a conflicted pixel only when its strength exceeds the other's by more than
     this; closer calls count as equal scores (the pixel stays with both).
+    ``fallback[n]`` (optional, same form as ``strength``): a second score that decides the pixels where the first
+    is unsure (``|strength_i - strength_j| <= tie``), e.g. the colour models where the mask head's logits say
+    "person" for both: such a pixel goes to the object whose fallback score exceeds the other's by more than
+    ``fallback_tie``, closer calls stay with both; ``margin`` is then not used.
 
     Per pair, the object that wins more of the conflicted pixels is in front (equal counts: no order). ``nod``:
     each object loses the pixels the other (or the outlier model) won; ``od``: the object behind loses the
@@ -131,6 +141,10 @@ def resolve_conflicts(
     _check_conflict_inputs(n, strength, mode, outlier, known_order, known_confidence, margin)
     if not tie >= 0:
         raise ValueError(f"tie must be >= 0, not {tie}")
+    if fallback is not None and len(fallback) != n:
+        raise ValueError(f"{n} visible masks but {len(fallback)} fallback maps")
+    if not fallback_tie >= 0:
+        raise ValueError(f"fallback_tie must be >= 0, not {fallback_tie}")
     neighbours = _neighbours(n, windows)
     lost = [np.zeros(v.shape, dtype=bool) for v in visible]
     order = np.zeros((n, n), dtype=np.int8)
@@ -146,8 +160,10 @@ def resolve_conflicts(
             to_outlier = np.zeros_like(c)
             if outlier is not None:
                 to_outlier = c & (si <= outlier[i][win]) & (sj <= outlier[j][win])
-            i_wins = c & ~to_outlier & (si > sj + tie)
-            j_wins = c & ~to_outlier & (sj > si + tie)
+            second = None if fallback is None else (fallback[i][win], fallback[j][win])
+            i_wins, j_wins, i_takes, j_takes = pair_claims(
+                (si, sj), second, c & ~to_outlier, (tie, fallback_tie), margin
+            )
             ni, nj = int(np.count_nonzero(i_wins)), int(np.count_nonzero(j_wins))
             counts[f"{i}-{j}"] = {
                 "conflict": nc,
@@ -165,7 +181,8 @@ def resolve_conflicts(
                 order[i, j] = 1 if front == i else -1
                 order[j, i] = -order[i, j]
                 conf[i, j] = conf[j, i] = confidence
-            lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, (si, sj), front == i, front, mode, margin)
+            by_margin = (i_takes, j_takes) if margin > 0 and fallback is None else None
+            lost_i, lost_j = _pair_losses(c, to_outlier, i_wins, j_wins, by_margin, front == i, front, mode)
             lost[i][win] |= lost_i
             lost[j][win] |= lost_j
     return lost, order, conf, counts
@@ -194,28 +211,53 @@ def _check_conflict_inputs(
         raise ValueError(f"margin must be >= 0, not {margin}")
 
 
+def pair_claims(
+    first: tuple[np.ndarray, np.ndarray],
+    second: tuple[np.ndarray, np.ndarray] | None,
+    free: np.ndarray,
+    ties: tuple[float, float],
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who of a pair ``(i, j)`` claims each of the ``free`` conflicted pixels (boolean, in the pair's window):
+    ``(i_wins, j_wins, i_takes, j_takes)``. A pixel is won by the object whose ``first`` score exceeds the other's by
+    more than ``ties[0]``; where neither does, by the one whose ``second`` score (``None``: no second score) exceeds
+    the other's by more than ``ties[1]``. ``i_takes``: the pixels i would take from j in front of it, those where
+    its first score leads by more than ``margin`` (with a second score: its wins)."""
+    si, sj = first
+    if second is None:
+        return (
+            free & (si > sj + ties[0]),
+            free & (sj > si + ties[0]),
+            free & (si > sj + margin),
+            free & (sj > si + margin),
+        )
+    unsure = free & (np.abs(si - sj) <= ties[0])
+    fi, fj = second
+    i_wins = (free & (si > sj + ties[0])) | (unsure & (fi > fj + ties[1]))
+    j_wins = (free & (sj > si + ties[0])) | (unsure & (fj > fi + ties[1]))
+    return i_wins, j_wins, i_wins, j_wins
+
+
 def _pair_losses(
     c: np.ndarray,
     to_outlier: np.ndarray,
     i_wins: np.ndarray,
     j_wins: np.ndarray,
-    strengths: tuple,
+    by_margin: tuple[np.ndarray, np.ndarray] | None,
     i_in_front: bool,
     front: int | None,
     mode: str,
-    margin: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The conflicted pixels (``c``, in the pair's window) each of a pair ``(i, j)`` loses: both the outlier's;
-    ``od``: the object behind the whole conflict; ``nod``: each the other's wins, or with a ``margin`` the object
-    behind all but the pixels it claims by more than the margin, which the front object loses."""
+    ``od``: the object behind the whole conflict; ``nod``: each the other's wins, or with ``by_margin`` (the
+    pixels each would take from the other, :func:`pair_claims`) the object behind all but the pixels it takes,
+    which the front object loses."""
     lost_i, lost_j = to_outlier.copy(), to_outlier.copy()
     if mode == "od":
         if front is not None:
             (lost_j if i_in_front else lost_i)[...] |= c
-    elif margin > 0 and front is not None:
-        si, sj = strengths
-        sf, sb = (si, sj) if i_in_front else (sj, si)
-        back_takes = c & ~to_outlier & (sb > sf + margin)
+    elif by_margin is not None and front is not None:
+        back_takes = by_margin[1] if i_in_front else by_margin[0]
         lost_front, lost_back = (lost_i, lost_j) if i_in_front else (lost_j, lost_i)
         lost_front |= back_takes
         lost_back |= c & ~to_outlier & ~back_takes
@@ -273,13 +315,13 @@ def resolve_competition(cfg: SceneConfig, image: np.ndarray | None, head: bool =
 
 
 def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConfig) -> str:
-    """What decides who is in front (``counts`` or ``position``) for ``cfg.order``: ``auto`` takes the
+    """What decides who is in front (``counts``, ``position`` or ``gated``) for ``cfg.order``: ``auto`` takes the
     part-position vote when the model has the classifier (and every object its log-probabilities)."""
     have = model.position is not None and all(st.position is not None for st in states)
-    if cfg.order == "position":
-        model.require_position("order='position'")
+    if cfg.order in ("position", "gated"):
+        model.require_position(f"order={cfg.order!r}")
         if not have:
-            raise ValueError("order='position': an object has no part-position log-probabilities")
+            raise ValueError(f"order={cfg.order!r}: an object has no part-position log-probabilities")
     if cfg.order == "auto":
         return "position" if have else "counts"
     return cfg.order
@@ -330,16 +372,16 @@ def reason(
     competition = competition or resolve_competition(cfg, image, has_head)
     if competition not in COMPETITIONS:
         raise ValueError(f"competition must be one of {', '.join(COMPETITIONS)}, not {competition!r}")
-    if competition in ("colour", "head") and image is None:
+    if competition in IMAGE_COMPETITIONS and image is None:
         raise ValueError(f"the {competition} competition needs the image")
-    if competition == "head" and any(st.head is None for st in states):
+    if competition in HEAD_COMPETITIONS and any(st.head is None for st in states):
         raise ValueError("the head competition needs a model with a mask head (occseg train learns one)")
     run = _Reasoning(model, states, cfg, list(given), competition, image, use_outlier)
     cue = run.decide_order_cue(known_order)
     lost, order, conf, history = run.rounds()
     objects = [run.final_object(k, lost[k]) for k in range(len(states))]
-    if cfg.hidden in ("front", "auto"):  # the shape under the objects in front is hidden too (occseg.reasoning.hidden)
-        objects = hide_behind(objects, decided_order(order, run.known_order))
+    if cfg.hidden in ("front", "agree", "auto"):  # the shape under the objects in front is hidden too
+        objects = hide_behind(objects, decided_order(order, run.vote), agree=cfg.hidden != "front")
     layers, groups, rep = scene_layers(order, conf)
     rep["iterations"] = history
     rep["competition"] = competition
@@ -370,7 +412,7 @@ class _Reasoning:
 
         self.model, self.states, self.cfg, self.given, self.image = model, states, cfg, given, image
         self.competition, self.use_outlier = competition, use_outlier
-        self.colour = competition in ("colour", "head")  # "head": refined masks as for colour, its logits decide
+        self.colour = competition in IMAGE_COMPETITIONS  # refined masks; "head": the head's logits decide
         self.rcfg = None
         if self.colour:
             from occseg.refine import RefineConfig
@@ -379,6 +421,7 @@ class _Reasoning:
         self.index = colour_index(image, DEFAULT_BINS) if self.colour else None  # one colour lookup for every round
         self.known_order: np.ndarray | None = None
         self.known_conf: np.ndarray | None = None
+        self.vote: np.ndarray | None = None  # the whole vote (or the order given), also where it is not sure
         self.windows = pair_windows(states)
         self.labels = [classify(model, st, given_label=given[k]) for k, st in enumerate(states)]
         self.cache: dict[tuple[int, str, int], Unreasoned] = {}
@@ -387,10 +430,12 @@ class _Reasoning:
         """What decides who is in front (``given``: ``known_order``), and the order it fixes in advance."""
         cue = order_cue(self.model, self.states, self.cfg)
         if known_order is not None:
-            self.known_order = known_order
+            self.known_order = self.vote = known_order
             return "given"
-        if cue == "position":
-            self.known_order, self.known_conf = state_position_order(self.model, self.states)
+        if cue in ("position", "gated"):
+            self.vote, self.known_conf = state_position_order(self.model, self.states)
+            sure = self.known_conf >= self.cfg.sure_vote if cue == "gated" else True
+            self.known_order = np.where(sure, self.vote, 0).astype(self.vote.dtype)
         return cue
 
     def unreasoned(self, k: int) -> Unreasoned:
@@ -415,18 +460,21 @@ class _Reasoning:
 
         raw = [self.unreasoned(k) for k in range(len(self.states))]
         vis = [r.visible for r, _, _ in raw]
-        if self.competition == "head":
+        fallback = None
+        if self.competition in HEAD_COMPETITIONS:
             from occseg.head.predict import image_logits
 
             strength = [image_logits(r.extra["head_logits"], st.head) for (r, _, _), st in zip(raw, self.states)]
             outl = None
+            if self.competition == "head_colour":
+                fallback = colour_claims(self.image, vis, index=self.index)
         elif self.colour:
             strength, outl = colour_claims(self.image, vis, index=self.index), None
         else:
             strength = [s for _, s, _ in raw]
             outl = [o for _, _, o in raw] if self.use_outlier and all(o is not None for _, _, o in raw) else None
         margin = self.cfg.colour_margin if self.competition == "colour" else 0.0
-        tie = self.cfg.head_tie if self.competition == "head" else 0.0
+        tie = self.cfg.head_tie if self.competition in HEAD_COMPETITIONS else 0.0
         return resolve_conflicts(
             vis,
             strength,
@@ -437,6 +485,8 @@ class _Reasoning:
             known_confidence=self.known_conf,
             margin=margin,
             tie=tie,
+            fallback=fallback,
+            fallback_tie=self.cfg.colour_tie,
         )
 
     def reclassify(self, lost: list[np.ndarray]) -> int:
