@@ -174,13 +174,18 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
 
 
+def fine_per_coarse(crops: Sequence[HeadCrop]) -> int:
+    """The fine cells per stride-16 cell along each side (2 for the stride-8 block, 4 for the stride-4 one)."""
+    return max(1, 16 // crops[0].stride)
+
+
 def batch_shape(crops: Sequence[HeadCrop]) -> tuple[int, int]:
     """The fine cells ``(h, w)`` a batch of ``crops`` is padded to (the coarse maps to them divided by the fine
     cells per stride-16 cell, rounded up)."""
     h = max(c.fine.shape[-2] for c in crops)
     w = max(c.fine.shape[-1] for c in crops)
     h2, w2 = max(c.coarse.shape[-2] for c in crops), max(c.coarse.shape[-1] for c in crops)
-    r = max(1, 16 // crops[0].stride)  # fine cells per stride-16 cell
+    r = fine_per_coarse(crops)
     return max(h, r * h2), max(w, r * w2)
 
 
@@ -191,7 +196,7 @@ def collate(
     channel ``u`` then changes sign, as it would for the flipped image); ``shape``: the fine cells to pad to
     (default :func:`batch_shape`; a micro-batch is padded as its whole batch, so each crop's logits are the same)."""
     h, w = shape if shape is not None else batch_shape(crops)
-    r = max(1, 16 // crops[0].stride)  # fine cells per stride-16 cell
+    r = fine_per_coarse(crops)
     h2, w2 = -(-h // r), -(-w // r)
     names = ("coarse", "fine", "extra", "lab", "box", "valid", "cn", "target")
     keys: dict[str, list[torch.Tensor]] = {k: [] for k in names}
