@@ -56,7 +56,9 @@ class HeadTrainConfig:
     head's refined masks with 60 epochs per round raised the head with refinement from 0.643 / 0.681 to
     0.660 / 0.684 (refinement bias -0.5); 3 rounds, width 48, colour threshold 0.5, scale jitter, flip-averaged
     logits at test time and the CompNet's cells as inputs did not help; nor did confident-only targets
-    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored."""
+    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored. Copy-paste
+    composites (``paste`` 1: 0.658 / 0.673) raise the larger challenge's validation masks and order but cost 3.6x
+    the head's training time (docs/mask-head.md, "Copy-paste occlusion training"), so they are off."""
 
     epochs: int = 60
     batch_size: int = 16
