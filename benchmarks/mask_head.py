@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = HeadTrainConfig(**{**({"epochs": args.epochs} if args.epochs else {}), **change})
         t0 = time.perf_counter()
         crops = [c for c in crops_all if crop_height(c) in set(cfg.scales)]
-        if cfg.fine_stride != 8 or cfg.targets != "object":  # crops of their own
+        if cfg.fine_stride != 8 or cfg.targets != "object" or cfg.paste:  # crops of their own
             crops = training_crops(backbone, images, cfg, pad=model.settings.pad, model=model, progress=args.progress)
         head = train_head(crops, head_settings(backbone, cfg), cfg, progress=args.progress)
         for _ in range(cfg.rounds - 1):  # self-training on the previous head's refined masks

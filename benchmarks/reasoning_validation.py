@@ -65,6 +65,9 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["OD (2), position order, colour competition"] = SceneConfig(
             reasoning="od", order="position", competition="colour"
         )
+        for tie in (0.0, 2.0):  # the head competition's tie (4 by default) for heads whose logits are surer
+            out[f"NOD (2), position order, head tie {tie:g}"] = SceneConfig(order="position", head_tie=tie)
+            out[f"NOD (2), pixel counts, head tie {tie:g}"] = SceneConfig(order="counts", head_tie=tie)
         out.update(hybrid_variants())
     return out
 

@@ -77,3 +77,14 @@ def test_refine_setting_and_settings_json():
     with pytest.raises(ValueError, match="neither box-grabcut nor a JSON object"):
         refine_setting("grabcut please")
     assert settings_json(argparse.Namespace(data=Path("/d"), n=3)) == {"data": "/d", "n": 3}
+
+
+def test_the_challenge_benchmarks_head_config_is_a_head_train_config_or_one_line(capsys) -> None:
+    from occseg.benchmarking.challenge import head_train_config
+
+    cfg = head_train_config('{"paste": 1, "epochs": 20, "paste_cover": [0.4, 0.8]}')
+    assert (cfg.paste, cfg.epochs, cfg.paste_cover) == (1, 20, (0.4, 0.8))
+    assert head_train_config(None).paste == 0
+    assert head_train_config('{"paste": -1}') is None and head_train_config('{"pastes": 1}') is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("--head-config: ") for line in err)

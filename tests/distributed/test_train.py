@@ -178,3 +178,47 @@ def test_under_torchrun_the_ranks_share_the_image_header_check(shared_data: Path
     assert res.stderr.count("occseg: error:") == 2  # one line a rank (then torchrun's report of the failed ranks)
     assert "/occseg/" not in res.stderr and not (tmp_path / "two").exists()  # no traceback of occseg's
     assert res.stderr.count("extends outside the 320x481 image") == 1  # the data's warnings: rank 0 alone
+
+
+def _paste_rank_main(rank: int, world: int, port: int, folder: str, data: str, images: str, out: str) -> None:
+    import os
+
+    from safetensors.torch import save_file
+
+    from occseg.distributed.context import session
+
+    torch.set_num_threads(1)
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    with session("cpu", env={"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)}) as ctx:
+        head = _paste_head(folder, data, images, ctx)
+    save_file(head.state_dict(), f"{out}.{rank}.safetensors")
+
+
+def _paste_head(folder: str, data: str, images: str, dist=None):
+    """A head learned with one copy-paste composite per box on the tiny CompNet's images (4 images)."""
+    from occseg.data.readers import read_dataset
+    from occseg.head.config import HeadTrainConfig
+    from occseg.head.learn import image_boxes, learn_mask_head
+    from occseg.inference.predict import load_model_and_backbone
+
+    model, backbone = load_model_and_backbone(folder)
+    boxes = image_boxes(read_dataset(data, images=images), ["person"])
+    cfg = HeadTrainConfig(epochs=2, batch_size=4, rounds=2, paste=1, scales=(model.settings.target_height,))
+    return learn_mask_head(model, boxes, cfg, backbone=backbone, dist=dist)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_two_gloo_ranks_learn_the_one_process_head_with_copy_paste(tiny_compnet, shared_data: Path, tmp_path: Path):
+    import torch.multiprocessing as mp
+
+    from tests.distributed.test_collectives import _free_port
+
+    data = write_coco_subset(shared_data, tmp_path / "sub.json", TINY_IMAGE_IDS)
+    args = (str(tiny_compnet.folder), str(data), str(shared_data / COCO128_IMAGES))
+    one = _paste_head(*args)
+    assert one.settings.training["paste"] == 1
+    mp.spawn(_paste_rank_main, args=(2, _free_port(), *args, str(tmp_path / "two")), nprocs=2, join=True)
+    for rank in (0, 1):
+        two = load_file(tmp_path / f"two.{rank}.safetensors")
+        for name, value in one.state_dict().items():
+            assert torch.equal(two[name], value), name

@@ -7,6 +7,7 @@ objects and their boxes, and the scoring of scene configs."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -123,6 +124,9 @@ def add_setup_arguments(ap: argparse.ArgumentParser) -> None:
         "--min-height", type=int, default=None, help="least mask height (px) of a whole source person (default 40)"
     )
     ap.add_argument("--mask-head", action="store_true", help="also learn the mask head (occseg train's default)")
+    ap.add_argument(
+        "--head-config", default=None, help='with --mask-head: JSON of HeadTrainConfig changes, e.g. {"paste": 1}'
+    )
     ap.add_argument(
         "--position-border-px",
         type=float,
@@ -244,6 +248,18 @@ def training_images(data: Path, ch: ChallengeResult, sources: Sequence[str]) -> 
     return out
 
 
+def head_train_config(text: str | None):
+    """``--head-config``: the :class:`~occseg.head.config.HeadTrainConfig` with the JSON object's changes;
+    ``None`` after printing one line when the text is not such an object."""
+    from occseg.head.config import HeadTrainConfig
+
+    try:
+        return HeadTrainConfig(**json.loads(text or "{}"))
+    except (ValueError, TypeError) as err:
+        print(f"--head-config: {text!r}: {err}", file=sys.stderr)
+        return None
+
+
 def build_setup(args: argparse.Namespace) -> Setup | None:
     """Build the challenge in ``args.out`` (or a new temporary folder) and train (or load) the model; ``None``
     after printing which input is missing."""
@@ -269,20 +285,24 @@ def build_setup(args: argparse.Namespace) -> Setup | None:
     if args.model:
         ignored = [f for f, v in (("--train-seed", args.train_seed), ("--position-border-px", args.position_border_px),
                                   ("--plus-coco-tiny", args.plus_coco_tiny or None),
-                                  ("--mask-head", args.mask_head or None)) if v is not None]  # fmt: skip
+                                  ("--mask-head", args.mask_head or None), ("--head-config", args.head_config))
+                   if v is not None]  # fmt: skip
         if ignored:
             print(
                 f"note: {', '.join(ignored)} ignored: training options, and --model loads {args.model}", file=sys.stderr
             )
         model, backbone = load_model_and_backbone(args.model, device=args.device)
     else:
+        head_cfg = head_train_config(args.head_config)
+        if head_cfg is None:
+            return None
         backbone = get_backbone(cfg.backbone, device=args.device)
         model = train_compnet(samples, [CLASS], cfg, progress=args.progress, backbone=backbone)
         if args.mask_head:
             from occseg.head.learn import learn_mask_head
 
             images = training_images(data, ch, args.sources)
-            model.mask_head = learn_mask_head(model, images, backbone=backbone, device=args.device)
+            model.mask_head = learn_mask_head(model, images, head_cfg, backbone=backbone, device=args.device)
         if args.save_model:
             save_model(model, args.save_model)
     times["train"] = time.perf_counter() - t0

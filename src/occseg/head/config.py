@@ -56,7 +56,9 @@ class HeadTrainConfig:
     head's refined masks with 60 epochs per round raised the head with refinement from 0.643 / 0.681 to
     0.660 / 0.684 (refinement bias -0.5); 3 rounds, width 48, colour threshold 0.5, scale jitter, flip-averaged
     logits at test time and the CompNet's cells as inputs did not help; nor did confident-only targets
-    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored."""
+    (``target_band`` 0.2: 0.654 / 0.682). ``targets="scene"`` and ``fine_stride=4`` are not yet scored. Copy-paste
+    composites (``paste`` 1: 0.658 / 0.673) raise the larger challenge's validation masks and order but cost 3.6x
+    the head's training time (docs/mask-head.md, "Copy-paste occlusion training"), so they are off."""
 
     epochs: int = 60
     batch_size: int = 16
@@ -78,6 +80,9 @@ class HeadTrainConfig:
     fine_stride: int = 8  # the finer block read and the head's output stride (FINE_STRIDES)
     targets: str = "object"  # TargetSource of the self-training targets
     target_band: float = 0.0  # cells whose target share lies strictly between this and 1 minus it are not learned
+    paste: int = 0  # copy-paste composites per training box (occseg.head.paste): another box pasted over it
+    paste_height: tuple[float, float] = (0.8, 1.2)  # the pasted height's range, relative to the covered box's
+    paste_cover: tuple[float, float] = (0.2, 0.6)  # the range of the share of the covered box's width it covers
 
     def __post_init__(self) -> None:
         if self.fine_stride not in FINE_STRIDES or self.targets not in TARGET_SOURCES:
@@ -96,6 +101,15 @@ class HeadTrainConfig:
             raise ValueError("HeadTrainConfig: pairwise_tau and warmup must lie in [0, 1], pairwise_weight >= 0")
         if self.use not in HEAD_USES:
             raise ValueError(f"HeadTrainConfig use must be {' or '.join(HEAD_USES)}, not {self.use!r}")
+        self.paste_height = (float(self.paste_height[0]), float(self.paste_height[1]))
+        self.paste_cover = (float(self.paste_cover[0]), float(self.paste_cover[1]))
+        if self.paste < 0 or (self.paste > 0 and self.self_train <= 0):
+            raise ValueError(f"HeadTrainConfig paste must be >= 0, and needs self_train > 0; got {self.paste!r}")
+        h, c = self.paste_height, self.paste_cover
+        if not (0 < h[0] <= h[1] and 0 < c[0] <= c[1] <= 1):
+            raise ValueError(
+                f"HeadTrainConfig paste_height must be 0 < lo <= hi, paste_cover 0 < lo <= hi <= 1: {h}, {c}"
+            )
         self.scales = tuple(int(s) for s in self.scales)
         if not self.scales or min(self.scales) < 16:
             raise ValueError(f"HeadTrainConfig scales must be crop heights >= 16, not {self.scales!r}")

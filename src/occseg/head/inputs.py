@@ -38,6 +38,7 @@ class HeadCrop:
     geo: torch.Tensor  # (4, h, w) box-relative u, v (-1 .. 1 across the box), in the box, in another given box
     compnet: torch.Tensor | None = None  # (6, h2, w2) compnet_channels
     target: torch.Tensor | None = None  # (1, h, w) a noisy mask to learn from (self-training), share of each cell
+    cutout: torch.Tensor | None = None  # (4, h', w') uint8 RGBA: the box's pixels, its target as alpha (paste)
 
     def extra(self) -> torch.Tensor:
         """``(7, h, w)``: the Lab colour scaled to about -1..1, then ``geo``."""

@@ -22,6 +22,7 @@ from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
 from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
 from occseg.head.losses import bce_total, colour_similarity, pairwise_total, pairwise_weights, projection_rows
 from occseg.head.network import MaskHead
+from occseg.head.paste import composite, cutout_of, draw_paste, paste_box
 from occseg.head.predict import head_logits
 from occseg.head.shards import micro_batches, sharded_crops
 
@@ -70,13 +71,15 @@ def crops_of_image(
     teacher: MaskHead | None = None,
     fine_stride: int = 8,
     scene_targets: bool = False,
+    cutouts: bool = False,
 ) -> list[HeadCrop]:
     """The head crops of the ``targets`` boxes of one image at one crop height (one backbone pass per box).
     With a CompNet ``model`` and ``compnet_inputs``, each crop carries the model's cells for its class (the
     mixture that explains the crop best); with ``self_train`` also the model's refined visible mask as a target, or,
     with a ``teacher`` head, the teacher's mask refined with its logits as the prior (a further self-training round).
     ``fine_stride``: the finer block read (8 or 4); ``scene_targets``: the targets are the visible masks of the
-    image's scene instead (:func:`scene_masks`)."""
+    image's scene instead (:func:`scene_masks`); ``cutouts``: each crop with a target also carries its box's
+    cut-out, the target as its alpha (:func:`occseg.head.paste.cutout_of`, the donors of the composites)."""
     from occseg.features.crops import CropConfig, extract_box_features
     from occseg.inference.single import classify, finish_object, prepare_object
     from occseg.refine import RefineConfig, refine_object
@@ -106,6 +109,8 @@ def crops_of_image(
             target = refine_mask(rgb, f.box, logits, f.window, layer.stride, replace(RefineConfig(), **HEAD_REFINE))
         if target is not None:
             crop.target = mask_to_cells(target, f.window, layer.stride, tuple(crop.fine.shape[-2:]))
+            if cutouts:
+                crop.cutout = cutout_of(rgb, boxes[k], target)
         out.append(crop)
     return out
 
@@ -146,7 +151,7 @@ def training_crops(
     def image_crops(k: int) -> list[HeadCrop]:
         ib, crops = images[k], []
         rgb = load_rgb(ib.path)
-        for th in cfg.scales:
+        for si, th in enumerate(cfg.scales):
             crops += crops_of_image(
                 backbone,
                 rgb,
@@ -161,13 +166,102 @@ def training_crops(
                 teacher=teacher,
                 fine_stride=cfg.fine_stride,
                 scene_targets=cfg.targets == "scene",
+                cutouts=cfg.paste > 0 and si == 0,
             )
         bar.update()
         return crops
 
     crops = sharded_crops(dist, len(images), image_crops)
     bar.close()
+    if cfg.paste > 0:
+        crops += pasted_crops(backbone, images, crops, cfg, pad=pad, model=model, progress=progress, dist=dist)
     return crops
+
+
+def pasted_crops(
+    backbone: Backbone,
+    images: Sequence[ImageBoxes],
+    plain: Sequence[HeadCrop],
+    cfg: HeadTrainConfig,
+    *,
+    pad: int,
+    model=None,
+    progress: bool = False,
+    dist: DistContext | None = None,
+) -> list[HeadCrop]:
+    """The copy-paste composites' crops (``cfg.paste`` per training box, :func:`paste_crops_of_image`) of every
+    image, in image order; ``plain``: :func:`training_crops`' crops of the same images, whose cut-outs are the
+    donors (taken off them here) and whose targets are the covered boxes' targets before the paste."""
+    from occseg.data.images import load_rgb
+
+    donors = [c.cutout for c in plain if c.cutout is not None]
+    for c in plain:
+        c.cutout = None
+    categories = [ib.categories[k] for ib in images for k in ib.targets]
+    if len(donors) != len(categories):
+        raise ValueError(f"copy-paste needs every training box's target: {len(donors)} of {len(categories)} have one")
+    firsts = np.cumsum([0] + [len(ib.targets) for ib in images]).tolist()
+    mine = len(images) if dist is None else len(dist.shard(len(images)))
+    bar = tqdm(total=mine, desc="mask head composites", disable=not progress, leave=False, dynamic_ncols=True)
+
+    def image_crops(i: int) -> list[HeadCrop]:
+        ib, out = images[i], []
+        rgb = load_rgb(ib.path)
+        n = len(ib.targets)
+        for si, th in enumerate(cfg.scales):
+            start = firsts[i] * len(cfg.scales) + si * n
+            own = plain[start : start + n]
+            out += paste_crops_of_image(
+                backbone, rgb, ib, own, donors, categories, firsts[i], cfg,
+                target_height=th, pad=round(pad * th / 224), model=model,
+            )  # fmt: skip
+        bar.update()
+        return out
+
+    crops = sharded_crops(dist, len(images), image_crops)
+    bar.close()
+    return crops
+
+
+def paste_crops_of_image(
+    backbone: Backbone,
+    rgb: np.ndarray,
+    ib: ImageBoxes,
+    own: Sequence[HeadCrop],
+    donors: Sequence[torch.Tensor],
+    categories: Sequence[str],
+    first: int,
+    cfg: HeadTrainConfig,
+    *,
+    target_height: int,
+    pad: int,
+    model=None,
+) -> list[HeadCrop]:
+    """For each training box ``k`` of one image (``own``: its plain crops, in ``ib.targets`` order; ``first``:
+    the index of its first box among all training boxes), ``cfg.paste`` composites: a donor's cut-out (``donors``,
+    of every training box; :func:`occseg.head.paste.draw_paste`) pasted over part of the box. Two crops each, on
+    the composite: box ``k``, its target less the pasted pixels and the pasted box among its other boxes; and the
+    pasted box, the pasted alpha as its target and ``k`` among its other boxes."""
+    out = []
+    for t, k in enumerate(ib.targets):
+        for r in range(cfg.paste):
+            draw = draw_paste(cfg.seed, first + t, r, len(donors), cfg.paste_height, cfg.paste_cover)
+            if draw is None:
+                continue
+            cut = donors[draw.donor]
+            image, alpha, pasted = composite(rgb, cut, paste_box(ib.boxes[k], tuple(cut.shape[-2:]), draw))
+            if box_height(pasted) < 8 or pasted[2] - pasted[0] < 4:
+                continue
+            boxes, cats = (*ib.boxes, pasted), (*ib.categories, categories[draw.donor])
+            covered, front = crops_of_image(
+                backbone, image, boxes, [k, len(ib.boxes)], cats, target_height=target_height, pad=pad,
+                model=model, compnet_inputs=cfg.compnet_inputs, fine_stride=cfg.fine_stride,
+            )  # fmt: skip
+            size = tuple(covered.fine.shape[-2:])
+            covered.target = own[t].target * (1.0 - mask_to_cells(alpha, covered.window, covered.stride, size))
+            front.target = mask_to_cells(alpha, front.window, front.stride, tuple(front.fine.shape[-2:]))
+            out += [covered, front]
+    return out
 
 
 def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -226,12 +320,9 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     """The settings of a head learned on ``backbone`` with ``cfg``."""
     layer = fine_layer(backbone.spec.name, cfg.fine_stride)
     training = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    for k in (
-        "fine_stride",
-        "targets",
-        "target_band",
-    ):  # recorded only when changed, so the records of earlier heads stay
-        if training[k] == getattr(HeadTrainConfig, k):
+    default = asdict(HeadTrainConfig())
+    for k in ("fine_stride", "targets", "target_band", "paste", "paste_height", "paste_cover"):
+        if getattr(cfg, k) == default[k]:  # recorded only when changed, so the records of earlier heads stay
             del training[k]
     return HeadSettings(
         fine_layer=layer.module,
