@@ -320,10 +320,12 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     """The settings of a head learned on ``backbone`` with ``cfg``."""
     layer = fine_layer(backbone.spec.name, cfg.fine_stride)
     training = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    default = asdict(HeadTrainConfig())
-    for k in ("fine_stride", "targets", "target_band", "paste", "paste_height", "paste_cover"):
-        if getattr(cfg, k) == default[k]:  # recorded only when changed, so the records of earlier heads stay
+    absent = {"fine_stride": 8, "targets": "object", "target_band": 0.0, "paste": 0}
+    for k, off in absent.items():  # recorded only when used: a record without them is a head learned without
+        if getattr(cfg, k) == off:
             del training[k]
+    if cfg.paste == 0:
+        del training["paste_height"], training["paste_cover"]
     return HeadSettings(
         fine_layer=layer.module,
         fine_channels=layer.channels,
