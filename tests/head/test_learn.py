@@ -26,7 +26,8 @@ def test_a_head_from_a_few_boxes_beats_box_fill(tiny_compnet, lite0_backbone, sh
     ds = read_dataset(data, images=shared_data / COCO128_IMAGES)
     cfg = HeadTrainConfig(epochs=25, batch_size=4, scales=(model.settings.target_height,))
     head = learn_mask_head(model, image_boxes(ds, ["person"]), cfg, backbone=lite0_backbone)
-    assert head.settings.training["crops"] == 8 and head.settings.use == "refine"
+    # the 8 boxes' crops, and two crops of each box's copy-paste composite (one per box by default)
+    assert cfg.paste == 1 and head.settings.training["crops"] == 8 * 3 and head.settings.use == "refine"
     with_head = type(model)(**{**model.__dict__, "mask_head": head})
     scfg = SceneConfig(reasoning="off", boxes="visible", refine=None)
     ious: dict[str, list[float]] = {"head": [], "box": [], "refined": []}

@@ -84,8 +84,10 @@ def test_a_head_learns_with_the_composites_and_twice_gives_the_same_bytes(tiny_c
     assert heads[0].settings.training["paste"] == 1
     a, b = (h.state_dict() for h in heads)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    plain = learn_mask_head(model, images, HeadTrainConfig(epochs=2, batch_size=4, rounds=1), backbone=lite0_backbone)
-    assert "paste" not in plain.settings.training  # heads without the option keep their records
+    plain_cfg = HeadTrainConfig(epochs=2, batch_size=4, rounds=1, paste=0)
+    plain = learn_mask_head(model, images, plain_cfg, backbone=lite0_backbone)
+    assert plain.settings.training["crops"] == 8  # without composites: the record is that of a head before them
+    assert not {"paste", "paste_height", "paste_cover"} & set(plain.settings.training)
 
 
 def test_the_paste_options_are_checked() -> None:
