@@ -21,6 +21,7 @@ from occseg.benchmarking import (
     work_folder,
 )
 from occseg.data.annotation import AnnotatedImage, Dataset
+from occseg.head.config import HeadTrainConfig
 from occseg.refine import RefineConfig
 
 
@@ -84,7 +85,7 @@ def test_the_challenge_benchmarks_head_config_is_a_head_train_config_or_one_line
 
     cfg = head_train_config('{"paste": 1, "epochs": 20, "paste_cover": [0.4, 0.8]}')
     assert (cfg.paste, cfg.epochs, cfg.paste_cover) == (1, 20, (0.4, 0.8))
-    assert head_train_config(None).paste == 0
+    assert head_train_config(None) == HeadTrainConfig()  # the defaults: one composite a box
     assert head_train_config('{"paste": -1}') is None and head_train_config('{"pastes": 1}') is None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("--head-config: ") for line in err)

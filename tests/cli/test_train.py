@@ -164,7 +164,7 @@ def test_train_takes_several_data_sources_and_learns_the_mask_head(train_json: P
         tmp_path / "m", "--concepts", "16", "--mixtures", "2", "--classes", "person",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "trained on 6 boxes (person: 6)" in res.output and "mask head: 6 boxes" in res.output
+    assert "trained on 6 boxes (person: 6)" in res.output and "mask head: 6 boxes (18 crops" in res.output
     model = load_model(tmp_path / "m")
     assert model.mask_head is not None and model.settings.training["data"] == f"{train_json}, {second}"
     raw = json.loads((tmp_path / "m" / "model.json").read_text())

@@ -181,7 +181,9 @@ def _learn_head(model, sources, names, cmap, min_height, net, cfg, progress: boo
         model, boxes, backbone=net, device=cfg.device, progress=progress and ctx.is_main, dist=ctx
     )
     if ctx.is_main:
-        click.echo(f"mask head: {model.mask_head.settings.training['crops']} boxes, {time.perf_counter() - t0:.1f} s")
+        n, crops = sum(len(ib.targets) for ib in boxes), model.mask_head.settings.training["crops"]
+        took = time.perf_counter() - t0
+        click.echo(f"mask head: {n} boxes ({crops} crops with the copy-paste composites), {took:.1f} s")
 
 
 def sample_head_boxes(images: list, k: int, seed: int) -> list:
