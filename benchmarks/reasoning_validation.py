@@ -44,8 +44,8 @@ UNKNOWN = "2obj_unknown"
 
 def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]:
     """The rows; with a mask head (``head``) also the hidden parts "shape" (the cells' amodal shape less the head's
-    mask) and "occluder" (the occluder cells alone) against its default "front" (the occluder cells and the shape
-    under the objects in front; :data:`occseg.choices.HiddenPart`), and the colour competition over contested pixels
+    mask), "occluder" (the occluder cells alone) and "front" (the occluder cells and the shape under the objects in
+    front) against its default "agree" (:data:`occseg.choices.HiddenPart`), and the colour competition over contested pixels
     against the head's (its default)."""
     out = {"no reasoning": SceneConfig(reasoning="off")}
     for m in margins:
@@ -60,6 +60,7 @@ def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]
         out["NOD (2), pixel counts, hidden part: shape"] = SceneConfig(order="counts", hidden="shape")
         out["NOD (2), position order, hidden part: occluder"] = SceneConfig(order="position", hidden="occluder")
         out["NOD (2), pixel counts, hidden part: occluder"] = SceneConfig(order="counts", hidden="occluder")
+        out["NOD (2), position order, hidden part: front"] = SceneConfig(order="position", hidden="front")
         # the competition over contested pixels: the head's logits (the default with a head) against colour
         out["NOD (2), position order, colour competition"] = SceneConfig(order="position", competition="colour")
         out["OD (2), position order, colour competition"] = SceneConfig(
