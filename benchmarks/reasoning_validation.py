@@ -45,8 +45,8 @@ UNKNOWN = "2obj_unknown"
 def variants(margins: list[float], head: bool = False) -> dict[str, SceneConfig]:
     """The rows; with a mask head (``head``) also the hidden parts "shape" (the cells' amodal shape less the head's
     mask), "occluder" (the occluder cells alone) and "front" (the occluder cells and the shape under the objects in
-    front) against its default "agree" (:data:`occseg.choices.HiddenPart`), and the colour competition over contested pixels
-    against the head's (its default)."""
+    front) against its default "agree" (:data:`occseg.choices.HiddenPart`), and the colour competition over
+    contested pixels against the head's (its default)."""
     out = {"no reasoning": SceneConfig(reasoning="off")}
     for m in margins:
         out[f"NOD (2), position order, margin {m:g}"] = SceneConfig(order="position", colour_margin=m)
