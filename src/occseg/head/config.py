@@ -14,6 +14,9 @@ TargetSource = Literal["object", "scene"]
 TARGET_SOURCES: tuple[str, ...] = ("object", "scene")
 #: strides of the finer backbone block the head can read (its output stride): 8, or 4 at 4x the cells
 FINE_STRIDES: tuple[int, ...] = (8, 4)
+#: the HeadTrainConfig options added after the first heads, at the values that leave them out (a head's training
+#: record names them only when they differ, so a record without them is a head learned without them)
+OPTIONS_OFF: dict[str, object] = {"fine_stride": 8, "targets": "object", "target_band": 0.0, "paste": 0}
 
 #: the CompNet's per-cell inputs: log-posteriors of object / context / occluder, the part-position classifier's
 #: probability of lying inside the box and its expected box-relative position (u, v)

@@ -17,8 +17,8 @@ from occseg.backbones.taps import fine_layer
 from occseg.data.annotation import Dataset
 from occseg.distributed.collectives import all_reduce_sum, rank_parts, summed_gradients
 from occseg.distributed.context import DistContext
-from occseg.geometry.boxes import Box, box_height
-from occseg.head.config import HEAD_REFINE, HeadSettings, HeadTrainConfig
+from occseg.geometry.boxes import Box, box_height, box_width
+from occseg.head.config import HEAD_REFINE, OPTIONS_OFF, HeadSettings, HeadTrainConfig
 from occseg.head.inputs import HeadCrop, compnet_channels, head_crop, image_tensor, mask_to_cells
 from occseg.head.losses import bce_total, colour_similarity, pairwise_total, pairwise_weights, projection_rows
 from occseg.head.network import MaskHead
@@ -250,7 +250,7 @@ def paste_crops_of_image(
                 continue
             cut = donors[draw.donor]
             image, alpha, pasted = composite(rgb, cut, paste_box(ib.boxes[k], tuple(cut.shape[-2:]), draw))
-            if box_height(pasted) < 8 or pasted[2] - pasted[0] < 4:
+            if box_height(pasted) < 8 or box_width(pasted) < 4:
                 continue
             boxes, cats = (*ib.boxes, pasted), (*ib.categories, categories[draw.donor])
             covered, front = crops_of_image(
@@ -320,8 +320,7 @@ def head_settings(backbone: Backbone, cfg: HeadTrainConfig) -> HeadSettings:
     """The settings of a head learned on ``backbone`` with ``cfg``."""
     layer = fine_layer(backbone.spec.name, cfg.fine_stride)
     training = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    absent = {"fine_stride": 8, "targets": "object", "target_band": 0.0, "paste": 0}
-    for k, off in absent.items():  # recorded only when used: a record without them is a head learned without
+    for k, off in OPTIONS_OFF.items():  # recorded only when used: a record without them is a head learned without
         if getattr(cfg, k) == off:
             del training[k]
     if cfg.paste == 0:

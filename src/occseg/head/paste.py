@@ -101,7 +101,8 @@ def composite(rgb: np.ndarray, cutout: torch.Tensor, box: Box) -> tuple[np.ndarr
         return rgb.copy(), alpha, (float(cx1), float(cy1), float(cx1), float(cy1))
     part = rgba[cy1 - y0 : cy2 - y0, cx1 - x0 : cx2 - x0]
     alpha[cy1:cy2, cx1:cx2] = part[..., 3] / 255.0
-    a = alpha[..., None]
-    out = rgb.astype(np.float32) * (1.0 - a)
-    out[cy1:cy2, cx1:cx2] += part[..., :3] * a[cy1:cy2, cx1:cx2]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8), alpha, (float(cx1), float(cy1), float(cx2), float(cy2))
+    a = alpha[cy1:cy2, cx1:cx2, None]  # blended inside the pasted box only: elsewhere the alpha is 0
+    out = rgb.copy()
+    blend = rgb[cy1:cy2, cx1:cx2].astype(np.float32) * (1.0 - a) + part[..., :3] * a
+    out[cy1:cy2, cx1:cx2] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+    return out, alpha, (float(cx1), float(cy1), float(cx2), float(cy2))
