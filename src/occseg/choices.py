@@ -18,6 +18,8 @@ HEAD_COMPETITIONS: tuple[str, ...] = ("head", "head_colour")
 #: what decides who is in front of an overlapping pair; ``gated``: the part-position vote where it is sure, the
 #: competition's pixel counts elsewhere; ``auto``: position when the model has the classifier
 OrderCue = Literal["auto", "counts", "position", "gated"]
+#: the order cues that read the part-position vote (the model must have the classifier)
+VOTE_ORDER_CUES: tuple[str, ...] = ("position", "gated")
 #: an object's hidden part: ``occluder`` (the cells labelled occluder inside the shape prior), ``front`` (those and
 #: the cells' amodal shape under the objects the reasoning puts in front) or ``shape`` (the cells' amodal shape less
 #: the visible mask: with a mask head, its "no object" inside the shape is hidden), ``agree`` (``front``, and the pixels

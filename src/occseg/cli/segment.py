@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from occseg.choices import BoxKind, choices
+from occseg.choices import VOTE_ORDER_CUES, BoxKind, choices
 from occseg.cli.options import (
     OutputPath,
     device_option,
@@ -137,7 +137,7 @@ def segment(
     )
     labels = model_labels(classes, model, boxes_file)
     rcfg = RefineConfig() if refine else None
-    if order_cue in ("position", "gated"):
+    if order_cue in VOTE_ORDER_CUES:
         model.require_position(model_dir)
     cfg = SceneConfig(
         reasoning=reasoning,

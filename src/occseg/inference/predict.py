@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from occseg.checks import is_number
-from occseg.choices import BoxChoice
+from occseg.choices import VOTE_ORDER_CUES, BoxChoice
 from occseg.compnet.model import CompNetModel, load_model
 from occseg.data.annotation import AnnotatedImage, Dataset, Instance, require_dataset
 from occseg.data.masks import LazyMask
@@ -472,7 +472,7 @@ def predict_scenes(
     if not isinstance(cfg, PredictConfig):
         raise TypeError(f"cfg must be a PredictConfig, not {type(cfg).__name__}")
     check_adapt_order(cfg, scenes)
-    if any(s.order in ("position", "gated") for s in scenes.values()):
+    if any(s.order in VOTE_ORDER_CUES for s in scenes.values()):
         model.require_position(source)
     if cfg.adapt_order:
         model.require_position(source, adapt=True)

@@ -42,7 +42,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from occseg.choices import HEAD_COMPETITIONS, IMAGE_COMPETITIONS, Competition, Reasoning, choices
+from occseg.choices import HEAD_COMPETITIONS, IMAGE_COMPETITIONS, VOTE_ORDER_CUES, Competition, Reasoning, choices
 from occseg.compnet.model import CompNetModel
 from occseg.geometry.boxes import cell_centres_image, mask_to_box, overlapping_pairs, resample_cells_to_image
 from occseg.inference.single import classify, finish_object, occlusion_cells
@@ -318,7 +318,7 @@ def order_cue(model: CompNetModel, states: Sequence[ObjectState], cfg: SceneConf
     """What decides who is in front (``counts``, ``position`` or ``gated``) for ``cfg.order``: ``auto`` takes the
     part-position vote when the model has the classifier (and every object its log-probabilities)."""
     have = model.position is not None and all(st.position is not None for st in states)
-    if cfg.order in ("position", "gated"):
+    if cfg.order in VOTE_ORDER_CUES:
         model.require_position(f"order={cfg.order!r}")
         if not have:
             raise ValueError(f"order={cfg.order!r}: an object has no part-position log-probabilities")
@@ -432,7 +432,7 @@ class _Reasoning:
         if known_order is not None:
             self.known_order = self.vote = known_order
             return "given"
-        if cue in ("position", "gated"):
+        if cue in VOTE_ORDER_CUES:
             self.vote, self.known_conf = state_position_order(self.model, self.states)
             sure = self.known_conf >= self.cfg.sure_vote if cue == "gated" else True
             self.known_order = np.where(sure, self.vote, 0).astype(self.vote.dtype)
